@@ -1,0 +1,40 @@
+// The Fastify app: auth, routes, Bull Board and the error mapping, built from the dependencies
+// it is handed. Listening is the caller's business (tests use app.inject()).
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { LoadedFleet } from '../config/load-fleet.js';
+import type { Logger } from '../logger.js';
+import type { QueueSet } from '../queues/queue-set.js';
+import { apiAuthHook, type Tokens } from './auth.js';
+import { bullBoard } from './bull-board.js';
+import { installErrorHandler } from './error-handler.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+
+export interface ApiDeps {
+  fleet: LoadedFleet;
+  queues: QueueSet;
+  redis: Redis;
+  pool: pg.Pool;
+  logger: Logger;
+  tokens: Tokens;
+}
+
+/** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+  });
+  installErrorHandler(app);
+  await app.register(async (api) => {
+    api.addHook('onRequest', apiAuthHook(deps.tokens));
+    await healthRoutes(api, deps);
+    await jobRoutes(api, deps);
+  });
+  await bullBoard(app, deps.queues, deps.tokens);
+  return app;
+}

@@ -1,0 +1,35 @@
+// Bull Board at /admin/queues, behind the operator token. Browsers cannot send a bearer header
+// to a page, so HTTP basic auth with the operator token as the password works too (any user name).
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import type { FastifyInstance } from 'fastify';
+import type { QueueSet } from '../queues/queue-set.js';
+import { basicPassword, bearerToken, principalOf, type Tokens } from './auth.js';
+
+export const BULL_BOARD_PATH = '/admin/queues';
+
+export async function bullBoard(app: FastifyInstance, queues: QueueSet, tokens: Tokens): Promise<void> {
+  const serverAdapter = new FastifyAdapter();
+  serverAdapter.setBasePath(BULL_BOARD_PATH);
+  createBullBoard({
+    queues: queues.all().map((e) => new BullMQAdapter(e.queue)),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: 'caelum-scheduler' } },
+  });
+  await app.register(async (scope) => {
+    // Bull Board installs its own error handler in this scope, so refuse here rather than throw.
+    scope.addHook('onRequest', async (request, reply) => {
+      const token = bearerToken(request.headers.authorization) ?? basicPassword(request.headers.authorization);
+      const principal = principalOf(token, tokens);
+      if (principal === 'operator') return;
+      const status = principal ? 403 : 401;
+      if (status === 401) void reply.header('www-authenticate', 'Basic realm="caelum-scheduler"');
+      return reply.status(status).send({
+        error: status === 401 ? 'unauthorized' : 'forbidden',
+        message: 'Bull Board needs the operator token (as a bearer token, or as the basic-auth password)',
+      });
+    });
+    await scope.register(serverAdapter.registerPlugin(), { prefix: BULL_BOARD_PATH });
+  });
+}

@@ -1,0 +1,57 @@
+// The one place where errors become HTTP responses: `{error, message, details?}`. Messages of
+// 5xx errors stay in the log; the client learns only what it can act on.
+import type { FastifyError, FastifyInstance } from 'fastify';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  UnauthorizedError,
+  UnavailableError,
+  ValidationError,
+} from '../errors.js';
+
+const CODES: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'too_many_requests',
+  500: 'internal',
+  503: 'unavailable',
+};
+
+function statusOf(err: Error & { statusCode?: number }): number {
+  if (err instanceof ValidationError) return 400;
+  if (err instanceof UnauthorizedError) return 401;
+  if (err instanceof ForbiddenError) return 403;
+  if (err instanceof NotFoundError) return 404;
+  if (err instanceof ConflictError) return 409;
+  if (err instanceof UnavailableError) return 503;
+  // Fastify's own errors (unparseable JSON, body too large, wrong content type) carry a status.
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return err.statusCode;
+  return 500;
+}
+
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const status = statusOf(err);
+    if (status >= 500 && !(err instanceof UnavailableError)) request.log.error({ err }, 'request failed');
+    else request.log.info({ err: { name: err.name, message: err.message }, status }, 'request refused');
+    if (status === 401) {
+      const basic = request.url.startsWith('/admin');
+      void reply.header('www-authenticate', basic ? 'Basic realm="caelum-scheduler"' : 'Bearer realm="caelum-scheduler"');
+    }
+    void reply.status(status).send({
+      error: CODES[status] ?? 'error',
+      message: status >= 500 && !(err instanceof UnavailableError) ? 'internal error' : err.message,
+      ...(err instanceof ValidationError && err.details.length > 0 ? { details: err.details } : {}),
+    });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+}

@@ -1,0 +1,47 @@
+// /api/jobs: enqueue, read, list, cancel and retry jobs of every kind.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { NotFoundError } from '../../errors.js';
+import { enqueue, type EnqueueDeps } from '../../queues/enqueue.js';
+import { cancelJob, getJobView, JOB_STATES, listJobs, retryJob } from '../../queues/jobs.js';
+import { isJobKind, JOB_KINDS } from '../../queues/kinds.js';
+import { parseInput } from '../../validation.js';
+
+const listQuery = z.strictObject({
+  kind: z.enum(JOB_KINDS).optional(),
+  state: z.enum(JOB_STATES).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).max(100_000).default(0),
+});
+
+export async function jobRoutes(app: FastifyInstance, deps: EnqueueDeps): Promise<void> {
+  app.post<{ Params: { kind: string } }>('/api/jobs/:kind', { config: { access: 'operate' } }, async (request, reply) => {
+    const { kind } = request.params;
+    if (!isJobKind(kind)) throw new NotFoundError(`unknown job kind "${kind}"; known: ${JOB_KINDS.join(', ')}`);
+    const job = await enqueue(deps, kind, request.body, {
+      reason: 'api',
+      by: request.principal ?? 'operator',
+      at: new Date().toISOString(),
+    });
+    return reply.status(201).send(job);
+  });
+
+  app.get('/api/jobs', { config: { access: 'read' } }, async (request) => {
+    const query = parseInput(listQuery, request.query, 'query');
+    const { jobs, total } = await listJobs(deps.queues, query);
+    return { jobs, total, limit: query.limit, offset: query.offset };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/jobs/:id', { config: { access: 'read' } }, async (request) =>
+    getJobView(deps.queues, request.params.id),
+  );
+
+  app.post<{ Params: { id: string } }>('/api/jobs/:id/cancel', { config: { access: 'operate' } }, async (request, reply) => {
+    const result = await cancelJob(deps.queues, request.params.id, request.principal ?? 'operator');
+    return reply.status(result.state === 'cancelled' ? 200 : 202).send(result);
+  });
+
+  app.post<{ Params: { id: string } }>('/api/jobs/:id/retry', { config: { access: 'operate' } }, async (request) =>
+    retryJob(deps.queues, request.params.id),
+  );
+}

@@ -1,0 +1,83 @@
+// The caelum-scheduler command. The environment is parsed here, once, and handed down.
+import { enqueueCommand, ENQUEUE_HELP } from './commands/enqueue.js';
+import { serve } from './commands/serve.js';
+import { parseEnv } from './config/env.js';
+import { ConfigError, ValidationError } from './errors.js';
+import { createLogger } from './logger.js';
+import { StartupError } from './start.js';
+import { MissingRedisError } from './dev/embedded-redis.js';
+
+const ENV_HELP = `Environment:
+  REDIS_URL          Redis (default redis://127.0.0.1:6379)
+  DATABASE_URL       PostgreSQL (default postgres://postgres@127.0.0.1:5432/caelum)
+  CAELUM_CONFIG      the fleet file (default workers.config.ts)
+  CAELUM_HOST        this machine's host id (default its hostname)
+  CAELUM_PREFIX      Redis key prefix of the queues (default caelum)
+  PORT, BIND_ADDRESS where the API listens (default 3000 on 127.0.0.1)
+  CAELUM_API_TOKEN   operator token (16+ characters; required by "api")
+  CAELUM_READ_TOKEN  read-only token, e.g. FinColl's
+  LOG_LEVEL          fatal|error|warn|info|debug|trace|silent (default info)`;
+
+const HELP = `Usage: caelum-scheduler <command> [options]
+
+Commands:
+  api                  the HTTP API and Bull Board
+  dev                  everything in one process, for a laptop
+  demo                 like dev; starts a private Redis or an embedded database when none runs
+  enqueue <kind> ...   add a job (caelum-scheduler enqueue --help)
+  help                 this text
+
+${ENV_HELP}`;
+
+const COMMAND_HELP: Record<string, string> = {
+  api: `Usage: caelum-scheduler api\n\nServes the HTTP API, Bull Board at /admin/queues. Needs CAELUM_API_TOKEN.\n\n${ENV_HELP}`,
+  dev: `Usage: caelum-scheduler dev\n\nRuns the API (and, as they are built, the scheduler and a local worker) in one process.\nWhen REDIS_URL or DATABASE_URL is unset and nothing answers locally, it starts a private\nredis-server or an embedded PGlite database. Missing tokens are made and printed.\n\n${ENV_HELP}`,
+  demo: `Usage: caelum-scheduler demo\n\nThe same as dev, with a banner of URLs, tokens and commands to try.\n\n${ENV_HELP}`,
+  enqueue: ENQUEUE_HELP,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  if (!(command in COMMAND_HELP)) {
+    process.stderr.write(`caelum-scheduler: unknown command "${command}"\n\n${HELP}\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(COMMAND_HELP[command] + '\n');
+    return 0;
+  }
+  const env = parseEnv(process.env);
+  const logger = createLogger(env.logLevel);
+  switch (command) {
+    case 'api':
+    case 'dev':
+    case 'demo':
+      if (rest.length > 0) throw new ValidationError(`${command} takes no arguments (got ${rest.join(' ')})`);
+      await serve(command, env, logger);
+      return -1; // keeps running until a signal
+    case 'enqueue':
+      await enqueueCommand(rest, env, logger);
+      return 0;
+  }
+  return 2;
+}
+
+const EXPECTED = [ConfigError, ValidationError, StartupError, MissingRedisError];
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    if (EXPECTED.some((E) => err instanceof E)) {
+      process.stderr.write(`caelum-scheduler: ${(err as Error).message}\n`);
+      process.exit(err instanceof ValidationError ? 2 : 1);
+    }
+    process.stderr.write(`caelum-scheduler: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,93 @@
+// `api`, `dev` and `demo`: the long-running processes. `api` needs real servers and tokens;
+// `dev` and `demo` are for a laptop: they fall back to a private redis-server and an embedded
+// PGlite database when nothing answers locally, and make tokens when none are set.
+import { randomBytes } from 'node:crypto';
+import type { Env } from '../config/env.js';
+import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '../config/env.js';
+import { loadFleet } from '../config/load-fleet.js';
+import { ConfigError } from '../errors.js';
+import { BULL_BOARD_PATH } from '../api/bull-board.js';
+import { provideDatabase } from '../dev/embedded-postgres.js';
+import { provideRedis } from '../dev/embedded-redis.js';
+import { Closers, closeOnSignals } from '../lifecycle.js';
+import type { Logger } from '../logger.js';
+import { startServices } from '../start.js';
+
+export type ServeMode = 'api' | 'dev' | 'demo';
+
+const makeToken = (label: string) => `${label}_${randomBytes(18).toString('base64url')}`;
+
+export async function serve(mode: ServeMode, env: Env, logger: Logger): Promise<void> {
+  const fleet = await loadFleet(env.configPath);
+  const closers = new Closers();
+  const laptop = mode !== 'api';
+  try {
+    let tokens = { operator: env.apiToken ?? '', read: env.readToken };
+    const made: string[] = [];
+    if (!env.apiToken) {
+      if (!laptop) throw new ConfigError('environment', [{ path: 'CAELUM_API_TOKEN', message: 'required for the api (the operator token, 16+ characters)' }]);
+      tokens.operator = makeToken('op');
+      made.push('operator');
+    }
+    if (!env.readToken && laptop) {
+      tokens = { ...tokens, read: makeToken('read') };
+      made.push('read');
+    }
+
+    const redis = laptop
+      ? await provideRedis(env.redisUrl, logger)
+      : { url: env.redisUrl ?? DEFAULT_REDIS_URL, embedded: false, close: async () => {} };
+    closers.add('redis server', () => redis.close());
+    const db = laptop
+      ? await provideDatabase(env.databaseUrl, env.dataDir, logger)
+      : { url: env.databaseUrl ?? DEFAULT_DATABASE_URL, embedded: false, maxConnections: 10, close: async () => {} };
+    closers.add('database server', () => db.close());
+
+    const running = await startServices({
+      fleet,
+      logger,
+      redisUrl: redis.url,
+      databaseUrl: db.url,
+      prefix: env.prefix,
+      poolMax: db.maxConnections,
+      api: { tokens, port: env.port, host: env.bindAddress },
+    });
+    closers.add('services', () => running.close());
+
+    if (laptop) printBanner(mode, running.url!, tokens, made, { redis: redis.embedded, db: db.embedded });
+    logger.info({ mode, url: running.url, config: fleet.source }, 'caelum-scheduler is up');
+    closeOnSignals(() => closers.close(), logger);
+  } catch (err) {
+    await closers.close().catch(() => {});
+    throw err;
+  }
+}
+
+function printBanner(
+  mode: ServeMode,
+  url: string,
+  tokens: { operator: string; read?: string | undefined },
+  made: string[],
+  embedded: { redis: boolean; db: boolean },
+): void {
+  const base = url.replace('://[::1]', '://localhost').replace('://127.0.0.1', '://localhost');
+  const lines = [
+    '',
+    `caelum-scheduler ${mode} is running`,
+    `  API          ${base}/api/health`,
+    `  Bull Board   ${base}${BULL_BOARD_PATH}   (any user name, the operator token as password)`,
+    `  operator token  ${tokens.operator}${made.includes('operator') ? '   (made for this run; set CAELUM_API_TOKEN to choose)' : ''}`,
+    ...(tokens.read ? [`  read token      ${tokens.read}${made.includes('read') ? '   (made for this run; set CAELUM_READ_TOKEN to choose)' : ''}`] : []),
+    ...(embedded.redis ? ['  Redis        a private redis-server, stopped on exit'] : []),
+    ...(embedded.db ? ['  Postgres     embedded PGlite (one connection)'] : []),
+    '',
+    '  Try:',
+    `    curl -s -X POST ${base}/api/jobs/training -H 'authorization: Bearer ${tokens.operator}' \\`,
+    `         -H 'content-type: application/json' -d '{"model":"llm1-tech"}'`,
+    `    curl -s ${base}/api/jobs?kind=training -H 'authorization: Bearer ${tokens.operator}'`,
+    '',
+    '  Ctrl-C stops everything.',
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}

@@ -1,0 +1,79 @@
+// The process environment, parsed once at the edge. Nothing else in the service reads
+// process.env: the parsed value is handed down.
+import os from 'node:os';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { issuesToDetails } from '../validation.js';
+
+const token = z
+  .string()
+  .min(16, 'must be at least 16 characters')
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+const envSchema = z.object({
+  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+  DATABASE_URL: z
+    .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })
+    .optional(),
+  CAELUM_HOST: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*$/i, 'must be letters, digits and dashes')
+    .optional(),
+  CAELUM_CONFIG: z.string().min(1).default('workers.config.ts'),
+  CAELUM_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]*$/i, 'must be letters, digits, dashes and underscores')
+    .default('caelum'),
+  CAELUM_DATA_DIR: z.string().min(1).default('.caelum'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  BIND_ADDRESS: z.string().min(1).default('127.0.0.1'),
+  CAELUM_API_TOKEN: token.optional(),
+  CAELUM_READ_TOKEN: token.optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Env {
+  /** Undefined when unset, so that `demo` can tell "use the default" from "use exactly this". */
+  redisUrl: string | undefined;
+  databaseUrl: string | undefined;
+  host: string;
+  hostIsExplicit: boolean;
+  configPath: string;
+  prefix: string;
+  dataDir: string;
+  port: number;
+  bindAddress: string;
+  apiToken: string | undefined;
+  readToken: string | undefined;
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+}
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/caelum';
+
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  // An empty variable means unset: `FOO= cmd` is how people clear one.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const result = envSchema.safeParse(cleaned);
+  if (!result.success) throw new ConfigError('environment', issuesToDetails(result.error.issues));
+  const e = result.data;
+  if (e.CAELUM_API_TOKEN && e.CAELUM_API_TOKEN === e.CAELUM_READ_TOKEN) {
+    throw new ConfigError('environment', [
+      { path: 'CAELUM_READ_TOKEN', message: 'must differ from CAELUM_API_TOKEN, or readers could operate' },
+    ]);
+  }
+  return {
+    redisUrl: e.REDIS_URL,
+    databaseUrl: e.DATABASE_URL,
+    host: e.CAELUM_HOST ?? os.hostname(),
+    hostIsExplicit: e.CAELUM_HOST !== undefined,
+    configPath: e.CAELUM_CONFIG,
+    prefix: e.CAELUM_PREFIX,
+    dataDir: e.CAELUM_DATA_DIR,
+    port: e.PORT,
+    bindAddress: e.BIND_ADDRESS,
+    apiToken: e.CAELUM_API_TOKEN,
+    readToken: e.CAELUM_READ_TOKEN,
+    logLevel: e.LOG_LEVEL,
+  };
+}

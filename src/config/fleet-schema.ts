@@ -1,0 +1,104 @@
+// The zod schema of workers.config.ts: hosts, pools, models, job kinds and schedules. Fields that
+// point at each other (a model's pool, a schedule's model) are checked in fleet-rules.ts.
+import { z } from 'zod';
+
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const name = (what: string) =>
+  z.string().regex(NAME_PATTERN, `${what} must be lower-case letters, digits and dashes`);
+
+const gpuSchema = z.strictObject({
+  index: z.number().int().min(0),
+  name: z.string().min(1),
+  memoryMiB: z.number().int().positive(),
+  /** Set for real GPUs when known; nvidia-smi discovery fills it in otherwise. */
+  uuid: z.string().min(1).optional(),
+});
+
+const hostSchema = z.strictObject({
+  description: z.string().optional(),
+  gpus: z.array(gpuSchema).default([]),
+  /** How many CPU jobs (backtests, data syncs, deploy tests) the host runs at once. */
+  cpuSlots: z.number().int().min(0).default(2),
+  labels: z.array(z.string().min(1)).default([]),
+});
+
+/** A program and its arguments. Never a shell string: nothing is ever interpreted by a shell. */
+const argv = z
+  .array(z.string().min(1, 'an argument must not be empty'))
+  .min(1, 'must name a program and its arguments');
+
+const commandSchema = z.strictObject({
+  command: argv,
+  /** Working directory of the child, relative to the config file. */
+  cwd: z.string().min(1).optional(),
+  timeoutSeconds: z.number().positive().max(7 * 24 * 3600),
+  attempts: z.number().int().min(1).max(20).default(3),
+});
+
+const thresholdSchema = z
+  .strictObject({ min: z.number().optional(), max: z.number().optional() })
+  .refine((t) => t.min !== undefined || t.max !== undefined, 'a threshold needs min or max');
+
+const modelSchema = z.strictObject({
+  description: z.string().optional(),
+  pool: name('a pool name'),
+  gpusPerRun: z.number().int().min(0).max(64).default(1),
+  train: commandSchema,
+  validate: commandSchema,
+  /** Metrics a checkpoint must clear to be validated, e.g. { val_accuracy: { min: 0.6 } }. */
+  thresholds: z.record(z.string().min(1), thresholdSchema).default({}),
+  /** How much worse than the promoted checkpoint a candidate may be, as a fraction. */
+  maxRegression: z.number().min(0).max(1).default(0.05),
+  checkpointDir: z.string().min(1),
+  retention: z.number().int().min(1).default(5),
+  symbols: z.array(z.string().min(1)).default([]),
+});
+
+const cpuKindSchema = commandSchema.extend({ pool: name('a pool name') });
+
+const overlapSchema = z.enum(['skip', 'buffer-one', 'allow', 'cancel-previous']);
+
+const scheduleSchema = z.strictObject({
+  description: z.string().optional(),
+  /** Omit for an on-demand schedule that only fires when triggered. */
+  cron: z.string().min(1).optional(),
+  timezone: z.string().min(1),
+  enqueue: z.discriminatedUnion('kind', [
+    z.strictObject({
+      kind: z.literal('training'),
+      model: name('a model name'),
+      params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+    }),
+    z.strictObject({
+      kind: z.literal('data-sync'),
+      symbols: z.array(z.string().min(1)).min(1),
+      timeframe: z.string().min(1),
+      source: z.string().min(1).default('default'),
+    }),
+  ]),
+  overlap: overlapSchema.default('skip'),
+  catchUp: z
+    .strictObject({
+      windowSeconds: z.number().int().min(0).default(6 * 3600),
+      mode: z.enum(['latest', 'all']).default('latest'),
+      max: z.number().int().min(1).default(10),
+    })
+    .prefault({}),
+});
+
+export const fleetSchema = z.strictObject({
+  hosts: z.record(name('a host id'), hostSchema),
+  pools: z.record(name('a pool name'), z.array(name('a host id')).min(1, 'a pool needs at least one host')),
+  models: z.record(name('a model name'), modelSchema),
+  backtest: cpuKindSchema,
+  dataSync: cpuKindSchema,
+  schedules: z.record(name('a schedule name'), scheduleSchema).default({}),
+});
+
+export type FleetInput = z.input<typeof fleetSchema>;
+export type Fleet = z.output<typeof fleetSchema>;
+export type HostConfig = Fleet['hosts'][string];
+export type GpuConfig = HostConfig['gpus'][number];
+export type ModelConfig = Fleet['models'][string];
+export type CommandConfig = ModelConfig['train'];
+export type ScheduleConfig = Fleet['schedules'][string];

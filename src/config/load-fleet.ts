@@ -1,0 +1,47 @@
+// Loads workers.config.ts (or any module whose default export is a fleet), validates it, and
+// resolves its relative paths against the file's folder so that every process agrees on them.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ConfigError, toError } from '../errors.js';
+import { checkFleetRules } from './fleet-rules.js';
+import { fleetSchema, type Fleet } from './fleet-schema.js';
+import { issuesToDetails } from '../validation.js';
+
+export interface LoadedFleet extends Fleet {
+  /** Absolute path of the file it came from ("(inline)" for configs built in code). */
+  source: string;
+}
+
+/** Validates a fleet value; relative paths resolve against baseDir. */
+export function parseFleet(value: unknown, source: string, baseDir: string): LoadedFleet {
+  const result = fleetSchema.safeParse(value);
+  if (!result.success) throw new ConfigError(source, issuesToDetails(result.error.issues));
+  const problems = checkFleetRules(result.data);
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  const fleet = result.data;
+  const abs = (p: string) => path.resolve(baseDir, p);
+  for (const model of Object.values(fleet.models)) {
+    model.checkpointDir = abs(model.checkpointDir);
+    for (const c of [model.train, model.validate]) c.cwd = abs(c.cwd ?? '.');
+  }
+  for (const c of [fleet.backtest, fleet.dataSync]) c.cwd = abs(c.cwd ?? '.');
+  return { ...fleet, source };
+}
+
+export async function loadFleet(file: string, cwd = process.cwd()): Promise<LoadedFleet> {
+  const absolute = path.resolve(cwd, file);
+  if (!existsSync(absolute)) {
+    throw new ConfigError(absolute, [{ path: '', message: 'file not found (set CAELUM_CONFIG to its path)' }]);
+  }
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(absolute).href)) as { default?: unknown };
+  } catch (err) {
+    throw new ConfigError(absolute, [{ path: '', message: `cannot load: ${toError(err).message}` }]);
+  }
+  if (mod.default === undefined) {
+    throw new ConfigError(absolute, [{ path: '', message: 'has no default export (export default defineConfig({...}))' }]);
+  }
+  return parseFleet(mod.default, absolute, path.dirname(absolute));
+}

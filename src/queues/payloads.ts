@@ -1,0 +1,78 @@
+// Payload schemas of each kind, as a client sends them. Every field is data: none of it ever
+// becomes a program, a flag or a path; the worker hands the payload to the child as JSON.
+import { z } from 'zod';
+import { NAME_PATTERN } from '../config/fleet-schema.js';
+import type { JobKind } from './kinds.js';
+
+const model = z.string().regex(NAME_PATTERN, 'must be a model name');
+const symbol = z.string().regex(/^[A-Z0-9][A-Z0-9.^=-]{0,15}$/, 'must be an upper-case ticker such as AAPL');
+export const TIMEFRAMES = ['1m', '5m', '15m', '30m', '1h', '4h', '1d', '1w'] as const;
+const timeframe = z.enum(TIMEFRAMES);
+const isoDate = z.iso.datetime({ offset: true }).or(z.iso.date());
+const window = z
+  .strictObject({ from: isoDate, to: isoDate })
+  .refine((w) => Date.parse(w.from) < Date.parse(w.to), { message: 'from must be before to', path: ['to'] });
+const params = z
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'parameter names are identifiers'),
+    z.union([z.string().max(256), z.number(), z.boolean()]),
+  )
+  .refine((p) => Object.keys(p).length <= 64, 'at most 64 parameters');
+
+export const trainingPayload = z.strictObject({
+  model,
+  params: params.default({}),
+  datasetWindow: window.optional(),
+  symbols: z.array(symbol).max(200).optional(),
+});
+
+export const backtestPayload = z.strictObject({
+  model,
+  /** A checkpoint id, or "promoted" for the model's live one; omitted means the latest validated. */
+  checkpoint: z.union([z.number().int().positive(), z.literal('promoted')]).optional(),
+  symbols: z.array(symbol).min(1).max(200),
+  timeframe: timeframe.default('1d'),
+  window: window.optional(),
+});
+
+export const dataSyncPayload = z.strictObject({
+  symbol,
+  timeframe: timeframe.default('1d'),
+  source: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be a source name').default('default'),
+});
+
+export const deployTestPayload = z.strictObject({
+  model,
+  service: z.enum(['fincoll']).default('fincoll'),
+  checkpoint: z.number().int().positive().optional(),
+  version: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be a version string').optional(),
+  checks: z
+    .strictObject({ health: z.boolean().default(true), accuracy: z.boolean().default(true) })
+    .prefault({}),
+});
+
+export const payloadSchemas = {
+  training: trainingPayload,
+  backtest: backtestPayload,
+  'data-sync': dataSyncPayload,
+  'deploy-test': deployTestPayload,
+} as const satisfies Record<JobKind, z.ZodType>;
+
+export type PayloadOf<K extends JobKind> = z.output<(typeof payloadSchemas)[K]>;
+export type AnyPayload = PayloadOf<JobKind>;
+
+/** Why a job was enqueued: shown in the API and recorded with what it produces. */
+export const triggerSchema = z.strictObject({
+  reason: z.enum(['api', 'cli', 'schedule', 'pipeline', 'system']),
+  by: z.string().max(128),
+  at: z.iso.datetime(),
+  scheduledFor: z.iso.datetime().optional(),
+});
+export type Trigger = z.output<typeof triggerSchema>;
+
+/** What is stored as the BullMQ job's data. */
+export interface JobData<K extends JobKind = JobKind> {
+  kind: K;
+  payload: PayloadOf<K>;
+  trigger: Trigger;
+}

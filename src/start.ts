@@ -1,0 +1,72 @@
+// The composition root: builds every part in order (pg pool, Redis, queues, then the parts that
+// use them, then the HTTP server) and hands each its dependencies. Closing runs in reverse.
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { buildApp } from './api/app.js';
+import type { Tokens } from './api/auth.js';
+import type { LoadedFleet } from './config/load-fleet.js';
+import { withDeadline } from './health.js';
+import { Closers } from './lifecycle.js';
+import type { Logger } from './logger.js';
+import { QueueSet } from './queues/queue-set.js';
+import { closeRedis, createRedis, redactUrl, waitForRedis } from './redis.js';
+import { createPool } from './registry/pool.js';
+import { toError } from './errors.js';
+
+export interface StartOptions {
+  fleet: LoadedFleet;
+  logger: Logger;
+  redisUrl: string;
+  databaseUrl: string;
+  prefix: string;
+  poolMax: number;
+  api?: { tokens: Tokens; port: number; host: string };
+}
+
+export interface Running {
+  queues: QueueSet;
+  redis: Redis;
+  pool: pg.Pool;
+  app?: FastifyInstance;
+  /** Base URL of the HTTP server, when the API runs. */
+  url?: string;
+  close(): Promise<void>;
+}
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+export async function startServices(opts: StartOptions): Promise<Running> {
+  const closers = new Closers();
+  try {
+    const pool = createPool(opts.databaseUrl, opts.logger, { max: opts.poolMax });
+    closers.add('postgres pool', () => pool.end());
+    await withDeadline(pool.query('select 1'), 5000, 'postgres').catch((err: unknown) => {
+      throw new StartupError(`PostgreSQL at ${redactUrl(opts.databaseUrl)} is unreachable: ${toError(err).message}`);
+    });
+
+    const redis = createRedis(opts.redisUrl, 'producer', opts.logger);
+    closers.add('redis', () => closeRedis(redis));
+    await waitForRedis(redis, opts.redisUrl).catch((err: unknown) => {
+      throw new StartupError(toError(err).message);
+    });
+
+    const queues = new QueueSet(opts.fleet, redis, opts.prefix, opts.logger);
+    closers.add('queues', () => queues.close());
+
+    let app: FastifyInstance | undefined;
+    let url: string | undefined;
+    if (opts.api) {
+      app = await buildApp({ fleet: opts.fleet, queues, redis, pool, logger: opts.logger, tokens: opts.api.tokens });
+      const server = app;
+      closers.add('http server', () => server.close());
+      url = await app.listen({ port: opts.api.port, host: opts.api.host });
+    }
+    return { queues, redis, pool, ...(app ? { app } : {}), ...(url ? { url } : {}), close: () => closers.close() };
+  } catch (err) {
+    await closers.close().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,69 @@
+// The demo's fallbacks: a private redis-server when no Redis answers, and PGlite over the wire
+// protocol when no PostgreSQL answers, each serving the same client code as the real servers.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { provideDatabase } from '../src/dev/embedded-postgres.js';
+import { provideRedis } from '../src/dev/embedded-redis.js';
+import { answers } from '../src/dev/net.js';
+import { testLogger } from './helpers/logger.js';
+import { DATABASE_URL, DEAD_DATABASE_URL, DEAD_REDIS_URL, REDIS_URL, uniqueName } from './helpers/servers.js';
+
+describe('provideRedis', () => {
+  it('uses REDIS_URL when set, else the local Redis when it answers', async () => {
+    expect((await provideRedis('redis://elsewhere:6380', testLogger)).url).toBe('redis://elsewhere:6380');
+    const local = await provideRedis(undefined, testLogger, REDIS_URL);
+    expect(local).toMatchObject({ url: REDIS_URL, embedded: false });
+  });
+
+  it('starts a private redis-server when none answers, and stops it on close', async () => {
+    const provided = await provideRedis(undefined, testLogger, DEAD_REDIS_URL);
+    expect(provided.embedded).toBe(true);
+    const redis = new Redis(provided.url);
+    try {
+      await redis.set('k', 'v');
+      expect(await redis.get('k')).toBe('v');
+    } finally {
+      redis.disconnect();
+      await provided.close();
+    }
+    const port = Number(new URL(provided.url).port);
+    expect(await answers('127.0.0.1', port)).toBe(false);
+  });
+});
+
+describe('provideDatabase', () => {
+  it('creates the local database when it is missing', async () => {
+    const name = uniqueName('db');
+    const url = DATABASE_URL.replace(/\/[^/]*$/, `/${name}`);
+    const provided = await provideDatabase(undefined, os.tmpdir(), testLogger, url);
+    expect(provided).toMatchObject({ url, embedded: false });
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    expect((await client.query('select current_database() as db')).rows[0].db).toBe(name);
+    await client.end();
+    const admin = new pg.Client({ connectionString: DATABASE_URL });
+    await admin.connect();
+    await admin.query(`drop database ${admin.escapeIdentifier(name)}`);
+    await admin.end();
+  });
+
+  it('serves PGlite over the wire protocol when no PostgreSQL answers', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-pglite-'));
+    const provided = await provideDatabase(undefined, dir, testLogger, DEAD_DATABASE_URL);
+    try {
+      expect(provided).toMatchObject({ embedded: true, maxConnections: 1 });
+      const pool = new pg.Pool({ connectionString: provided.url, max: provided.maxConnections });
+      await pool.query('create table t (id serial primary key, v text)');
+      await pool.query('insert into t (v) values ($1), ($2)', ['a', 'b']);
+      expect((await pool.query('select count(*)::int as n from t')).rows[0].n).toBe(2);
+      await pool.end();
+    } finally {
+      await provided.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

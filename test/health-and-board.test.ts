@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asOperator, asReader, OPERATOR, startApi, type ApiHarness } from './helpers/api.js';
+import { DEAD_DATABASE_URL, DEAD_REDIS_URL } from './helpers/servers.js';
+
+describe('GET /api/health', () => {
+  it('is 200 with both servers reachable, and needs no token', async () => {
+    const h = await startApi();
+    try {
+      const res = await h.app.inject({ method: 'GET', url: '/api/health' });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ status: 'ok', redis: { ok: true }, postgres: { ok: true } });
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('is 503 naming Postgres when Postgres is down', async () => {
+    const h = await startApi({ databaseUrl: DEAD_DATABASE_URL });
+    try {
+      const res = await h.app.inject({ method: 'GET', url: '/api/health' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({ status: 'down', down: ['postgres'], redis: { ok: true }, postgres: { ok: false } });
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('is 503 naming Redis when Redis is down, and enqueueing then fails fast with 503', async () => {
+    const h = await startApi({ redisUrl: DEAD_REDIS_URL });
+    try {
+      const started = Date.now();
+      const res = await h.app.inject({ method: 'GET', url: '/api/health' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({ down: ['redis'], postgres: { ok: true } });
+      const enq = await h.app.inject({ method: 'POST', url: '/api/jobs/training', headers: asOperator, payload: { model: 'model-a' } });
+      expect(enq.statusCode).toBe(503);
+      expect(enq.json()).toMatchObject({ error: 'unavailable', message: expect.stringMatching(/Redis/) });
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('Bull Board at /admin/queues', () => {
+  let h: ApiHarness;
+  beforeAll(async () => {
+    h = await startApi();
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('asks a browser for credentials, and refuses the read token', async () => {
+    const anon = await h.app.inject({ method: 'GET', url: '/admin/queues' });
+    expect(anon.statusCode).toBe(401);
+    expect(anon.headers['www-authenticate']).toMatch(/^Basic/);
+    const reader = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: asReader });
+    expect(reader.statusCode).toBe(403);
+  });
+
+  it('serves the page and every queue to the operator (basic auth)', async () => {
+    const basic = { authorization: `Basic ${Buffer.from(`ops:${OPERATOR}`).toString('base64')}` };
+    const page = await h.app.inject({ method: 'GET', url: '/admin/queues', headers: basic });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    const api = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: basic });
+    expect(api.statusCode).toBe(200);
+    const names = (api.json() as { queues: { name: string }[] }).queues.map((q) => q.name).sort();
+    expect(names).toEqual(h.queues.all().map((e) => e.spec.name).sort());
+    expect(names).toEqual(expect.arrayContaining(['backtest', 'data-sync', 'training-model-a', 'deploy-test-model-a']));
+  });
+});

@@ -1,0 +1,63 @@
+// An API wired to the real Redis and Postgres under a prefix of its own, driven with inject().
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { buildApp } from '../../src/api/app.js';
+import type { LoadedFleet } from '../../src/config/load-fleet.js';
+import { QueueSet } from '../../src/queues/queue-set.js';
+import { closeRedis, createRedis, waitForRedis } from '../../src/redis.js';
+import { createPool } from '../../src/registry/pool.js';
+import { testFleet } from './fleet.js';
+import { testLogger } from './logger.js';
+import { deletePrefix } from './redis.js';
+import { DATABASE_URL, REDIS_URL, uniqueName } from './servers.js';
+
+export const OPERATOR = 'operator-token-for-tests';
+export const READER = 'reader-token-for-tests';
+export const asOperator = { authorization: `Bearer ${OPERATOR}` };
+export const asReader = { authorization: `Bearer ${READER}` };
+
+export interface ApiHarness {
+  app: FastifyInstance;
+  queues: QueueSet;
+  redis: Redis;
+  pool: pg.Pool;
+  fleet: LoadedFleet;
+  prefix: string;
+  close(): Promise<void>;
+}
+
+export async function startApi(
+  opts: { fleet?: LoadedFleet; redisUrl?: string; databaseUrl?: string; prefix?: string } = {},
+): Promise<ApiHarness> {
+  const fleet = opts.fleet ?? testFleet();
+  const prefix = opts.prefix ?? uniqueName('api');
+  const redisUrl = opts.redisUrl ?? REDIS_URL;
+  const redis = createRedis(redisUrl, 'producer', testLogger);
+  if (redisUrl === REDIS_URL) await waitForRedis(redis, redisUrl);
+  const pool = createPool(opts.databaseUrl ?? DATABASE_URL, testLogger, { max: 2 });
+  const queues = new QueueSet(fleet, redis, prefix, testLogger);
+  const app = await buildApp({ fleet, queues, redis, pool, logger: testLogger, tokens: { operator: OPERATOR, read: READER } });
+  await app.ready();
+  return {
+    app,
+    queues,
+    redis,
+    pool,
+    fleet,
+    prefix,
+    async close() {
+      await app.close();
+      await queues.close();
+      await closeRedis(redis);
+      await pool.end();
+      if (redisUrl === REDIS_URL) await deletePrefix(prefix);
+    },
+  };
+}
+
+/** Jobs in every queue of the harness, whatever their state: "nothing was enqueued" checks. */
+export async function countAllJobs(h: ApiHarness): Promise<number> {
+  const counts = await Promise.all(h.queues.all().map((e) => e.queue.getJobCounts()));
+  return counts.flatMap((c) => Object.values(c)).reduce((a, b) => a + b, 0);
+}

@@ -1,0 +1,40 @@
+// Small fleets built in code for tests: two hosts with fake GPUs, two pools, two models.
+import path from 'node:path';
+import { parseFleet, type LoadedFleet } from '../../src/config/load-fleet.js';
+import type { FleetInput } from '../../src/config/fleet-schema.js';
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
+
+const fakeGpu = (index: number) => ({ index, name: `Fake GPU ${index}`, memoryMiB: 8192 });
+
+export function testFleetInput(overrides: Partial<FleetInput> = {}): FleetInput {
+  return {
+    hosts: {
+      'host-a': { gpus: [fakeGpu(0), fakeGpu(1)], cpuSlots: 2 },
+      'host-b': { gpus: [fakeGpu(0)], cpuSlots: 1 },
+    },
+    pools: { alpha: ['host-a'], beta: ['host-b'], everyone: ['host-a', 'host-b'] },
+    models: {
+      'model-a': {
+        pool: 'alpha',
+        gpusPerRun: 2,
+        train: { command: ['node', 'examples/trainer.mjs'], timeoutSeconds: 60 },
+        validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 60 },
+        checkpointDir: 'var/test-checkpoints/model-a',
+      },
+      'model-b': {
+        pool: 'beta',
+        train: { command: ['node', 'examples/trainer.mjs'], timeoutSeconds: 60 },
+        validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 60 },
+        checkpointDir: 'var/test-checkpoints/model-b',
+      },
+    },
+    backtest: { pool: 'everyone', command: ['node', 'examples/backtester.mjs'], timeoutSeconds: 60 },
+    dataSync: { pool: 'everyone', command: ['node', 'examples/data-syncer.mjs'], timeoutSeconds: 60 },
+    ...overrides,
+  };
+}
+
+export function testFleet(overrides: Partial<FleetInput> = {}): LoadedFleet {
+  return parseFleet(testFleetInput(overrides), '(test)', REPO_ROOT);
+}

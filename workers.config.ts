@@ -1,0 +1,86 @@
+// The fleet as code: the hosts of the source documents, the pools they form, the models each
+// pool trains, and the schedules that retrain them. Commands are argument arrays, never shell
+// strings; paths are relative to this file. The example programs in examples/ stand in for the
+// FinVec scripts so the whole system runs without GPUs or market data: point `command` at the
+// real scripts on a real fleet.
+import { defineConfig } from './src/config/define-config.js';
+
+const rtx3080 = { name: 'NVIDIA GeForce RTX 3080', memoryMiB: 10240 };
+
+export default defineConfig({
+  hosts: {
+    'wsl-27': { description: 'control host (WSL)', gpus: [{ index: 0, ...rtx3080 }], cpuSlots: 4, labels: ['control'] },
+    'gpu-44': { description: 'GPU server 1', gpus: [{ index: 0, ...rtx3080 }], cpuSlots: 2, labels: ['gpu'] },
+    'gpu-22': { description: 'GPU server 2', gpus: [{ index: 0, ...rtx3080 }], cpuSlots: 2, labels: ['gpu'] },
+    'gpu-62': { description: 'GPU server 3', gpus: [{ index: 0, ...rtx3080 }], cpuSlots: 2, labels: ['gpu'] },
+  },
+  pools: {
+    llm1: ['wsl-27', 'gpu-62'],
+    llm3: ['gpu-22'],
+    llm5: ['gpu-44'],
+    // Backtests and data syncs run anywhere.
+    fleet: ['wsl-27', 'gpu-44', 'gpu-22', 'gpu-62'],
+  },
+  models: {
+    'llm1-tech': {
+      description: 'LLM-1, technology equities; retrained daily',
+      pool: 'llm1',
+      gpusPerRun: 1,
+      train: { command: ['node', 'examples/trainer.mjs', '--epochs', '5', '--epoch-ms', '1500'], timeoutSeconds: 6 * 3600, attempts: 3 },
+      validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 1800, attempts: 2 },
+      thresholds: { val_accuracy: { min: 0.55 } },
+      maxRegression: 0.05,
+      checkpointDir: 'var/checkpoints/llm1-tech',
+      retention: 5,
+      symbols: ['AAPL', 'MSFT', 'NVDA', 'GOOGL', 'AMZN', 'META'],
+    },
+    'llm3-yieldmax': {
+      description: 'LLM-3, YieldMax option-income ETFs; retrained weekly',
+      pool: 'llm3',
+      gpusPerRun: 1,
+      train: { command: ['node', 'examples/trainer.mjs', '--epochs', '8', '--epoch-ms', '1500'], timeoutSeconds: 12 * 3600, attempts: 3 },
+      validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 1800, attempts: 2 },
+      thresholds: { val_accuracy: { min: 0.55 } },
+      maxRegression: 0.05,
+      checkpointDir: 'var/checkpoints/llm3-yieldmax',
+      retention: 5,
+      symbols: ['TSLY', 'NVDY', 'CONY', 'MSTY', 'APLY'],
+    },
+    'llm5-volatility': {
+      description: 'LLM-5, volatility; trained on demand',
+      pool: 'llm5',
+      gpusPerRun: 1,
+      train: { command: ['node', 'examples/trainer.mjs', '--epochs', '6', '--epoch-ms', '1500'], timeoutSeconds: 12 * 3600, attempts: 2 },
+      validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 1800, attempts: 2 },
+      thresholds: { val_accuracy: { min: 0.5 } },
+      maxRegression: 0.05,
+      checkpointDir: 'var/checkpoints/llm5-volatility',
+      retention: 5,
+      symbols: ['SPY', 'QQQ', 'UVXY', 'VIXY'],
+    },
+  },
+  backtest: { pool: 'fleet', command: ['node', 'examples/backtester.mjs'], timeoutSeconds: 3600, attempts: 2 },
+  dataSync: { pool: 'fleet', command: ['node', 'examples/data-syncer.mjs'], timeoutSeconds: 600, attempts: 3 },
+  schedules: {
+    'llm1-tech-daily': {
+      description: 'retrain LLM-1 every weekday night, after the market data sync',
+      cron: '0 2 * * 2-6',
+      timezone: 'America/New_York',
+      enqueue: { kind: 'training', model: 'llm1-tech' },
+      overlap: 'skip',
+    },
+    'llm3-yieldmax-weekly': {
+      description: 'retrain LLM-3 on Saturday morning',
+      cron: '0 3 * * 6',
+      timezone: 'America/New_York',
+      enqueue: { kind: 'training', model: 'llm3-yieldmax' },
+      overlap: 'skip',
+    },
+    'llm5-volatility-on-demand': {
+      description: 'LLM-5 trains only when triggered',
+      timezone: 'America/New_York',
+      enqueue: { kind: 'training', model: 'llm5-volatility' },
+      overlap: 'skip',
+    },
+  },
+});
