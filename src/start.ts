@@ -13,6 +13,8 @@ import { QueueSet } from './queues/queue-set.js';
 import { closeRedis, createRedis, redactUrl, waitForRedis } from './redis.js';
 import { createPool } from './registry/pool.js';
 import { toError } from './errors.js';
+import type { HostWorkerOptions } from './workers/host-worker.js';
+import { startWorkers, type RunningWorkers } from './workers/start-workers.js';
 
 export interface StartOptions {
   fleet: LoadedFleet;
@@ -22,6 +24,14 @@ export interface StartOptions {
   prefix: string;
   poolMax: number;
   api?: { tokens: Tokens; port: number; host: string };
+  workers?: {
+    hostIds: string[];
+    baseEnv: Record<string, string>;
+    dataDir: string;
+    version: string;
+    options?: Partial<HostWorkerOptions> & { stalledIntervalMs?: number };
+    nvidiaSmi?: string;
+  };
 }
 
 export interface Running {
@@ -29,6 +39,7 @@ export interface Running {
   redis: Redis;
   pool: pg.Pool;
   app?: FastifyInstance;
+  workers?: RunningWorkers;
   /** Base URL of the HTTP server, when the API runs. */
   url?: string;
   close(): Promise<void>;
@@ -56,6 +67,19 @@ export async function startServices(opts: StartOptions): Promise<Running> {
     const queues = new QueueSet(opts.fleet, redis, opts.prefix, opts.logger);
     closers.add('queues', () => queues.close());
 
+    let workers: RunningWorkers | undefined;
+    if (opts.workers) {
+      const running = await startWorkers({
+        fleet: opts.fleet,
+        redisUrl: opts.redisUrl,
+        prefix: opts.prefix,
+        logger: opts.logger,
+        ...opts.workers,
+      });
+      workers = running;
+      closers.add('workers', () => running.close());
+    }
+
     let app: FastifyInstance | undefined;
     let url: string | undefined;
     if (opts.api) {
@@ -64,7 +88,15 @@ export async function startServices(opts: StartOptions): Promise<Running> {
       closers.add('http server', () => server.close());
       url = await app.listen({ port: opts.api.port, host: opts.api.host });
     }
-    return { queues, redis, pool, ...(app ? { app } : {}), ...(url ? { url } : {}), close: () => closers.close() };
+    return {
+      queues,
+      redis,
+      pool,
+      ...(workers ? { workers } : {}),
+      ...(app ? { app } : {}),
+      ...(url ? { url } : {}),
+      close: () => closers.close(),
+    };
   } catch (err) {
     await closers.close().catch(() => {});
     throw err;

@@ -2,9 +2,11 @@
 // `dev` and `demo` are for a laptop: they fall back to a private redis-server and an embedded
 // PGlite database when nothing answers locally, and make tokens when none are set.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Env } from '../config/env.js';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '../config/env.js';
-import { loadFleet } from '../config/load-fleet.js';
+import { loadFleet, type LoadedFleet } from '../config/load-fleet.js';
 import { ConfigError } from '../errors.js';
 import { BULL_BOARD_PATH } from '../api/bull-board.js';
 import { provideDatabase } from '../dev/embedded-postgres.js';
@@ -13,18 +15,54 @@ import { Closers, closeOnSignals } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import { startServices } from '../start.js';
 
-export type ServeMode = 'api' | 'dev' | 'demo';
+export type ServeMode = 'api' | 'dev' | 'demo' | 'worker';
+
+export interface ServeContext {
+  env: Env;
+  logger: Logger;
+  /** The environment children start from; only the CLI reads process.env. */
+  processEnv: Record<string, string | undefined>;
+  /** `worker --host`, overriding CAELUM_HOST. */
+  host?: string;
+}
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Which hosts this process works for: one named host, or (dev) every host of the config. */
+function workerHosts(mode: ServeMode, ctx: ServeContext, fleet: LoadedFleet): string[] {
+  const known = Object.keys(fleet.hosts);
+  if (mode === 'worker') {
+    const host = ctx.host ?? ctx.env.host;
+    if (!(host in fleet.hosts)) {
+      throw new ConfigError('worker', [
+        { path: ctx.host ? '--host' : 'CAELUM_HOST', message: `unknown host "${host}"; the config has ${known.join(', ')}` },
+      ]);
+    }
+    return [host];
+  }
+  if (ctx.env.hostIsExplicit && ctx.env.host in fleet.hosts) return [ctx.env.host];
+  ctx.logger.info(
+    { hosts: known },
+    `CAELUM_HOST ${ctx.env.hostIsExplicit ? `"${ctx.env.host}" names no configured host` : 'is unset'}: the local worker stands in for every host of the config, with their declared GPUs`,
+  );
+  return known;
+}
 
 const makeToken = (label: string) => `${label}_${randomBytes(18).toString('base64url')}`;
 
-export async function serve(mode: ServeMode, env: Env, logger: Logger): Promise<void> {
+export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
+  const { env, logger } = ctx;
   const fleet = await loadFleet(env.configPath);
   const closers = new Closers();
-  const laptop = mode !== 'api';
+  const laptop = mode === 'dev' || mode === 'demo';
+  const withApi = mode !== 'worker';
+  const hostIds = mode === 'api' ? [] : workerHosts(mode, ctx, fleet);
   try {
     let tokens = { operator: env.apiToken ?? '', read: env.readToken };
     const made: string[] = [];
-    if (!env.apiToken) {
+    if (!env.apiToken && withApi) {
       if (!laptop) throw new ConfigError('environment', [{ path: 'CAELUM_API_TOKEN', message: 'required for the api (the operator token, 16+ characters)' }]);
       tokens.operator = makeToken('op');
       made.push('operator');
@@ -50,12 +88,25 @@ export async function serve(mode: ServeMode, env: Env, logger: Logger): Promise<
       databaseUrl: db.url,
       prefix: env.prefix,
       poolMax: db.maxConnections,
-      api: { tokens, port: env.port, host: env.bindAddress },
+      ...(withApi ? { api: { tokens, port: env.port, host: env.bindAddress } } : {}),
+      ...(hostIds.length
+        ? {
+            workers: {
+              hostIds,
+              baseEnv: Object.fromEntries(
+                Object.entries(ctx.processEnv).filter((e): e is [string, string] => typeof e[1] === 'string'),
+              ),
+              dataDir: path.resolve(env.dataDir),
+              version: VERSION,
+              options: env.worker,
+            },
+          }
+        : {}),
     });
     closers.add('services', () => running.close());
 
-    if (laptop) printBanner(mode, running.url!, tokens, made, { redis: redis.embedded, db: db.embedded });
-    logger.info({ mode, url: running.url, config: fleet.source }, 'caelum-scheduler is up');
+    if (laptop) printBanner(mode, running.url!, tokens, made, { redis: redis.embedded, db: db.embedded }, hostIds);
+    logger.info({ mode, url: running.url, hosts: hostIds, config: fleet.source }, 'caelum-scheduler is up');
     closeOnSignals(() => closers.close(), logger);
   } catch (err) {
     await closers.close().catch(() => {});
@@ -69,6 +120,7 @@ function printBanner(
   tokens: { operator: string; read?: string | undefined },
   made: string[],
   embedded: { redis: boolean; db: boolean },
+  hostIds: string[],
 ): void {
   const base = url.replace('://[::1]', '://localhost').replace('://127.0.0.1', '://localhost');
   const lines = [
@@ -80,6 +132,7 @@ function printBanner(
     ...(tokens.read ? [`  read token      ${tokens.read}${made.includes('read') ? '   (made for this run; set CAELUM_READ_TOKEN to choose)' : ''}`] : []),
     ...(embedded.redis ? ['  Redis        a private redis-server, stopped on exit'] : []),
     ...(embedded.db ? ['  Postgres     embedded PGlite (one connection)'] : []),
+    `  Workers      ${hostIds.join(', ')}`,
     '',
     '  Try:',
     `    curl -s -X POST ${base}/api/jobs/training -H 'authorization: Bearer ${tokens.operator}' \\`,

@@ -29,6 +29,12 @@ const envSchema = z.object({
   BIND_ADDRESS: z.string().min(1).default('127.0.0.1'),
   CAELUM_API_TOKEN: token.optional(),
   CAELUM_READ_TOKEN: token.optional(),
+  CAELUM_JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
+  CAELUM_STALLED_CHECK_MS: z.coerce.number().int().min(500).default(30_000),
+  CAELUM_HEARTBEAT_MS: z.coerce.number().int().min(200).default(5_000),
+  CAELUM_KILL_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  CAELUM_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  CAELUM_STARVATION_GUARD_MS: z.coerce.number().int().min(0).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -46,6 +52,14 @@ export interface Env {
   apiToken: string | undefined;
   readToken: string | undefined;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  worker: {
+    lockDurationMs: number;
+    stalledIntervalMs: number;
+    heartbeatMs: number;
+    killGraceMs: number;
+    shutdownGraceMs: number;
+    starvationGuardMs: number;
+  };
 }
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -75,5 +89,13 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     apiToken: e.CAELUM_API_TOKEN,
     readToken: e.CAELUM_READ_TOKEN,
     logLevel: e.LOG_LEVEL,
+    worker: {
+      lockDurationMs: e.CAELUM_JOB_LOCK_MS,
+      stalledIntervalMs: e.CAELUM_STALLED_CHECK_MS,
+      heartbeatMs: e.CAELUM_HEARTBEAT_MS,
+      killGraceMs: e.CAELUM_KILL_GRACE_MS,
+      shutdownGraceMs: e.CAELUM_SHUTDOWN_GRACE_MS,
+      starvationGuardMs: e.CAELUM_STARVATION_GUARD_MS,
+    },
   };
 }

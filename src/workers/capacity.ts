@@ -1,0 +1,72 @@
+// A host's capacity: its GPUs and CPU slots, leased to jobs. A GPU job gets exactly the GPUs it
+// leased and no other job gets them until the lease is released, which the runner does only
+// once no process of that job is left.
+import type { Gpu } from './gpu-discovery.js';
+
+export interface Need {
+  gpus: number;
+}
+
+export interface Lease {
+  jobId: string;
+  gpus: Gpu[];
+  /** True when the job takes a CPU slot (it asked for no GPU). */
+  cpu: boolean;
+}
+
+export class Capacity {
+  private readonly gpuHolder = new Map<number, string>();
+  private cpuUsed = 0;
+
+  constructor(
+    readonly gpus: readonly Gpu[],
+    readonly cpuSlots: number,
+  ) {}
+
+  freeGpus(): number {
+    return this.gpus.length - this.gpuHolder.size;
+  }
+
+  freeCpuSlots(): number {
+    return this.cpuSlots - this.cpuUsed;
+  }
+
+  fits(need: Need): boolean {
+    return need.gpus > 0 ? this.freeGpus() >= need.gpus : this.freeCpuSlots() > 0;
+  }
+
+  /** Whether this host could ever run it (a 4-GPU job never fits a 2-GPU host). */
+  couldEverFit(need: Need): boolean {
+    return need.gpus > 0 ? this.gpus.length >= need.gpus : this.cpuSlots > 0;
+  }
+
+  lease(jobId: string, need: Need): Lease | undefined {
+    if (!this.fits(need)) return undefined;
+    if (need.gpus === 0) {
+      this.cpuUsed++;
+      return { jobId, gpus: [], cpu: true };
+    }
+    const chosen = this.gpus.filter((g) => !this.gpuHolder.has(g.index)).slice(0, need.gpus);
+    for (const g of chosen) this.gpuHolder.set(g.index, jobId);
+    return { jobId, gpus: chosen, cpu: false };
+  }
+
+  release(lease: Lease): void {
+    if (lease.cpu) this.cpuUsed = Math.max(0, this.cpuUsed - 1);
+    for (const g of lease.gpus) if (this.gpuHolder.get(g.index) === lease.jobId) this.gpuHolder.delete(g.index);
+  }
+
+  /** Each GPU with the job holding it, for heartbeats and health. */
+  snapshot(): { gpus: (Gpu & { jobId: string | null })[]; cpuSlots: { total: number; used: number } } {
+    return {
+      gpus: this.gpus.map((g) => ({ ...g, jobId: this.gpuHolder.get(g.index) ?? null })),
+      cpuSlots: { total: this.cpuSlots, used: this.cpuUsed },
+    };
+  }
+}
+
+/** CUDA_VISIBLE_DEVICES for a lease: UUIDs when known (stable across reboots), else indices. */
+export function cudaDevices(lease: Lease): { CUDA_VISIBLE_DEVICES: string; CUDA_DEVICE_ORDER: string } {
+  const ids = lease.gpus.map((g) => g.uuid ?? String(g.index));
+  return { CUDA_VISIBLE_DEVICES: ids.join(','), CUDA_DEVICE_ORDER: 'PCI_BUS_ID' };
+}

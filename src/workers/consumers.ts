@@ -1,0 +1,52 @@
+// One BullMQ Worker per queue in manual mode: the host worker decides when to take a job (only
+// when it has the capacity to start it) and calls getNextJob itself. BullMQ still provides
+// locking, the stalled-job check that hands a dead worker's jobs to another, and completion.
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+
+export interface ConsumerOptions {
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+}
+
+export class Consumers {
+  private readonly workers = new Map<string, Worker>();
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly connection: Redis,
+    private readonly prefix: string,
+    private readonly options: ConsumerOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  get(queue: string): Worker {
+    let worker = this.workers.get(queue);
+    if (!worker) {
+      worker = new Worker(queue, null, {
+        connection: this.connection,
+        prefix: this.prefix,
+        autorun: false,
+        lockDuration: this.options.lockDurationMs,
+        stalledInterval: this.options.stalledIntervalMs,
+        // A job whose worker died goes back to the queue once; a second stall fails it, so a job
+        // that kills its worker every time cannot take the fleet down one host after another.
+        maxStalledCount: 1,
+      });
+      worker.on('error', (err) => this.logger.warn({ err, queue }, 'consumer error'));
+      void worker.startStalledCheckTimer().catch((err: unknown) => this.logger.warn({ err, queue }, 'stalled check failed to start'));
+      this.workers.set(queue, worker);
+    }
+    return worker;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= Promise.all([...this.workers.values()].map((w) => w.close(true))).then(() => undefined);
+    return this.closing;
+  }
+}
+
+export const markerKey = (prefix: string, queue: string) => `${prefix}:${queue}:marker`;
+export const waitKey = (prefix: string, queue: string) => `${prefix}:${queue}:wait`;
+export const jobKey = (prefix: string, queue: string, id: string) => `${prefix}:${queue}:${id}`;

@@ -1,0 +1,59 @@
+// Each worker publishes what it is and what it runs every few seconds, under a key that expires
+// after three periods: a dead worker drops off `GET /api/workers` on its own.
+import type { Redis } from 'ioredis';
+
+export interface RunningJobStatus {
+  id: string;
+  queue: string;
+  kind: string;
+  model?: string;
+  startedAt: string;
+  gpus: number[];
+  progress?: unknown;
+}
+
+export interface WorkerStatus {
+  host: string;
+  instance: string;
+  pid: number;
+  version: string;
+  startedAt: string;
+  at: string;
+  gpuSource: 'nvidia-smi' | 'config';
+  gpus: { index: number; name: string; memoryMiB: number; uuid?: string; jobId: string | null }[];
+  cpuSlots: { total: number; used: number };
+  queues: string[];
+  running: RunningJobStatus[];
+  /** The queue whose head job the host is holding GPUs for (see host-worker.ts). */
+  reservedFor?: string;
+}
+
+const setKey = (prefix: string) => `${prefix}:workers`;
+const statusKey = (prefix: string, member: string) => `${prefix}:workers:${member}`;
+
+export async function publishStatus(redis: Redis, prefix: string, status: WorkerStatus, ttlMs: number): Promise<void> {
+  const member = `${status.host}:${status.instance}`;
+  await redis
+    .multi()
+    .sadd(setKey(prefix), member)
+    .set(statusKey(prefix, member), JSON.stringify(status), 'PX', ttlMs)
+    .exec();
+}
+
+export async function withdrawStatus(redis: Redis, prefix: string, host: string, instance: string): Promise<void> {
+  const member = `${host}:${instance}`;
+  await redis.multi().srem(setKey(prefix), member).del(statusKey(prefix, member)).exec();
+}
+
+/** Live workers, sorted by host; members whose key expired are pruned from the set. */
+export async function listWorkers(redis: Redis, prefix: string): Promise<WorkerStatus[]> {
+  const members = await redis.smembers(setKey(prefix));
+  if (members.length === 0) return [];
+  const values = await redis.mget(...members.map((m) => statusKey(prefix, m)));
+  const dead = members.filter((_, i) => values[i] === null);
+  if (dead.length) await redis.srem(setKey(prefix), ...dead);
+  return values
+    .filter((v): v is string => v !== null)
+    .map((v) => JSON.parse(v) as WorkerStatus)
+    .sort((a, b) => a.host.localeCompare(b.host) || a.instance.localeCompare(b.instance));
+}

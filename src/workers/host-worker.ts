@@ -1,0 +1,449 @@
+// The worker of one host: takes a job off a queue only when the host can start it now, runs it
+// as a child process on exactly the GPUs (or CPU slot) it leased, and reports back.
+//
+// How it waits: one BZPOPMIN over the BullMQ "marker" keys of every queue it could start a job
+// from right now, plus a wake key of its own that it writes when capacity frees up. No job is
+// ever held while waiting for capacity, and nothing polls Redis.
+//
+// Order: across queues a host serves data sync, then training and deploy tests, then backtests.
+//
+// Starvation rule: when the oldest waiting job of a GPU queue cannot start because too few GPUs
+// are free, and it has waited at least `starvationGuardMs`, the host reserves its GPUs for it:
+// it starts no other GPU job until that job has started (CPU jobs go on). Freed GPUs therefore
+// accumulate until the big job fits, so a 2-GPU job cannot be starved by a stream of 1-GPU jobs.
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { LoadedFleet } from '../config/load-fleet.js';
+import { toError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { cancelRequestOf, clearCancelRequest } from '../queues/cancel-requests.js';
+import { SERVING_PRIORITY } from '../queues/kinds.js';
+import type { JobData } from '../queues/payloads.js';
+import type { QueueSpec } from '../queues/placement.js';
+import { Capacity, cudaDevices, type Lease } from './capacity.js';
+import { runChild, type RunOutcome } from './child-runner.js';
+import { jobKey, markerKey, waitKey, type Consumers } from './consumers.js';
+import type { Gpu } from './gpu-discovery.js';
+import { publishStatus, withdrawStatus, type WorkerStatus } from './heartbeat.js';
+import { JobOutput } from './job-output.js';
+import { forgetChild, recordChild, sweepOrphans } from './orphans.js';
+import { buildResult, outputDirFor } from './processors.js';
+import type { ProtocolEvent } from './protocol.js';
+
+export interface HostWorkerOptions {
+  lockDurationMs: number;
+  /** SIGTERM to SIGKILL, when a job's process group must end. */
+  killGraceMs: number;
+  /** How long running jobs may go on after close() before they are ended and handed back. */
+  shutdownGraceMs: number;
+  heartbeatMs: number;
+  starvationGuardMs: number;
+  /** Longest single BZPOPMIN; also bounds how late a delayed job seen by another host starts here. */
+  maxBlockMs: number;
+}
+
+export const DEFAULT_HOST_WORKER_OPTIONS: HostWorkerOptions = {
+  lockDurationMs: 30_000,
+  killGraceMs: 10_000,
+  shutdownGraceMs: 30_000,
+  heartbeatMs: 5_000,
+  starvationGuardMs: 30_000,
+  maxBlockMs: 5_000,
+};
+
+export interface HostWorkerDeps {
+  hostId: string;
+  gpus: Gpu[];
+  gpuSource: 'nvidia-smi' | 'config';
+  cpuSlots: number;
+  fleet: LoadedFleet;
+  queues: QueueSpec[];
+  consumers: Consumers;
+  /** Commands; shared by the process. */
+  redis: Redis;
+  /** Dedicated to this worker's BZPOPMIN. */
+  blocking: Redis;
+  prefix: string;
+  logger: Logger;
+  /** The environment children start from (PATH and the like); job variables are added to it. */
+  baseEnv: Record<string, string>;
+  dataDir: string;
+  version: string;
+  options: HostWorkerOptions;
+}
+
+type StopReason = 'cancel' | 'shutdown' | 'lock-lost';
+
+interface Running {
+  job: Job<JobData>;
+  spec: QueueSpec;
+  lease: Lease;
+  startedAt: number;
+  abort: AbortController;
+  stopReason?: StopReason;
+  output: JobOutput;
+}
+
+export class HostWorker {
+  readonly instance = randomBytes(4).toString('hex');
+  private readonly capacity: Capacity;
+  private readonly ordered: QueueSpec[];
+  private readonly running = new Map<string, Running>();
+  private readonly finishing = new Set<Promise<void>>();
+  private readonly dueAt = new Map<string, number>();
+  private readonly wakeKey: string;
+  private readonly log: Logger;
+  private readonly startedAt = new Date().toISOString();
+  private stopping = false;
+  private loopDone: Promise<void> | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatSoon: NodeJS.Timeout | undefined;
+  private reservedFor: string | undefined;
+  private tokenSeq = 0;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly deps: HostWorkerDeps) {
+    this.capacity = new Capacity(deps.gpus, deps.cpuSlots);
+    // Stable sort: within a priority, the config's order.
+    this.ordered = [...deps.queues].sort((a, b) => SERVING_PRIORITY[b.kind] - SERVING_PRIORITY[a.kind]);
+    this.wakeKey = `${deps.prefix}:wake:${deps.hostId}:${this.instance}`;
+    this.log = deps.logger.child({ component: 'worker', host: deps.hostId });
+  }
+
+  get hostId(): string {
+    return this.deps.hostId;
+  }
+
+  async start(): Promise<void> {
+    await sweepOrphans(this.deps.redis, this.deps.prefix, this.deps.hostId, this.log);
+    await this.beat();
+    this.heartbeatTimer = setInterval(() => void this.beat(), this.deps.options.heartbeatMs);
+    this.loopDone = this.loop();
+    this.log.info(
+      { gpus: this.deps.gpus.map((g) => g.index), cpuSlots: this.deps.cpuSlots, queues: this.ordered.map((q) => q.name) },
+      'host worker started',
+    );
+  }
+
+  /** Ends a job running here, if it is; true when it was. */
+  cancel(jobId: string): boolean {
+    const entry = this.running.get(jobId);
+    if (!entry) return false;
+    this.stop(entry, 'cancel');
+    return true;
+  }
+
+  status(): WorkerStatus {
+    const snap = this.capacity.snapshot();
+    return {
+      host: this.deps.hostId,
+      instance: this.instance,
+      pid: process.pid,
+      version: this.deps.version,
+      startedAt: this.startedAt,
+      at: new Date().toISOString(),
+      gpuSource: this.deps.gpuSource,
+      gpus: snap.gpus.map(({ index, name, memoryMiB, uuid, jobId }) => ({ index, name, memoryMiB, ...(uuid ? { uuid } : {}), jobId })),
+      cpuSlots: snap.cpuSlots,
+      queues: this.ordered.map((q) => q.name),
+      running: [...this.running.values()].map((r) => ({
+        id: r.job.id!,
+        queue: r.spec.name,
+        kind: r.spec.kind,
+        ...(r.spec.model ? { model: r.spec.model } : {}),
+        startedAt: new Date(r.startedAt).toISOString(),
+        gpus: r.lease.gpus.map((g) => g.index),
+        progress: r.output.latestProgress() ?? null,
+      })),
+      ...(this.reservedFor ? { reservedFor: this.reservedFor } : {}),
+    };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  // --- taking jobs -------------------------------------------------------------------------
+
+  private async loop(): Promise<void> {
+    let popped: string | undefined;
+    while (!this.stopping) {
+      try {
+        const tried = await this.fill();
+        // A marker we consumed for a queue we did not get to try belongs to another host.
+        if (popped && !tried.has(popped)) await this.deps.redis.zadd(markerKey(this.deps.prefix, popped), 0, '0');
+        if (this.stopping) break;
+        popped = await this.waitForWork();
+      } catch (err) {
+        if (this.stopping) break;
+        this.log.error({ err }, 'dispatch loop error; retrying in a second');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  private need(spec: QueueSpec) {
+    return { gpus: spec.gpus };
+  }
+
+  private heldBack(spec: QueueSpec): boolean {
+    return this.reservedFor !== undefined && spec.gpus > 0 && spec.name !== this.reservedFor;
+  }
+
+  /** Takes and starts jobs while there is capacity and work; returns the queues it tried. */
+  private async fill(): Promise<Set<string>> {
+    const tried = new Set<string>();
+    for (;;) {
+      if (this.stopping) return tried;
+      this.reservedFor = await this.reservation();
+      let started = false;
+      for (const spec of this.ordered) {
+        if (!this.capacity.fits(this.need(spec)) || this.heldBack(spec)) continue;
+        tried.add(spec.name);
+        const token = `${this.instance}:${++this.tokenSeq}`;
+        const job = (await this.deps.consumers.get(spec.name).getNextJob(token, { block: false })) as Job<JobData> | undefined;
+        if (!job) continue;
+        // Nothing else leases between the check above and here: only this loop leases.
+        const lease = this.capacity.lease(job.id!, this.need(spec))!;
+        this.launch(spec, job, token, lease);
+        started = true;
+        break; // start again from the highest priority
+      }
+      if (!started) return tried;
+    }
+  }
+
+  /** The GPU queue to hold GPUs for, per the starvation rule above. */
+  private async reservation(): Promise<string | undefined> {
+    if (this.capacity.freeGpus() === 0) return this.reservedFor;
+    const blocked = this.ordered.filter(
+      (q) => q.gpus > 0 && !this.capacity.fits(this.need(q)) && this.capacity.couldEverFit(this.need(q)),
+    );
+    if (blocked.length === 0) return undefined;
+    const { redis, prefix } = this.deps;
+    const heads = await Promise.all(blocked.map((q) => redis.lindex(waitKey(prefix, q.name), -1)));
+    const stamps = await Promise.all(
+      blocked.map((q, i) => (heads[i] ? redis.hget(jobKey(prefix, q.name, heads[i]!), 'timestamp') : Promise.resolve(null))),
+    );
+    let oldest: { name: string; at: number } | undefined;
+    blocked.forEach((q, i) => {
+      const at = Number(stamps[i]);
+      if (stamps[i] && (!oldest || at < oldest.at)) oldest = { name: q.name, at };
+    });
+    if (!oldest || Date.now() - oldest.at < this.deps.options.starvationGuardMs) return undefined;
+    if (this.reservedFor !== oldest.name) this.log.info({ queue: oldest.name }, 'holding GPUs for a job that has waited too long');
+    return oldest.name;
+  }
+
+  /** Blocks until a queue we could serve has work, capacity frees, or a delayed job falls due. */
+  private async waitForWork(): Promise<string | undefined> {
+    const { prefix, blocking } = this.deps;
+    const serveable = this.ordered.filter((q) => this.capacity.fits(this.need(q)) && !this.heldBack(q));
+    const now = Date.now();
+    let timeoutMs = this.deps.options.maxBlockMs;
+    for (const [queue, at] of this.dueAt) {
+      if (at <= now) this.dueAt.delete(queue);
+      else timeoutMs = Math.min(timeoutMs, at - now);
+    }
+    const keys = [...serveable.map((q) => markerKey(prefix, q.name)), this.wakeKey];
+    const res = await blocking.bzpopmin(...keys, Math.max(timeoutMs, 10) / 1000);
+    if (!res) return undefined;
+    const [key, , score] = res;
+    const queue = serveable.find((q) => markerKey(prefix, q.name) === key)?.name;
+    // A marker's score is when a delayed job falls due (0: a job is ready now).
+    if (queue && Number(score) > Date.now()) {
+      this.dueAt.set(queue, Math.min(this.dueAt.get(queue) ?? Infinity, Number(score)));
+      return undefined;
+    }
+    return queue;
+  }
+
+  private wake(): void {
+    this.deps.redis.zadd(this.wakeKey, 0, 'wake').catch((err: unknown) => this.log.warn({ err }, 'wake failed'));
+  }
+
+  // --- running jobs ------------------------------------------------------------------------
+
+  private launch(spec: QueueSpec, job: Job<JobData>, token: string, lease: Lease): void {
+    const entry: Running = { job, spec, lease, startedAt: Date.now(), abort: new AbortController(), output: new JobOutput(job, this.log) };
+    this.running.set(job.id!, entry);
+    this.beatSoon();
+    const done = this.execute(entry, token)
+      .catch((err: unknown) => this.log.error({ err, jobId: job.id }, 'job bookkeeping failed'))
+      .finally(() => {
+        this.capacity.release(lease);
+        this.running.delete(job.id!);
+        this.finishing.delete(done);
+        this.beatSoon();
+        if (!this.stopping) this.wake();
+      });
+    this.finishing.add(done);
+  }
+
+  private stop(entry: Running, reason: StopReason): void {
+    entry.stopReason ??= reason;
+    entry.abort.abort();
+  }
+
+  private async execute(entry: Running, token: string): Promise<void> {
+    const { job, spec, lease } = entry;
+    const { redis, prefix, hostId, options } = this.deps;
+    const log = this.log.child({ jobId: job.id, queue: spec.name, kind: spec.kind, ...(spec.model ? { model: spec.model } : {}) });
+    const lockTimer = setInterval(() => {
+      job.extendLock(token, options.lockDurationMs).then(
+        (ok) => {
+          if (!ok) {
+            log.warn('lost the job lock (another worker took it over); ending the child');
+            this.stop(entry, 'lock-lost');
+          }
+        },
+        (err: unknown) => log.warn({ err }, 'could not extend the job lock'),
+      );
+    }, Math.max(500, Math.floor(options.lockDurationMs / 3)));
+
+    let outcome: RunOutcome | undefined;
+    const events: ProtocolEvent[] = [];
+    const outputDir = outputDirFor(this.deps.fleet, spec, job.id!, this.deps.dataDir);
+    try {
+      // A cancel that arrived between the dequeue and now still wins: the child never starts.
+      if (await cancelRequestOf(redis, prefix, job.id!)) this.stop(entry, 'cancel');
+      if (!entry.abort.signal.aborted) {
+        await mkdir(outputDir, { recursive: true });
+        log.info({ gpus: lease.gpus.map((g) => g.index), attempt: job.attemptsMade + 1 }, 'job started');
+        outcome = await runChild({
+          argv: spec.command.command,
+          cwd: spec.command.cwd ?? process.cwd(),
+          env: this.childEnv(job, spec, lease, outputDir),
+          timeoutMs: spec.command.timeoutSeconds * 1000,
+          graceMs: options.killGraceMs,
+          signal: entry.abort.signal,
+          onSpawn: (pid) => void recordChild(redis, prefix, hostId, job.id!, pid).catch(() => {}),
+          onEvent: (event) => {
+            if (event.event === 'progress') {
+              const { event: _e, ...progress } = event;
+              entry.output.progress(progress);
+            } else events.push(event);
+          },
+          onLog: (line, stream) => entry.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),
+        });
+        await forgetChild(redis, prefix, hostId, job.id!).catch(() => {});
+      }
+    } finally {
+      clearInterval(lockTimer);
+      await entry.output.drain();
+    }
+    await this.settle(entry, token, outcome, events, outputDir, log);
+  }
+
+  private async settle(
+    entry: Running,
+    token: string,
+    outcome: RunOutcome | undefined,
+    events: ProtocolEvent[],
+    outputDir: string,
+    log: Logger,
+  ): Promise<void> {
+    const { job, spec, lease } = entry;
+    const { redis, prefix } = this.deps;
+    switch (entry.stopReason) {
+      case 'lock-lost':
+        return; // the job belongs to another worker now
+      case 'shutdown':
+        log.info('handing the job back to its queue');
+        await job.moveToWait(token);
+        return;
+      case 'cancel':
+        log.info('job cancelled');
+        await job.moveToFailed(new UnrecoverableError('cancelled'), token, false);
+        await clearCancelRequest(redis, prefix, job.id!);
+        return;
+    }
+    const o = outcome!;
+    let failure: Error | undefined;
+    if (o.timedOut) failure = new Error(`timed out after ${spec.command.timeoutSeconds} s`);
+    else if (o.exitCode !== 0) {
+      const how = o.signal ? `killed by ${o.signal}` : `exit code ${o.exitCode}`;
+      const tail = o.stderrTail.slice(-10).join('\n');
+      failure = new Error(tail ? `${how}: ${tail}` : how);
+    }
+    if (!failure) {
+      try {
+        const result = await buildResult({
+          fleet: this.deps.fleet,
+          spec,
+          kind: spec.kind,
+          host: this.deps.hostId,
+          gpus: lease.gpus.map((g) => g.index),
+          outputDir,
+          cwd: spec.command.cwd ?? process.cwd(),
+          durationMs: o.durationMs,
+          events,
+        });
+        await job.moveToCompleted(result, token, false);
+        log.info({ durationMs: o.durationMs }, 'job completed');
+        return;
+      } catch (err) {
+        failure = toError(err);
+      }
+    }
+    log.warn({ reason: failure.message, attempt: job.attemptsMade + 1 }, 'job failed');
+    await job.moveToFailed(failure, token, false);
+  }
+
+  private childEnv(job: Job<JobData>, spec: QueueSpec, lease: Lease, outputDir: string): Record<string, string> {
+    return {
+      ...this.deps.baseEnv,
+      // Exactly the leased GPUs, whatever the worker itself inherited; none for CPU jobs.
+      ...(lease.gpus.length ? cudaDevices(lease) : { CUDA_VISIBLE_DEVICES: '', CUDA_DEVICE_ORDER: 'PCI_BUS_ID' }),
+      CAELUM_JOB_ID: job.id!,
+      CAELUM_ATTEMPT: String(job.attemptsMade + 1),
+      CAELUM_OUTPUT_DIR: outputDir,
+      CAELUM_KIND: spec.kind,
+      CAELUM_HOST: this.deps.hostId,
+      ...(spec.model ? { CAELUM_MODEL: spec.model } : {}),
+      // The payload is data for the program to read, never arguments or flags.
+      CAELUM_PAYLOAD: JSON.stringify(job.data.payload),
+    };
+  }
+
+  // --- heartbeats and shutdown ---------------------------------------------------------------
+
+  private async beat(): Promise<void> {
+    try {
+      await publishStatus(this.deps.redis, this.deps.prefix, this.status(), this.deps.options.heartbeatMs * 3);
+    } catch (err) {
+      this.log.warn({ err }, 'heartbeat failed');
+    }
+  }
+
+  /** A heartbeat shortly after a change, so the API sees a job start or end without waiting. */
+  private beatSoon(): void {
+    this.heartbeatSoon ??= setTimeout(() => {
+      this.heartbeatSoon = undefined;
+      void this.beat();
+    }, 100);
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    // With Redis away the wake cannot land; drop the blocking connection instead.
+    const stuck = setTimeout(() => this.deps.blocking.disconnect(), 2000);
+    await this.loopDone;
+    clearTimeout(stuck);
+    if (this.running.size > 0) {
+      this.log.info({ running: this.running.size, graceMs: this.deps.options.shutdownGraceMs }, 'waiting for running jobs');
+      const timer = new Promise((r) => setTimeout(r, this.deps.options.shutdownGraceMs).unref());
+      await Promise.race([Promise.all(this.finishing), timer]);
+      for (const entry of this.running.values()) this.stop(entry, 'shutdown');
+      await Promise.all(this.finishing);
+    }
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.heartbeatSoon);
+    await withdrawStatus(this.deps.redis, this.deps.prefix, this.deps.hostId, this.instance).catch(() => {});
+    await this.deps.redis.del(this.wakeKey).catch(() => {});
+  }
+}
