@@ -7,6 +7,8 @@ export class Closers {
   private readonly steps: { name: string; close: () => Promise<void> | void }[] = [];
   private closing: Promise<void> | undefined;
 
+  constructor(private readonly logger?: Logger) {}
+
   add(name: string, close: () => Promise<void> | void): void {
     this.steps.push({ name, close });
   }
@@ -15,8 +17,10 @@ export class Closers {
     this.closing ??= (async () => {
       const errors: Error[] = [];
       for (const step of [...this.steps].reverse()) {
+        const started = performance.now();
         try {
           await step.close();
+          this.logger?.debug({ step: step.name, ms: Math.round(performance.now() - started) }, 'closed');
         } catch (err) {
           errors.push(new Error(`closing ${step.name} failed: ${toError(err).message}`, { cause: err }));
         }
@@ -38,7 +42,10 @@ export function closeOnSignals(close: () => Promise<void>, logger: Logger): void
     stopping = true;
     logger.info({ signal }, 'shutting down');
     close().then(
-      () => process.exit(0),
+      () => {
+        logger.debug('closed; exiting');
+        process.exit(0);
+      },
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);

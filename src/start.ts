@@ -50,7 +50,7 @@ export class StartupError extends Error {
 }
 
 export async function startServices(opts: StartOptions): Promise<Running> {
-  const closers = new Closers();
+  const closers = new Closers(opts.logger);
   try {
     const pool = createPool(opts.databaseUrl, opts.logger, { max: opts.poolMax });
     closers.add('postgres pool', () => pool.end());

@@ -107,7 +107,7 @@ describe('refusing to start', () => {
 });
 
 describe('caelum-scheduler dev', () => {
-  it('serves the API, prints its URL and tokens, and exits cleanly on SIGTERM', async () => {
+  it('serves the API, runs a training job end to end with live progress, and exits cleanly on SIGTERM', async () => {
     const child = execa('node', [BIN, 'dev'], {
       cwd: REPO_ROOT,
       env: { ...env, PORT: '0', CAELUM_API_TOKEN: 'operator-token-of-the-cli-test' },
@@ -128,15 +128,27 @@ describe('caelum-scheduler dev', () => {
       const created = await fetch(`${url}/api/jobs/training`, {
         method: 'POST',
         headers: { authorization: 'Bearer operator-token-of-the-cli-test', 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'llm1-tech' }),
+        body: JSON.stringify({ model: 'llm1-tech', params: { epochs: 3, epoch_ms: 400 } }),
       });
       expect(created.status).toBe(201);
       const { id } = (await created.json()) as { id: string };
       // The read token was made for this run and printed; it reads but may not write.
       const readToken = /read token\s+(\S+)/.exec(out)?.[1];
       expect(readToken).toMatch(/^read_/);
-      const read = await fetch(`${url}/api/jobs/${id}`, { headers: { authorization: `Bearer ${readToken}` } });
-      expect(await read.json()).toMatchObject({ id, state: 'waiting' });
+      const seen: { state: string; progress: { epoch?: number } }[] = [];
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        const read = await fetch(`${url}/api/jobs/${id}`, { headers: { authorization: `Bearer ${readToken}` } });
+        const view = (await read.json()) as { state: string; progress: { epoch?: number } };
+        seen.push(view);
+        if (view.state === 'completed' || view.state === 'failed') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // Progress was visible while the trainer ran, and the job completed with a checkpoint.
+      expect(seen.some((v) => v.state === 'active' && typeof v.progress?.epoch === 'number')).toBe(true);
+      const last = seen.at(-1) as unknown as { state: string; result: { checkpoints: unknown[] } };
+      expect(last.state).toBe('completed');
+      expect(last.result.checkpoints).toHaveLength(1);
       const write = await fetch(`${url}/api/jobs/${id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${readToken}` } });
       expect(write.status).toBe(403);
     } finally {

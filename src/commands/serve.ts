@@ -55,7 +55,7 @@ const makeToken = (label: string) => `${label}_${randomBytes(18).toString('base6
 export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
   const { env, logger } = ctx;
   const fleet = await loadFleet(env.configPath);
-  const closers = new Closers();
+  const closers = new Closers(logger);
   const laptop = mode === 'dev' || mode === 'demo';
   const withApi = mode !== 'worker';
   const hostIds = mode === 'api' ? [] : workerHosts(mode, ctx, fleet);

@@ -31,7 +31,7 @@ export interface RunningWorkers {
 }
 
 export async function startWorkers(opts: WorkersOptions): Promise<RunningWorkers> {
-  const closers = new Closers();
+  const closers = new Closers(opts.logger);
   const options: HostWorkerOptions = { ...DEFAULT_HOST_WORKER_OPTIONS, ...opts.options };
   try {
     const redis = createRedis(opts.redisUrl, 'worker', opts.logger);
@@ -54,6 +54,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<RunningWorkers
     );
     closers.add('cancel listener', () => listener.close());
 
+    const blockings: Redis[] = [];
+    closers.add('blocking connections', () => Promise.all(blockings.map(closeRedis)).then(() => undefined));
     // All host workers close together, so one host's grace period does not wait on another's.
     closers.add('host workers', () => Promise.all(workers.map((w) => w.close())).then(() => undefined));
     for (const hostId of opts.hostIds) {
@@ -61,7 +63,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<RunningWorkers
       if (!host) throw new Error(`unknown host "${hostId}"`);
       const discovery = await discoverGpus(host.gpus, opts.logger.child({ host: hostId }), opts.nvidiaSmi);
       const blocking: Redis = createRedis(opts.redisUrl, 'worker', opts.logger);
-      closers.add(`blocking redis of ${hostId}`, () => closeRedis(blocking));
+      blockings.push(blocking);
       const worker = new HostWorker({
         hostId,
         gpus: discovery.gpus,
