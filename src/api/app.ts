@@ -11,6 +11,7 @@ import { bullBoard } from './bull-board.js';
 import { installErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { workerRoutes } from './routes/workers.js';
 
 export interface ApiDeps {
   fleet: LoadedFleet;
@@ -34,6 +35,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     api.addHook('onRequest', apiAuthHook(deps.tokens));
     await healthRoutes(api, deps);
     await jobRoutes(api, deps);
+    await workerRoutes(api, deps);
   });
   await bullBoard(app, deps.queues, deps.tokens);
   return app;

@@ -33,6 +33,8 @@ const commandSchema = z.strictObject({
   cwd: z.string().min(1).optional(),
   timeoutSeconds: z.number().positive().max(7 * 24 * 3600),
   attempts: z.number().int().min(1).max(20).default(3),
+  /** First retry delay; each further retry waits twice as long. */
+  backoffSeconds: z.number().min(0).max(24 * 3600).default(10),
 });
 
 const thresholdSchema = z

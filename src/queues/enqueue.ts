@@ -1,7 +1,6 @@
 // The one enqueue function: the API, the CLI and the scheduler all come through here, so a
 // payload is validated, placed and stored the same way whoever sends it.
 import type { LoadedFleet } from '../config/load-fleet.js';
-import { UnavailableError } from '../errors.js';
 import { parseInput } from '../validation.js';
 import type { JobKind } from './kinds.js';
 import { payloadSchemas, type JobData, type Trigger } from './payloads.js';
@@ -41,9 +40,7 @@ export async function enqueue(
   const spec = placeJob(deps.fleet, kind, payload as { model?: string });
   const entry = deps.queues.get(spec.name);
   if (!entry) throw new Error(`queue ${spec.name} is not open`);
-  if (deps.queues.connection.status !== 'ready') {
-    throw new UnavailableError('redis', 'Redis is unreachable; nothing was enqueued');
-  }
+  deps.queues.assertReachable();
   const data: JobData = { kind, payload, trigger } as JobData;
   const id = newJobId(spec.name, options.idSuffix);
   const delay = options.delayMs && options.delayMs > 0 ? options.delayMs : undefined;

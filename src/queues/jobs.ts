@@ -1,6 +1,9 @@
 // Reading and acting on jobs by id, across every queue: the API's job routes sit on this.
 import type { Job, JobType } from 'bullmq';
-import { ConflictError, NotFoundError, UnavailableError } from '../errors.js';
+import { ConflictError, NotFoundError } from '../errors.js';
+import type { LoadedFleet } from '../config/load-fleet.js';
+import { listWorkers } from '../workers/heartbeat.js';
+import { waitReason } from './wait-reason.js';
 import { cancelRequestOf, clearCancelRequest, requestCancel } from './cancel-requests.js';
 import type { JobKind } from './kinds.js';
 import type { JobData } from './payloads.js';
@@ -35,6 +38,8 @@ export interface JobSummary {
 }
 
 export interface JobView extends JobSummary {
+  /** For a job not yet started: why (see wait-reason.ts). */
+  waitingFor?: string;
   payload: unknown;
   trigger: unknown;
   result: unknown;
@@ -42,15 +47,11 @@ export interface JobView extends JobSummary {
   logs: string[];
 }
 
-function assertReady(queues: QueueSet): void {
-  if (queues.connection.status !== 'ready') throw new UnavailableError('redis', 'Redis is unreachable');
-}
-
 async function findJob(queues: QueueSet, id: string): Promise<{ entry: QueueEntry; job: Job<JobData> }> {
   const name = queueOfJobId(id);
   const entry = name ? queues.get(name) : undefined;
   if (!entry) throw new NotFoundError(`no job "${id}"`);
-  assertReady(queues);
+  queues.assertReachable();
   const job = (await entry.queue.getJob(id)) as Job<JobData> | undefined;
   if (!job) throw new NotFoundError(`no job "${id}"`);
   return { entry, job };
@@ -74,15 +75,21 @@ function summarise(entry: QueueEntry, job: Job<JobData>, state: string): JobSumm
   };
 }
 
-export async function getJobView(queues: QueueSet, id: string): Promise<JobView> {
+const NOT_STARTED = new Set(['waiting', 'prioritized', 'delayed']);
+
+export async function getJobView(queues: QueueSet, id: string, fleet: LoadedFleet): Promise<JobView> {
   const { entry, job } = await findJob(queues, id);
   const [state, logs, cancel] = await Promise.all([
     job.getState(),
     entry.queue.getJobLogs(id, 0, LOG_TAIL - 1, false),
     cancelRequestOf(queues.connection, queues.prefix, id),
   ]);
+  let waitingFor: string | undefined;
+  if (state === 'delayed') waitingFor = `waiting to retry at ${new Date(job.timestamp + (job.delay ?? 0)).toISOString()}`;
+  else if (NOT_STARTED.has(state)) waitingFor = waitReason(entry.spec, fleet, await listWorkers(queues.connection, queues.prefix));
   return {
     ...summarise(entry, job, state),
+    ...(waitingFor ? { waitingFor } : {}),
     payload: job.data.payload,
     trigger: job.data.trigger,
     result: job.returnvalue ?? null,
@@ -100,7 +107,7 @@ export interface ListQuery {
 
 /** Newest first across the queues of a kind (or all queues), with a total for paging. */
 export async function listJobs(queues: QueueSet, q: ListQuery): Promise<{ jobs: JobSummary[]; total: number }> {
-  assertReady(queues);
+  queues.assertReachable();
   const entries = q.kind ? queues.ofKind(q.kind) : queues.all();
   const types: JobType[] = q.state ? [q.state] : [...JOB_STATES];
   const perQueue = await Promise.all(

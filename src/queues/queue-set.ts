@@ -3,6 +3,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { LoadedFleet } from '../config/load-fleet.js';
+import { UnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { JobKind } from './kinds.js';
 import { queueSpecs, type QueueSpec } from './placement.js';
@@ -16,7 +17,9 @@ const DAY = 24 * 3600;
 export function defaultJobOptions(spec: QueueSpec): JobsOptions {
   return {
     attempts: spec.command.attempts,
-    backoff: { type: 'exponential', delay: spec.kind === 'training' ? 30_000 : 5_000 },
+    backoff: { type: 'exponential', delay: spec.command.backoffSeconds * 1000 },
+    // A chatty child must not fill Redis: the job keeps its last 500 log lines.
+    keepLogs: 500,
     removeOnComplete: { age: 7 * DAY, count: 2_000 },
     removeOnFail: { age: 30 * DAY, count: 5_000 },
   };
@@ -42,6 +45,11 @@ export class QueueSet {
       queue.on('error', (err) => logger.warn({ err, queue: spec.name }, 'queue error'));
       this.entries.set(spec.name, { spec, queue });
     }
+  }
+
+  /** Fails fast with 503 material when Redis is away, instead of queueing commands offline. */
+  assertReachable(): void {
+    if (this.connection.status !== 'ready') throw new UnavailableError('redis', 'Redis is unreachable');
   }
 
   get(name: string): QueueEntry | undefined {

@@ -33,7 +33,7 @@ export async function jobRoutes(app: FastifyInstance, deps: EnqueueDeps): Promis
   });
 
   app.get<{ Params: { id: string } }>('/api/jobs/:id', { config: { access: 'read' } }, async (request) =>
-    getJobView(deps.queues, request.params.id),
+    getJobView(deps.queues, request.params.id, deps.fleet),
   );
 
   app.post<{ Params: { id: string } }>('/api/jobs/:id/cancel', { config: { access: 'operate' } }, async (request, reply) => {

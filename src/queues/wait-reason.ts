@@ -1,0 +1,26 @@
+// Why a waiting job has not started, derived from the live workers' heartbeats: which hosts of
+// its pool run, and what they have free. Nothing extra is written to Redis for it.
+import type { LoadedFleet } from '../config/load-fleet.js';
+import type { WorkerStatus } from '../workers/heartbeat.js';
+import type { QueueSpec } from './placement.js';
+
+export function waitReason(spec: QueueSpec, fleet: LoadedFleet, workers: WorkerStatus[]): string {
+  const hosts = fleet.pools[spec.pool] ?? [];
+  const live = workers.filter((w) => hosts.includes(w.host));
+  const down = hosts.filter((h) => !live.some((w) => w.host === h));
+  if (live.length === 0) return `waiting: no live worker in pool ${spec.pool} (${hosts.join(', ')} not running)`;
+  const notes = down.length ? `; no worker running on ${down.join(', ')}` : '';
+  if (spec.gpus > 0) {
+    const free = live.map((w) => ({ w, free: w.gpus.filter((g) => g.jobId === null).length }));
+    const holding = free.filter(({ w }) => w.reservedFor && w.reservedFor !== spec.name);
+    const fits = free.filter(({ w, free: n }) => n >= spec.gpus && !holding.some((h) => h.w === w));
+    const plural = spec.gpus === 1 ? 'GPU' : 'GPUs';
+    if (fits.length > 0) return `waiting for a worker of pool ${spec.pool} to take it (${fits.map((f) => f.w.host).join(', ')} can start it)`;
+    const parts = free.map(({ w, free: n }) => `${w.host} has ${n} free`);
+    const held = holding.map(({ w }) => `${w.host} is holding its GPUs for a waiting ${w.reservedFor} job`);
+    return `waiting for ${spec.gpus} free ${plural} in pool ${spec.pool}; ${[...parts, ...held].join(', ')}${notes}`;
+  }
+  const slots = live.map((w) => ({ w, free: w.cpuSlots.total - w.cpuSlots.used }));
+  if (slots.some((s) => s.free > 0)) return `waiting for a worker of pool ${spec.pool} to take it${notes}`;
+  return `waiting for a free CPU slot in pool ${spec.pool}; ${slots.map((s) => `${s.w.host} has 0 of ${s.w.cpuSlots.total} free`).join(', ')}${notes}`;
+}

@@ -1,0 +1,37 @@
+// Host workers in the test process, on the real Redis, under the test file's prefix.
+import os from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import path from 'node:path';
+import type { LoadedFleet } from '../../src/config/load-fleet.js';
+import { DEFAULT_HOST_WORKER_OPTIONS, type HostWorkerOptions } from '../../src/workers/host-worker.js';
+import { startWorkers, type RunningWorkers } from '../../src/workers/start-workers.js';
+import { testLogger } from './logger.js';
+import { REDIS_URL } from './servers.js';
+
+export const TEST_WORKER_OPTIONS: HostWorkerOptions = {
+  ...DEFAULT_HOST_WORKER_OPTIONS,
+  lockDurationMs: 5_000,
+  killGraceMs: 1_000,
+  shutdownGraceMs: 1_000,
+  heartbeatMs: 500,
+  maxBlockMs: 2_000,
+};
+
+export function startTestWorkers(
+  fleet: LoadedFleet,
+  prefix: string,
+  hostIds: string[],
+  options: Partial<HostWorkerOptions> & { stalledIntervalMs?: number } = {},
+): Promise<RunningWorkers> {
+  return startWorkers({
+    fleet,
+    hostIds,
+    redisUrl: REDIS_URL,
+    prefix,
+    logger: testLogger,
+    baseEnv: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => typeof e[1] === 'string')),
+    dataDir: mkdtempSync(path.join(os.tmpdir(), 'caelum-worker-')),
+    version: 'test',
+    options: { ...TEST_WORKER_OPTIONS, ...options },
+  });
+}
