@@ -1,0 +1,115 @@
+// The worker as an operator runs it: `caelum-scheduler worker --host <id>` as a real process,
+// killed with -9 in the middle of a job; and GPU discovery through an nvidia-smi program.
+import path from 'node:path';
+import { QueueEvents, type Job } from 'bullmq';
+import { execa, type ResultPromise } from 'execa';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadFleet, type LoadedFleet } from '../src/config/load-fleet.js';
+import { enqueue } from '../src/queues/enqueue.js';
+import { QueueSet } from '../src/queues/queue-set.js';
+import { listWorkers } from '../src/workers/heartbeat.js';
+import type { JobRunResult } from '../src/workers/processors.js';
+import { REPO_ROOT } from './helpers/fleet.js';
+import { testLogger } from './helpers/logger.js';
+import { deletePrefix } from './helpers/redis.js';
+import { REDIS_URL, uniqueName } from './helpers/servers.js';
+import { pidAlive, waitFor } from './helpers/wait.js';
+import { startTestWorkers } from './helpers/workers.js';
+
+const CONFIG = path.join(REPO_ROOT, 'test/fixtures/workers.config.mts');
+const prefix = uniqueName('workerproc');
+let fleet: LoadedFleet;
+let redis: Redis;
+let queues: QueueSet;
+const children: ResultPromise[] = [];
+
+beforeAll(async () => {
+  fleet = await loadFleet(CONFIG);
+  redis = new Redis(REDIS_URL);
+  queues = new QueueSet(fleet, redis, prefix, testLogger);
+});
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await queues.close();
+  redis.disconnect();
+  await deletePrefix(prefix);
+});
+
+function startWorkerProcess(host: string): ResultPromise {
+  const child = execa('node', [path.join(REPO_ROOT, 'bin/caelum-scheduler.js'), 'worker', '--host', host], {
+    cwd: REPO_ROOT,
+    env: {
+      REDIS_URL,
+      CAELUM_CONFIG: CONFIG,
+      CAELUM_PREFIX: prefix,
+      CAELUM_JOB_LOCK_MS: '2000',
+      CAELUM_STALLED_CHECK_MS: '1000',
+      CAELUM_HEARTBEAT_MS: '300',
+      LOG_LEVEL: 'warn',
+    },
+    reject: false,
+  });
+  children.push(child);
+  return child;
+}
+
+describe('kill -9 of a worker in the middle of a job', () => {
+  it('the job runs again on a live worker and completes exactly once; the orphaned trainer dies', async () => {
+    const events = new QueueEvents('training-yield', { connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }), prefix });
+    await events.waitUntilReady();
+    const completions: string[] = [];
+    events.on('completed', ({ jobId }) => completions.push(jobId));
+    try {
+      const first = startWorkerProcess('host-b');
+      await waitFor('the first worker to beat', async () => (await listWorkers(redis, prefix)).some((w) => w.pid === first.pid));
+      const { id } = await enqueue({ fleet, queues }, 'training', { model: 'yield', params: { epochs: 8, epoch_ms: 300 } }, {
+        reason: 'api',
+        by: 'test',
+        at: new Date().toISOString(),
+      });
+      const job = (): Promise<Job> => queues.get('training-yield')!.queue.getJob(id) as Promise<Job>;
+      const trainerPid = await waitFor('the trainer to report progress', async () => ((await job()).progress as { pid?: number })?.pid);
+
+      first.kill('SIGKILL');
+      await first;
+      // The trainer dies with its worker, at once.
+      await waitFor('the orphaned trainer to die', () => !pidAlive(trainerPid), { timeoutMs: 3000 });
+      // The dead worker drops off the list within three heartbeat periods.
+      await waitFor('the dead worker to drop off', async () => !(await listWorkers(redis, prefix)).some((w) => w.pid === first.pid), {
+        timeoutMs: 3 * 300 + 500,
+      });
+
+      startWorkerProcess('host-b');
+      const done = await waitFor('the job to complete', async () => ((await job()).finishedOn ? job() : undefined), { timeoutMs: 30_000 });
+      expect(await done.getState()).toBe('completed');
+      const result = done.returnvalue as JobRunResult;
+      expect(result.checkpoints).toHaveLength(1);
+      expect((done.progress as { pid: number }).pid).not.toBe(trainerPid);
+      await waitFor('the completed event', () => completions.includes(id));
+      expect(completions.filter((c) => c === id)).toHaveLength(1);
+    } finally {
+      await events.close();
+    }
+  });
+});
+
+describe('GPU discovery', () => {
+  it('uses the GPUs nvidia-smi reports, by UUID, and not a configured GPU that is absent', async () => {
+    const running = await startTestWorkers(fleet, prefix, ['host-a'], {}, path.join(REPO_ROOT, 'test/fixtures/fake-nvidia-smi.mjs'));
+    try {
+      const status = await waitFor('host-a to beat', async () => (await listWorkers(redis, prefix)).find((w) => w.host === 'host-a'));
+      expect(status.gpuSource).toBe('nvidia-smi');
+      expect(status.gpus.map((g) => g.index)).toEqual([0]);
+      const { id } = await enqueue({ fleet, queues }, 'training', { model: 'small' }, { reason: 'api', by: 'test', at: new Date().toISOString() });
+      const done = await waitFor('the job', async () => {
+        const j = await queues.get('training-small')!.queue.getJob(id);
+        return j?.finishedOn ? j : undefined;
+      });
+      const child = (done.returnvalue as JobRunResult).result as { cudaVisibleDevices: string };
+      expect(child.cudaVisibleDevices).toBe('GPU-5c1b8a2e-0000-4000-8000-000000000000');
+    } finally {
+      await running.close();
+    }
+  });
+});
