@@ -45,6 +45,7 @@ const fleet: LoadedFleet = parseFleet(
       small: model('alpha', 1),
       yield: model('beta', 1, 3),
       flaky: model('beta', 1, 2),
+      slow: { ...model('beta', 1), train: { ...trainer(1), timeoutSeconds: 0.8 } },
     },
     backtest: { pool: 'everyone', command: ['node', 'examples/backtester.mjs', '--bars', '40', '--bar-ms', '5'], timeoutSeconds: 60 },
     dataSync: { pool: 'everyone', command: ['node', 'examples/data-syncer.mjs', '--rows', '10', '--delay-ms', '50'], timeoutSeconds: 60 },
@@ -205,6 +206,15 @@ describe('running a job', () => {
     expect(job.attemptsMade).toBe(2);
     expect(job.failedReason).toMatch(/^exit code 1: /);
     expect(job.failedReason).toContain('CUDA error: out of memory at epoch 1 (simulated)');
+  });
+
+  it("ends a job at its model's timeout", async () => {
+    workers = await startTestWorkers(fleet, api.prefix, ['host-b']);
+    const { id } = await add('training', { model: 'slow', params: { epochs: 100, epoch_ms: 100 } });
+    const pid = await trainerPid(id);
+    const job = await finished(id);
+    expect(job.failedReason).toBe('timed out after 0.8 s');
+    expect(pidAlive(pid)).toBe(false);
   });
 
   it('cancels a running job: its process group ends, it fails as cancelled without retry, its GPU is free', async () => {

@@ -22,6 +22,7 @@ export function startTestWorkers(
   prefix: string,
   hostIds: string[],
   options: Partial<HostWorkerOptions> & { stalledIntervalMs?: number } = {},
+  nvidiaSmi?: string,
 ): Promise<RunningWorkers> {
   return startWorkers({
     fleet,
@@ -33,5 +34,6 @@ export function startTestWorkers(
     dataDir: mkdtempSync(path.join(os.tmpdir(), 'caelum-worker-')),
     version: 'test',
     options: { ...TEST_WORKER_OPTIONS, ...options },
+    ...(nvidiaSmi ? { nvidiaSmi } : {}),
   });
 }
