@@ -12,6 +12,9 @@ import type { Logger } from './logger.js';
 import { QueueSet } from './queues/queue-set.js';
 import { closeRedis, createRedis, redactUrl, waitForRedis } from './redis.js';
 import { createPool } from './registry/pool.js';
+import { migrate } from './registry/migrate.js';
+import { createRegistry } from './registry/index.js';
+import { FeedSignal } from './registry/feed-signal.js';
 import { toError } from './errors.js';
 import type { HostWorkerOptions } from './workers/host-worker.js';
 import { startWorkers, type RunningWorkers } from './workers/start-workers.js';
@@ -23,6 +26,8 @@ export interface StartOptions {
   databaseUrl: string;
   prefix: string;
   poolMax: number;
+  /** Postgres schema of the service's tables. */
+  schema: string;
   api?: { tokens: Tokens; port: number; host: string };
   workers?: {
     hostIds: string[];
@@ -52,10 +57,15 @@ export class StartupError extends Error {
 export async function startServices(opts: StartOptions): Promise<Running> {
   const closers = new Closers(opts.logger);
   try {
-    const pool = createPool(opts.databaseUrl, opts.logger, { max: opts.poolMax });
+    const pool = createPool(opts.databaseUrl, opts.logger, { max: opts.poolMax, schema: opts.schema });
     closers.add('postgres pool', () => pool.end());
     await withDeadline(pool.query('select 1'), 5000, 'postgres').catch((err: unknown) => {
       throw new StartupError(`PostgreSQL at ${redactUrl(opts.databaseUrl)} is unreachable: ${toError(err).message}`);
+    });
+    // Every process migrates on start (under an advisory lock), so `dev` and a fresh fleet just
+    // work; `caelum-scheduler migrate` does the same for those who prefer it explicit.
+    await migrate(pool, opts.logger, opts.schema).catch((err: unknown) => {
+      throw new StartupError(`migrating the database failed: ${toError(err).message}`);
     });
 
     const redis = createRedis(opts.redisUrl, 'producer', opts.logger);
@@ -71,6 +81,7 @@ export async function startServices(opts: StartOptions): Promise<Running> {
     if (opts.workers) {
       const running = await startWorkers({
         fleet: opts.fleet,
+        pool,
         redisUrl: opts.redisUrl,
         prefix: opts.prefix,
         logger: opts.logger,
@@ -83,7 +94,18 @@ export async function startServices(opts: StartOptions): Promise<Running> {
     let app: FastifyInstance | undefined;
     let url: string | undefined;
     if (opts.api) {
-      app = await buildApp({ fleet: opts.fleet, queues, redis, pool, logger: opts.logger, tokens: opts.api.tokens });
+      const feed = await FeedSignal.start(createRedis(opts.redisUrl, 'worker', opts.logger), opts.prefix);
+      closers.add('feed signal', () => feed.close());
+      app = await buildApp({
+        fleet: opts.fleet,
+        queues,
+        redis,
+        pool,
+        registry: createRegistry(pool),
+        feed,
+        logger: opts.logger,
+        tokens: opts.api.tokens,
+      });
       const server = app;
       closers.add('http server', () => server.close());
       url = await app.listen({ port: opts.api.port, host: opts.api.host });

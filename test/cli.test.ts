@@ -5,6 +5,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './helpers/fleet.js';
 import { deletePrefix } from './helpers/redis.js';
@@ -12,12 +13,18 @@ import { DATABASE_URL, REDIS_URL, uniqueName } from './helpers/servers.js';
 
 const BIN = path.join(REPO_ROOT, 'bin/caelum-scheduler.js');
 const prefix = uniqueName('cli');
-const env = { REDIS_URL, DATABASE_URL, CAELUM_PREFIX: prefix, LOG_LEVEL: 'warn', CAELUM_API_TOKEN: '', CAELUM_READ_TOKEN: '' };
+// The processes under test migrate into a schema of this file's own, dropped at the end.
+const schema = uniqueName('cli');
+const env = { REDIS_URL, DATABASE_URL, CAELUM_DB_SCHEMA: schema, CAELUM_PREFIX: prefix, LOG_LEVEL: 'warn', CAELUM_API_TOKEN: '', CAELUM_READ_TOKEN: '' };
 const cli = (args: string[], extra: Record<string, string> = {}) =>
   execa('node', [BIN, ...args], { cwd: REPO_ROOT, env: { ...env, ...extra }, reject: false, timeout: 30_000 });
 
 afterAll(async () => {
   await deletePrefix(prefix);
+  const admin = new pg.Client({ connectionString: DATABASE_URL });
+  await admin.connect();
+  await admin.query(`drop schema if exists ${admin.escapeIdentifier(schema)} cascade`);
+  await admin.end();
 });
 
 async function jobsIn(queueName: string): Promise<number> {

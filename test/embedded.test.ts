@@ -8,7 +8,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { provideDatabase } from '../src/dev/embedded-postgres.js';
 import { provideRedis } from '../src/dev/embedded-redis.js';
-import { answers } from '../src/dev/net.js';
+import { answers } from '../src/net.js';
 import { testLogger } from './helpers/logger.js';
 import { DATABASE_URL, DEAD_DATABASE_URL, DEAD_REDIS_URL, REDIS_URL, uniqueName } from './helpers/servers.js';
 

@@ -9,11 +9,12 @@ import { loadFleet, type LoadedFleet } from '../src/config/load-fleet.js';
 import { enqueue } from '../src/queues/enqueue.js';
 import { QueueSet } from '../src/queues/queue-set.js';
 import { listWorkers } from '../src/workers/heartbeat.js';
-import type { JobRunResult } from '../src/workers/processors.js';
+import type { JobRunResult } from '../src/workers/processors/result.js';
 import { REPO_ROOT } from './helpers/fleet.js';
 import { testLogger } from './helpers/logger.js';
 import { deletePrefix } from './helpers/redis.js';
-import { REDIS_URL, uniqueName } from './helpers/servers.js';
+import { DATABASE_URL, REDIS_URL, uniqueName } from './helpers/servers.js';
+import { createTestSchema, type TestSchema } from './helpers/db.js';
 import { pidAlive, waitFor } from './helpers/wait.js';
 import { startTestWorkers } from './helpers/workers.js';
 
@@ -24,7 +25,10 @@ let redis: Redis;
 let queues: QueueSet;
 const children: ResultPromise[] = [];
 
+let db: TestSchema;
+
 beforeAll(async () => {
+  db = await createTestSchema('workerproc');
   fleet = await loadFleet(CONFIG);
   redis = new Redis(REDIS_URL);
   queues = new QueueSet(fleet, redis, prefix, testLogger);
@@ -34,6 +38,7 @@ afterAll(async () => {
   await queues.close();
   redis.disconnect();
   await deletePrefix(prefix);
+  await db.drop();
 });
 
 function startWorkerProcess(host: string): ResultPromise {
@@ -41,6 +46,8 @@ function startWorkerProcess(host: string): ResultPromise {
     cwd: REPO_ROOT,
     env: {
       REDIS_URL,
+      DATABASE_URL,
+      CAELUM_DB_SCHEMA: db.schema,
       CAELUM_CONFIG: CONFIG,
       CAELUM_PREFIX: prefix,
       CAELUM_JOB_LOCK_MS: '2000',
@@ -96,7 +103,7 @@ describe('kill -9 of a worker in the middle of a job', () => {
 
 describe('GPU discovery', () => {
   it('uses the GPUs nvidia-smi reports, by UUID, and not a configured GPU that is absent', async () => {
-    const running = await startTestWorkers(fleet, prefix, ['host-a'], {}, path.join(REPO_ROOT, 'test/fixtures/fake-nvidia-smi.mjs'));
+    const running = await startTestWorkers(fleet, prefix, db.pool, ['host-a'], {}, path.join(REPO_ROOT, 'test/fixtures/fake-nvidia-smi.mjs'));
     try {
       const status = await waitFor('host-a to beat', async () => (await listWorkers(redis, prefix)).find((w) => w.host === 'host-a'));
       expect(status.gpuSource).toBe('nvidia-smi');

@@ -8,13 +8,14 @@ import { parseFleet, type LoadedFleet } from '../src/config/load-fleet.js';
 import { requestCancel } from '../src/queues/cancel-requests.js';
 import { enqueue } from '../src/queues/enqueue.js';
 import type { JobKind } from '../src/queues/kinds.js';
-import type { JobRunResult } from '../src/workers/processors.js';
+import type { JobRunResult } from '../src/workers/processors/result.js';
 import type { RunningWorkers } from '../src/workers/start-workers.js';
 import { asOperator, asReader, startApi, type ApiHarness } from './helpers/api.js';
 import { REPO_ROOT } from './helpers/fleet.js';
 import { uniqueName } from './helpers/servers.js';
 import { pidAlive, waitFor } from './helpers/wait.js';
 import { startTestWorkers } from './helpers/workers.js';
+import { createTestSchema, type TestSchema } from './helpers/db.js';
 
 const checkpoints = mkdtempSync(path.join(os.tmpdir(), 'caelum-ckpt-'));
 const gpu = (index: number) => ({ index, name: `Fake GPU ${index}`, memoryMiB: 8192 });
@@ -55,8 +56,10 @@ const fleet: LoadedFleet = parseFleet(
 );
 
 let api: ApiHarness;
+let db: TestSchema;
 let workers: RunningWorkers | undefined;
 beforeAll(async () => {
+  db = await createTestSchema('workers');
   api = await startApi({ fleet, prefix: uniqueName('workers') });
 });
 afterEach(async () => {
@@ -67,6 +70,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await api.close();
+  await db.drop();
 });
 
 const add = (kind: JobKind, payload: object) =>
@@ -100,7 +104,7 @@ const trainerPid = (id: string) =>
 
 describe('GPU leases', () => {
   it('never lets two jobs share a GPU, and gives each exactly its GPUs in CUDA_VISIBLE_DEVICES', async () => {
-    workers = await startTestWorkers(fleet, api.prefix, ['host-a']);
+    workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-a']);
     const ids: { id: string; gpus: number }[] = [];
     for (let i = 0; i < 6; i++) {
       ids.push({ id: (await add('training', { model: 'big', params: { epoch_ms: 150 } })).id, gpus: 2 });
@@ -126,7 +130,7 @@ describe('GPU leases', () => {
   });
 
   it('holds GPUs for a 2-GPU job instead of starving it with 1-GPU jobs (starvation guard 0)', async () => {
-    workers = await startTestWorkers(fleet, api.prefix, ['host-a'], { starvationGuardMs: 0 });
+    workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-a'], { starvationGuardMs: 0 });
     const first = await add('training', { model: 'small', params: { epochs: 3, epoch_ms: 400 } });
     await active(first.id);
     const big = await add('training', { model: 'big', params: { epoch_ms: 100 } });
@@ -140,7 +144,7 @@ describe('GPU leases', () => {
 
 describe('placement and order', () => {
   it('pins each model to the hosts of its pool, and lists both live workers', async () => {
-    workers = await startTestWorkers(fleet, api.prefix, ['host-a', 'host-b']);
+    workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-a', 'host-b']);
     const ys = await Promise.all([1, 2, 3].map(() => add('training', { model: 'yield' })));
     const ss = await Promise.all([1, 2, 3].map(() => add('training', { model: 'small' })));
     for (const { id } of ys) expect(((await finished(id)).returnvalue as JobRunResult).host).toBe('host-b');
@@ -155,7 +159,7 @@ describe('placement and order', () => {
   });
 
   it('serves data sync before backtests when a CPU slot frees', async () => {
-    workers = await startTestWorkers(fleet, api.prefix, ['host-b']);
+    workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-b']);
     const long = await add('backtest', { model: 'yield', symbols: ['AAA', 'BBB', 'CCC'] });
     await active(long.id);
     const later = await add('backtest', { model: 'yield', symbols: ['DDD'] });
@@ -169,7 +173,7 @@ describe('placement and order', () => {
   it('says why a job waits', async () => {
     const idle = await add('training', { model: 'yield' });
     expect((await view(idle.id)).waitingFor).toBe('waiting: no live worker in pool beta (host-b not running)');
-    workers = await startTestWorkers(fleet, api.prefix, ['host-b']);
+    workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-b']);
     await finished(idle.id);
     const busy = await add('training', { model: 'yield', params: { epoch_ms: 5000 } });
     const blocker = await add('training', { model: 'yield', params: { epoch_ms: 5000 } });
@@ -182,7 +186,7 @@ describe('placement and order', () => {
 
 describe('running a job', () => {
   it('shows live progress through the API while the trainer runs, and logs its lines', async () => {
-    workers = await startTestWorkers(fleet, api.prefix, ['host-b']);
+    workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-b']);
     const { id } = await add('training', { model: 'yield', params: { epochs: 4, epoch_ms: 300 } });
     const seen = await waitFor('epoch 2 in progress', async () => {
       const v = await view(id);
@@ -199,7 +203,7 @@ describe('running a job', () => {
   });
 
   it('retries a trainer that exits 1, with the tail of its stderr in the failure reason', async () => {
-    workers = await startTestWorkers(fleet, api.prefix, ['host-b']);
+    workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-b']);
     const { id } = await add('training', { model: 'flaky', params: { fail_at_epoch: 1, epoch_ms: 50 } });
     const job = await finished(id);
     expect(await job.getState()).toBe('failed');
@@ -209,7 +213,7 @@ describe('running a job', () => {
   });
 
   it("ends a job at its model's timeout", async () => {
-    workers = await startTestWorkers(fleet, api.prefix, ['host-b']);
+    workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-b']);
     const { id } = await add('training', { model: 'slow', params: { epochs: 100, epoch_ms: 100 } });
     const pid = await trainerPid(id);
     const job = await finished(id);
@@ -218,7 +222,7 @@ describe('running a job', () => {
   });
 
   it('cancels a running job: its process group ends, it fails as cancelled without retry, its GPU is free', async () => {
-    workers = await startTestWorkers(fleet, api.prefix, ['host-b']);
+    workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-b']);
     const { id } = await add('training', { model: 'yield', params: { epochs: 100, epoch_ms: 200 } });
     const pid = await trainerPid(id);
     const res = await api.app.inject({ method: 'POST', url: `/api/jobs/${id}/cancel`, headers: asOperator });
@@ -237,7 +241,7 @@ describe('running a job', () => {
     const { id } = await add('training', { model: 'yield' });
     // The job is taken off the queue after the request is written, as when a cancel races the dequeue.
     await requestCancel(api.redis, api.prefix, id, 'test');
-    workers = await startTestWorkers(fleet, api.prefix, ['host-b']);
+    workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-b']);
     const job = await finished(id);
     expect(job.failedReason).toBe('cancelled');
     expect(job.progress).toBe(0);
@@ -245,7 +249,7 @@ describe('running a job', () => {
   });
 
   it('on shutdown ends a job that outlives the grace period and hands it back to its queue', async () => {
-    workers = await startTestWorkers(fleet, api.prefix, ['host-b'], { shutdownGraceMs: 300 });
+    workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-b'], { shutdownGraceMs: 300 });
     const { id } = await add('training', { model: 'yield', params: { epochs: 100, epoch_ms: 200 } });
     const pid = await trainerPid(id);
     await workers.close();

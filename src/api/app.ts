@@ -12,6 +12,9 @@ import { installErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { workerRoutes } from './routes/workers.js';
+import { checkpointRoutes } from './routes/checkpoints.js';
+import type { Registry } from '../registry/index.js';
+import type { FeedSignal } from '../registry/feed-signal.js';
 
 export interface ApiDeps {
   fleet: LoadedFleet;
@@ -20,6 +23,8 @@ export interface ApiDeps {
   pool: pg.Pool;
   logger: Logger;
   tokens: Tokens;
+  registry: Registry;
+  feed: FeedSignal;
 }
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
@@ -36,6 +41,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     await healthRoutes(api, deps);
     await jobRoutes(api, deps);
     await workerRoutes(api, deps);
+    await checkpointRoutes(api, deps);
   });
   await bullBoard(app, deps.queues, deps.tokens);
   return app;

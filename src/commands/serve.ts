@@ -88,6 +88,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
       databaseUrl: db.url,
       prefix: env.prefix,
       poolMax: db.maxConnections,
+      schema: env.dbSchema,
       ...(withApi ? { api: { tokens, port: env.port, host: env.bindAddress } } : {}),
       ...(hostIds.length
         ? {

@@ -25,6 +25,10 @@ const envSchema = z.object({
     .regex(/^[a-z0-9][a-z0-9_-]*$/i, 'must be letters, digits, dashes and underscores')
     .default('caelum'),
   CAELUM_DATA_DIR: z.string().min(1).default('.caelum'),
+  CAELUM_DB_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier')
+    .default('public'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   BIND_ADDRESS: z.string().min(1).default('127.0.0.1'),
   CAELUM_API_TOKEN: token.optional(),
@@ -47,6 +51,7 @@ export interface Env {
   configPath: string;
   prefix: string;
   dataDir: string;
+  dbSchema: string;
   port: number;
   bindAddress: string;
   apiToken: string | undefined;
@@ -84,6 +89,7 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     configPath: e.CAELUM_CONFIG,
     prefix: e.CAELUM_PREFIX,
     dataDir: e.CAELUM_DATA_DIR,
+    dbSchema: e.CAELUM_DB_SCHEMA,
     port: e.PORT,
     bindAddress: e.BIND_ADDRESS,
     apiToken: e.CAELUM_API_TOKEN,

@@ -41,6 +41,9 @@ export function checkFleetRules(fleet: Fleet): ErrorDetail[] {
     if (m.gpusPerRun === 0 && !hosts.some((h) => h.cpuSlots > 0)) {
       add(`models.${model}.pool`, `trains on CPU but no host of pool "${m.pool}" has a CPU slot`);
     }
+    if (m.validation === 'deploy-test' && !m.deployTest) {
+      add(`models.${model}.deployTest`, 'required when validation is "deploy-test"');
+    }
     if (!hosts.some((h) => h.cpuSlots > 0)) {
       add(`models.${model}.pool`, `no host of pool "${m.pool}" has a CPU slot for its deploy tests`);
     }

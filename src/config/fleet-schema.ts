@@ -41,6 +41,27 @@ const thresholdSchema = z
   .strictObject({ min: z.number().optional(), max: z.number().optional() })
   .refine((t) => t.min !== undefined || t.max !== undefined, 'a threshold needs min or max');
 
+/**
+ * A deploy test: start the candidate service (FinColl) on a free test port with the checkpoint,
+ * wait for its health URL, run the accuracy check against it, stop it. The health defaults are
+ * the source documents' FinColl values (5 s timeout, 3 retries).
+ */
+const deployTestSchema = z.strictObject({
+  service: commandSchema.extend({
+    healthPath: z.string().regex(/^\/[A-Za-z0-9/_.-]*$/, 'must be a URL path such as /health').default('/health'),
+  }),
+  accuracy: commandSchema,
+  health: z
+    .strictObject({
+      intervalSeconds: z.number().positive().default(1),
+      timeoutSeconds: z.number().positive().default(5),
+      retries: z.number().int().min(0).default(3),
+      /** Failures while the service starts (loading the model) do not count. */
+      startPeriodSeconds: z.number().min(0).default(10),
+    })
+    .prefault({}),
+});
+
 const modelSchema = z.strictObject({
   description: z.string().optional(),
   pool: name('a pool name'),
@@ -53,6 +74,13 @@ const modelSchema = z.strictObject({
   maxRegression: z.number().min(0).max(1).default(0.05),
   checkpointDir: z.string().min(1),
   retention: z.number().int().min(1).default(5),
+  /** The major part of checkpoint labels (<model>-v<major>.<n>.0); bump it with the architecture. */
+  versionMajor: z.number().int().min(0).default(1),
+  /** How a new checkpoint is validated: the validate command, or a deploy test of the service. */
+  validation: z.enum(['command', 'deploy-test']).default('command'),
+  deployTest: deployTestSchema.optional(),
+  /** Promote a checkpoint as soon as it is validated. */
+  autoPromote: z.boolean().default(false),
   symbols: z.array(z.string().min(1)).default([]),
 });
 
@@ -104,3 +132,4 @@ export type GpuConfig = HostConfig['gpus'][number];
 export type ModelConfig = Fleet['models'][string];
 export type CommandConfig = ModelConfig['train'];
 export type ScheduleConfig = Fleet['schedules'][string];
+export type DeployTestConfig = NonNullable<ModelConfig['deployTest']>;

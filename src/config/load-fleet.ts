@@ -23,7 +23,8 @@ export function parseFleet(value: unknown, source: string, baseDir: string): Loa
   const abs = (p: string) => path.resolve(baseDir, p);
   for (const model of Object.values(fleet.models)) {
     model.checkpointDir = abs(model.checkpointDir);
-    for (const c of [model.train, model.validate]) c.cwd = abs(c.cwd ?? '.');
+    const commands = [model.train, model.validate, ...(model.deployTest ? [model.deployTest.service, model.deployTest.accuracy] : [])];
+    for (const c of commands) c.cwd = abs(c.cwd ?? '.');
   }
   for (const c of [fleet.backtest, fleet.dataSync]) c.cwd = abs(c.cwd ?? '.');
   return { ...fleet, source };

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { DEFAULT_DATABASE_URL } from '../config/env.js';
 import type { Logger } from '../logger.js';
 import type { ProvidedService } from './embedded-redis.js';
-import { answers, freePort } from './net.js';
+import { answers, freePort } from '../net.js';
 
 export interface ProvidedDatabase extends ProvidedService {
   /** Largest pool the database can serve: 1 for PGlite. */

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { DEFAULT_REDIS_URL } from '../config/env.js';
 import type { Logger } from '../logger.js';
-import { answers, freePort } from './net.js';
+import { answers, freePort } from '../net.js';
 
 export interface ProvidedService {
   url: string;

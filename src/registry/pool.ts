@@ -7,6 +7,8 @@ export interface PoolOptions {
   max?: number;
   /** Milliseconds a query may run before Postgres cancels it. */
   statementTimeoutMs?: number;
+  /** Schema the service's tables live in (tests use one each); `public` by default. */
+  schema?: string;
 }
 
 export function createPool(url: string, logger: Logger, opts: PoolOptions = {}): pg.Pool {
@@ -16,6 +18,7 @@ export function createPool(url: string, logger: Logger, opts: PoolOptions = {}):
     connectionTimeoutMillis: 3000,
     idleTimeoutMillis: 30_000,
     ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
+    ...(opts.schema && opts.schema !== 'public' ? { options: `-c search_path=${opts.schema}` } : {}),
   });
   // An idle client that loses its server emits here; without a listener the process would crash.
   pool.on('error', (err) => logger.warn({ err }, 'postgres idle client error'));

@@ -15,7 +15,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { CommandConfig } from '../config/fleet-schema.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
+import type { QueueSet } from '../queues/queue-set.js';
+import type { Registry } from '../registry/index.js';
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { cancelRequestOf, clearCancelRequest } from '../queues/cancel-requests.js';
@@ -23,13 +26,15 @@ import { SERVING_PRIORITY } from '../queues/kinds.js';
 import type { JobData } from '../queues/payloads.js';
 import type { QueueSpec } from '../queues/placement.js';
 import { Capacity, cudaDevices, type Lease } from './capacity.js';
-import { runChild, type RunOutcome } from './child-runner.js';
+import { runChild } from './child-runner.js';
 import { jobKey, markerKey, waitKey, type Consumers } from './consumers.js';
 import type { Gpu } from './gpu-discovery.js';
 import { publishStatus, withdrawStatus, type WorkerStatus } from './heartbeat.js';
 import { JobOutput } from './job-output.js';
 import { forgetChild, recordChild, sweepOrphans } from './orphans.js';
-import { buildResult, outputDirFor } from './processors.js';
+import { commandFailure, JobStopped, type JobContext } from './job-context.js';
+import { PROCESSORS } from './processors/index.js';
+import { outputDirFor } from './processors/result.js';
 import type { ProtocolEvent } from './protocol.js';
 
 export interface HostWorkerOptions {
@@ -59,8 +64,12 @@ export interface HostWorkerDeps {
   gpuSource: 'nvidia-smi' | 'config';
   cpuSlots: number;
   fleet: LoadedFleet;
-  queues: QueueSpec[];
+  /** The queues this host serves: those of its pools. */
+  served: QueueSpec[];
   consumers: Consumers;
+  registry: Registry;
+  /** For jobs that enqueue follow-up jobs (a checkpoint's validation). */
+  queues: QueueSet;
   /** Commands; shared by the process. */
   redis: Redis;
   /** Dedicated to this worker's BZPOPMIN. */
@@ -84,6 +93,7 @@ interface Running {
   abort: AbortController;
   stopReason?: StopReason;
   output: JobOutput;
+  released?: boolean;
 }
 
 export class HostWorker {
@@ -107,7 +117,7 @@ export class HostWorker {
   constructor(private readonly deps: HostWorkerDeps) {
     this.capacity = new Capacity(deps.gpus, deps.cpuSlots);
     // Stable sort: within a priority, the config's order.
-    this.ordered = [...deps.queues].sort((a, b) => SERVING_PRIORITY[b.kind] - SERVING_PRIORITY[a.kind]);
+    this.ordered = [...deps.served].sort((a, b) => SERVING_PRIORITY[b.kind] - SERVING_PRIORITY[a.kind]);
     this.wakeKey = `${deps.prefix}:wake:${deps.hostId}:${this.instance}`;
     this.log = deps.logger.child({ component: 'worker', host: deps.hostId });
   }
@@ -274,13 +284,20 @@ export class HostWorker {
     const done = this.execute(entry, token)
       .catch((err: unknown) => this.log.error({ err, jobId: job.id }, 'job bookkeeping failed'))
       .finally(() => {
-        this.capacity.release(lease);
+        this.releaseLease(entry);
         this.running.delete(job.id!);
         this.finishing.delete(done);
         this.beatSoon();
-        if (!this.stopping) this.wake();
       });
     this.finishing.add(done);
+  }
+
+  private releaseLease(entry: Running): void {
+    if (entry.released) return;
+    entry.released = true;
+    this.capacity.release(entry.lease);
+    this.beatSoon();
+    if (!this.stopping) this.wake();
   }
 
   private stop(entry: Running, reason: StopReason): void {
@@ -289,8 +306,8 @@ export class HostWorker {
   }
 
   private async execute(entry: Running, token: string): Promise<void> {
-    const { job, spec, lease } = entry;
-    const { redis, prefix, hostId, options } = this.deps;
+    const { job, spec } = entry;
+    const { redis, prefix, options } = this.deps;
     const log = this.log.child({ jobId: job.id, queue: spec.name, kind: spec.kind, ...(spec.model ? { model: spec.model } : {}) });
     const lockTimer = setInterval(() => {
       job.extendLock(token, options.lockDurationMs).then(
@@ -304,49 +321,86 @@ export class HostWorker {
       );
     }, Math.max(500, Math.floor(options.lockDurationMs / 3)));
 
-    let outcome: RunOutcome | undefined;
-    const events: ProtocolEvent[] = [];
-    const outputDir = outputDirFor(this.deps.fleet, spec, job.id!, this.deps.dataDir);
+    let result: unknown;
+    let failure: Error | undefined;
     try {
       // A cancel that arrived between the dequeue and now still wins: the child never starts.
       if (await cancelRequestOf(redis, prefix, job.id!)) this.stop(entry, 'cancel');
-      if (!entry.abort.signal.aborted) {
-        await mkdir(outputDir, { recursive: true });
-        log.info({ gpus: lease.gpus.map((g) => g.index), attempt: job.attemptsMade + 1 }, 'job started');
-        outcome = await runChild({
-          argv: spec.command.command,
-          cwd: spec.command.cwd ?? process.cwd(),
-          env: this.childEnv(job, spec, lease, outputDir),
-          timeoutMs: spec.command.timeoutSeconds * 1000,
-          graceMs: options.killGraceMs,
-          signal: entry.abort.signal,
-          onSpawn: (pid) => void recordChild(redis, prefix, hostId, job.id!, pid).catch(() => {}),
-          onEvent: (event) => {
-            if (event.event === 'progress') {
-              const { event: _e, ...progress } = event;
-              entry.output.progress(progress);
-            } else events.push(event);
-          },
-          onLog: (line, stream) => entry.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),
-        });
-        await forgetChild(redis, prefix, hostId, job.id!).catch(() => {});
-      }
+      if (entry.abort.signal.aborted) throw new JobStopped('stopped before start');
+      const outputDir = outputDirFor(this.deps.fleet, spec, job.id!, this.deps.dataDir);
+      await mkdir(outputDir, { recursive: true });
+      log.info({ gpus: entry.lease.gpus.map((g) => g.index), attempt: job.attemptsMade + 1 }, 'job started');
+      result = await PROCESSORS[spec.kind](this.context(entry, outputDir, log));
+    } catch (err) {
+      failure = toError(err);
     } finally {
       clearInterval(lockTimer);
       await entry.output.drain();
     }
-    await this.settle(entry, token, outcome, events, outputDir, log);
+    await this.settle(entry, token, result, failure, log);
   }
 
-  private async settle(
-    entry: Running,
-    token: string,
-    outcome: RunOutcome | undefined,
-    events: ProtocolEvent[],
-    outputDir: string,
-    log: Logger,
-  ): Promise<void> {
+  private context(entry: Running, outputDir: string, log: Logger): JobContext {
     const { job, spec, lease } = entry;
+    const { redis, prefix, hostId, options } = this.deps;
+    const start = (command: CommandConfig, extraEnv: Record<string, string>, signal: AbortSignal, events: ProtocolEvent[]) =>
+      runChild({
+        argv: command.command,
+        cwd: command.cwd ?? '.',
+        env: { ...this.childEnv(job, spec, lease, outputDir), ...extraEnv },
+        timeoutMs: command.timeoutSeconds * 1000,
+        graceMs: options.killGraceMs,
+        signal,
+        onSpawn: (pid) => void recordChild(redis, prefix, hostId, job.id!, pid).catch(() => {}),
+        onEvent: (event) => {
+          if (event.event === 'progress') {
+            const { event: _e, ...progress } = event;
+            entry.output.progress(progress);
+          } else events.push(event);
+        },
+        onLog: (line, stream) => entry.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),
+      }).finally(() => forgetChild(redis, prefix, hostId, job.id!).catch(() => {}));
+    return {
+      job,
+      spec,
+      fleet: this.deps.fleet,
+      hostId,
+      lease,
+      outputDir,
+      signal: entry.abort.signal,
+      log,
+      registry: this.deps.registry,
+      queues: this.deps.queues,
+      redis,
+      prefix,
+      run: async (command, extraEnv = {}) => {
+        const events: ProtocolEvent[] = [];
+        const outcome = await start(command, extraEnv, entry.abort.signal, events);
+        if (outcome.aborted) throw new JobStopped('stopped');
+        if (outcome.timedOut || outcome.exitCode !== 0) throw commandFailure('', outcome, command.timeoutSeconds);
+        return { events, outcome };
+      },
+      startService: (command, extraEnv = {}) => {
+        const own = new AbortController();
+        const onJobAbort = () => own.abort();
+        entry.abort.signal.addEventListener('abort', onJobAbort, { once: true });
+        const done = start(command, extraEnv, own.signal, []).finally(() =>
+          entry.abort.signal.removeEventListener('abort', onJobAbort),
+        );
+        return {
+          done,
+          stop: () => {
+            own.abort();
+            return done;
+          },
+        };
+      },
+      releaseCapacity: () => this.releaseLease(entry),
+    };
+  }
+
+  private async settle(entry: Running, token: string, result: unknown, failure: Error | undefined, log: Logger): Promise<void> {
+    const { job } = entry;
     const { redis, prefix } = this.deps;
     switch (entry.stopReason) {
       case 'lock-lost':
@@ -361,33 +415,10 @@ export class HostWorker {
         await clearCancelRequest(redis, prefix, job.id!);
         return;
     }
-    const o = outcome!;
-    let failure: Error | undefined;
-    if (o.timedOut) failure = new Error(`timed out after ${spec.command.timeoutSeconds} s`);
-    else if (o.exitCode !== 0) {
-      const how = o.signal ? `killed by ${o.signal}` : `exit code ${o.exitCode}`;
-      const tail = o.stderrTail.slice(-10).join('\n');
-      failure = new Error(tail ? `${how}: ${tail}` : how);
-    }
     if (!failure) {
-      try {
-        const result = await buildResult({
-          fleet: this.deps.fleet,
-          spec,
-          kind: spec.kind,
-          host: this.deps.hostId,
-          gpus: lease.gpus.map((g) => g.index),
-          outputDir,
-          cwd: spec.command.cwd ?? process.cwd(),
-          durationMs: o.durationMs,
-          events,
-        });
-        await job.moveToCompleted(result, token, false);
-        log.info({ durationMs: o.durationMs }, 'job completed');
-        return;
-      } catch (err) {
-        failure = toError(err);
-      }
+      await job.moveToCompleted(result, token, false);
+      log.info({ durationMs: Date.now() - entry.startedAt }, 'job completed');
+      return;
     }
     log.warn({ reason: failure.message, attempt: job.attemptsMade + 1 }, 'job failed');
     await job.moveToFailed(failure, token, false);

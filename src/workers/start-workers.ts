@@ -2,6 +2,9 @@
 // every host of the config. They share a command connection, the per-queue consumers and one
 // cancel subscription; each has its own blocking connection.
 import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { QueueSet } from '../queues/queue-set.js';
+import { createRegistry } from '../registry/index.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import { Closers } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
@@ -14,6 +17,7 @@ import { DEFAULT_HOST_WORKER_OPTIONS, HostWorker, type HostWorkerOptions } from 
 
 export interface WorkersOptions {
   fleet: LoadedFleet;
+  pool: pg.Pool;
   hostIds: string[];
   redisUrl: string;
   prefix: string;
@@ -36,6 +40,9 @@ export async function startWorkers(opts: WorkersOptions): Promise<RunningWorkers
   try {
     const redis = createRedis(opts.redisUrl, 'worker', opts.logger);
     closers.add('worker redis', () => closeRedis(redis));
+    const registry = createRegistry(opts.pool);
+    const queues = new QueueSet(opts.fleet, redis, opts.prefix, opts.logger);
+    closers.add('queues', () => queues.close());
     const consumers = new Consumers(
       redis,
       opts.prefix,
@@ -70,8 +77,10 @@ export async function startWorkers(opts: WorkersOptions): Promise<RunningWorkers
         gpuSource: discovery.source,
         cpuSlots: host.cpuSlots,
         fleet: opts.fleet,
-        queues: queuesForHost(opts.fleet, hostId),
+        served: queuesForHost(opts.fleet, hostId),
         consumers,
+        registry,
+        queues,
         redis,
         blocking,
         prefix: opts.prefix,

@@ -8,6 +8,8 @@ import { QueueSet } from '../../src/queues/queue-set.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/redis.js';
 import { createPool } from '../../src/registry/pool.js';
 import { testFleet } from './fleet.js';
+import { FeedSignal } from '../../src/registry/feed-signal.js';
+import { createRegistry, type Registry } from '../../src/registry/index.js';
 import { testLogger } from './logger.js';
 import { deletePrefix } from './redis.js';
 import { DATABASE_URL, REDIS_URL, uniqueName } from './servers.js';
@@ -20,6 +22,8 @@ export const asReader = { authorization: `Bearer ${READER}` };
 export interface ApiHarness {
   app: FastifyInstance;
   queues: QueueSet;
+  registry: Registry;
+  feed: FeedSignal;
   redis: Redis;
   pool: pg.Pool;
   fleet: LoadedFleet;
@@ -28,26 +32,31 @@ export interface ApiHarness {
 }
 
 export async function startApi(
-  opts: { fleet?: LoadedFleet; redisUrl?: string; databaseUrl?: string; prefix?: string } = {},
+  opts: { fleet?: LoadedFleet; redisUrl?: string; databaseUrl?: string; prefix?: string; schema?: string } = {},
 ): Promise<ApiHarness> {
   const fleet = opts.fleet ?? testFleet();
   const prefix = opts.prefix ?? uniqueName('api');
   const redisUrl = opts.redisUrl ?? REDIS_URL;
   const redis = createRedis(redisUrl, 'producer', testLogger);
   if (redisUrl === REDIS_URL) await waitForRedis(redis, redisUrl);
-  const pool = createPool(opts.databaseUrl ?? DATABASE_URL, testLogger, { max: 2 });
+  const pool = createPool(opts.databaseUrl ?? DATABASE_URL, testLogger, { max: 4, ...(opts.schema ? { schema: opts.schema } : {}) });
   const queues = new QueueSet(fleet, redis, prefix, testLogger);
-  const app = await buildApp({ fleet, queues, redis, pool, logger: testLogger, tokens: { operator: OPERATOR, read: READER } });
+  const feed = await FeedSignal.start(createRedis(REDIS_URL, 'worker', testLogger), prefix);
+  const registry = createRegistry(pool);
+  const app = await buildApp({ fleet, queues, redis, pool, registry, feed, logger: testLogger, tokens: { operator: OPERATOR, read: READER } });
   await app.ready();
   return {
     app,
     queues,
+    registry,
+    feed,
     redis,
     pool,
     fleet,
     prefix,
     async close() {
       await app.close();
+      await feed.close();
       await queues.close();
       await closeRedis(redis);
       await pool.end();

@@ -2,6 +2,7 @@
 import os from 'node:os';
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
+import type pg from 'pg';
 import type { LoadedFleet } from '../../src/config/load-fleet.js';
 import { DEFAULT_HOST_WORKER_OPTIONS, type HostWorkerOptions } from '../../src/workers/host-worker.js';
 import { startWorkers, type RunningWorkers } from '../../src/workers/start-workers.js';
@@ -20,12 +21,14 @@ export const TEST_WORKER_OPTIONS: HostWorkerOptions = {
 export function startTestWorkers(
   fleet: LoadedFleet,
   prefix: string,
+  pool: pg.Pool,
   hostIds: string[],
   options: Partial<HostWorkerOptions> & { stalledIntervalMs?: number } = {},
   nvidiaSmi?: string,
 ): Promise<RunningWorkers> {
   return startWorkers({
     fleet,
+    pool,
     hostIds,
     redisUrl: REDIS_URL,
     prefix,

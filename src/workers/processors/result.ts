@@ -1,11 +1,11 @@
 // What differs between the kinds when a job runs: where its output goes and what its result
 // holds. The command itself always comes from workers.config.ts (via the queue's spec).
 import path from 'node:path';
-import type { LoadedFleet } from '../config/load-fleet.js';
-import type { JobKind } from '../queues/kinds.js';
-import type { QueueSpec } from '../queues/placement.js';
-import { describeCheckpoint, type CheckpointFile } from './checkpoint-file.js';
-import type { ProtocolEvent } from './protocol.js';
+import type { LoadedFleet } from '../../config/load-fleet.js';
+import type { JobKind } from '../../queues/kinds.js';
+import type { QueueSpec } from '../../queues/placement.js';
+import { describeCheckpoint, type CheckpointFile } from '../checkpoint-file.js';
+import type { ProtocolEvent } from '../protocol.js';
 
 export interface JobRunResult {
   host: string;

@@ -1,0 +1,343 @@
+// The checkpoint registry: registration, the status machine with its history, promotion,
+// rollback, FinColl's loads and the feed. Parameterised SQL only.
+//
+//   registered -> validating -> validated -> promoted -> superseded | rolled_back
+//                            \-> rejected
+import type pg from 'pg';
+import { ConflictError, NotFoundError } from '../errors.js';
+import { lockModel, withTransaction } from './transaction.js';
+
+export const CHECKPOINT_STATUSES = [
+  'registered',
+  'validating',
+  'validated',
+  'promoted',
+  'superseded',
+  'rolled_back',
+  'rejected',
+] as const;
+export type CheckpointStatus = (typeof CHECKPOINT_STATUSES)[number];
+
+export interface Checkpoint {
+  id: number;
+  model: string;
+  version: number;
+  label: string;
+  path: string;
+  sizeBytes: number;
+  sha256: string;
+  metrics: Record<string, unknown>;
+  validationMetrics: Record<string, unknown> | null;
+  trainingJobId: string;
+  trigger: Record<string, unknown>;
+  status: CheckpointStatus;
+  rejectionReasons: string[] | null;
+  feedSeq: number | null;
+  prunedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface CheckpointEvent {
+  fromStatus: string | null;
+  toStatus: string;
+  actor: string;
+  reason: string | null;
+  details: unknown;
+  at: string;
+}
+
+const COLUMNS = `id, model, version, label, path, size_bytes, sha256, metrics, validation_metrics, training_job_id,
+  trigger, status, rejection_reasons, feed_seq, pruned_at, created_at, updated_at`;
+
+interface Row {
+  id: string;
+  model: string;
+  version: number;
+  label: string;
+  path: string;
+  size_bytes: string;
+  sha256: string;
+  metrics: Record<string, unknown>;
+  validation_metrics: Record<string, unknown> | null;
+  training_job_id: string;
+  trigger: Record<string, unknown>;
+  status: CheckpointStatus;
+  rejection_reasons: string[] | null;
+  feed_seq: string | null;
+  pruned_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toCheckpoint(r: Row): Checkpoint {
+  return {
+    id: Number(r.id),
+    model: r.model,
+    version: r.version,
+    label: r.label,
+    path: r.path,
+    sizeBytes: Number(r.size_bytes),
+    sha256: r.sha256,
+    metrics: r.metrics,
+    validationMetrics: r.validation_metrics,
+    trainingJobId: r.training_job_id,
+    trigger: r.trigger,
+    status: r.status,
+    rejectionReasons: r.rejection_reasons,
+    feedSeq: r.feed_seq === null ? null : Number(r.feed_seq),
+    prunedAt: r.pruned_at?.toISOString() ?? null,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+  };
+}
+
+/** The label scheme: `<model>-v<major>.<version>.0`, e.g. llm1-tech-v1.7.0 (see README). */
+export const labelFor = (model: string, major: number, version: number) => `${model}-v${major}.${version}.0`;
+
+export interface RegisterInput {
+  model: string;
+  versionMajor: number;
+  path: string;
+  sizeBytes: number;
+  sha256: string;
+  metrics: Record<string, unknown>;
+  trainingJobId: string;
+  trigger: Record<string, unknown>;
+}
+
+export type Queryable = pg.Pool | pg.PoolClient;
+
+async function insertEvent(
+  db: Queryable,
+  id: number,
+  from: string | null,
+  to: string,
+  actor: string,
+  reason: string | null,
+  details?: unknown,
+): Promise<void> {
+  await db.query(
+    'insert into checkpoint_events (checkpoint_id, from_status, to_status, actor, reason, details) values ($1, $2, $3, $4, $5, $6)',
+    [id, from, to, actor, reason, details === undefined ? null : JSON.stringify(details)],
+  );
+}
+
+async function lockRow(client: pg.PoolClient, id: number): Promise<Checkpoint> {
+  const { rows } = await client.query<Row>(`select ${COLUMNS} from checkpoints where id = $1 for update`, [id]);
+  if (!rows[0]) throw new NotFoundError(`no checkpoint ${id}`);
+  return toCheckpoint(rows[0]);
+}
+
+export function createCheckpointRepository(pool: pg.Pool) {
+  return {
+    /** Idempotent on the training job id: a rerun of the same job returns the existing row. */
+    async register(input: RegisterInput, actor: string): Promise<{ checkpoint: Checkpoint; created: boolean }> {
+      return withTransaction(pool, async (client) => {
+        const existing = await client.query<Row>(`select ${COLUMNS} from checkpoints where training_job_id = $1`, [input.trainingJobId]);
+        if (existing.rows[0]) return { checkpoint: toCheckpoint(existing.rows[0]), created: false };
+        await lockModel(client, input.model);
+        const { rows: v } = await client.query<{ next: number }>(
+          'select coalesce(max(version), 0) + 1 as next from checkpoints where model = $1',
+          [input.model],
+        );
+        const version = v[0]!.next;
+        const { rows } = await client.query<Row>(
+          `insert into checkpoints (model, version, label, path, size_bytes, sha256, metrics, training_job_id, trigger, status)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'registered')
+           on conflict (training_job_id) do nothing
+           returning ${COLUMNS}`,
+          [
+            input.model,
+            version,
+            labelFor(input.model, input.versionMajor, version),
+            input.path,
+            input.sizeBytes,
+            input.sha256,
+            JSON.stringify(input.metrics),
+            input.trainingJobId,
+            JSON.stringify(input.trigger),
+          ],
+        );
+        if (!rows[0]) {
+          const again = await client.query<Row>(`select ${COLUMNS} from checkpoints where training_job_id = $1`, [input.trainingJobId]);
+          return { checkpoint: toCheckpoint(again.rows[0]!), created: false };
+        }
+        const checkpoint = toCheckpoint(rows[0]);
+        await insertEvent(client, checkpoint.id, null, 'registered', actor, 'training reported a checkpoint', {
+          trainingJobId: input.trainingJobId,
+        });
+        return { checkpoint, created: true };
+      });
+    },
+
+    async get(id: number): Promise<Checkpoint | undefined> {
+      const { rows } = await pool.query<Row>(`select ${COLUMNS} from checkpoints where id = $1`, [id]);
+      return rows[0] ? toCheckpoint(rows[0]) : undefined;
+    },
+
+    async list(q: { model?: string; status?: CheckpointStatus; limit: number; offset: number }) {
+      const { rows } = await pool.query<Row & { total: string }>(
+        `select ${COLUMNS}, count(*) over () as total from checkpoints
+         where ($1::text is null or model = $1) and ($2::text is null or status = $2)
+         order by created_at desc, id desc limit $3 offset $4`,
+        [q.model ?? null, q.status ?? null, q.limit, q.offset],
+      );
+      return { checkpoints: rows.map(toCheckpoint), total: rows[0] ? Number(rows[0].total) : 0 };
+    },
+
+    async history(id: number): Promise<CheckpointEvent[]> {
+      const { rows } = await pool.query<{ from_status: string | null; to_status: string; actor: string; reason: string | null; details: unknown; created_at: Date }>(
+        'select from_status, to_status, actor, reason, details, created_at from checkpoint_events where checkpoint_id = $1 order by id',
+        [id],
+      );
+      return rows.map((r) => ({ fromStatus: r.from_status, toStatus: r.to_status, actor: r.actor, reason: r.reason, details: r.details, at: r.created_at.toISOString() }));
+    },
+
+    async loads(id: number) {
+      const { rows } = await pool.query<{ instance: string; details: unknown; loaded_at: Date }>(
+        'select instance, details, loaded_at from checkpoint_loads where checkpoint_id = $1 order by id',
+        [id],
+      );
+      return rows.map((r) => ({ instance: r.instance, details: r.details, at: r.loaded_at.toISOString() }));
+    },
+
+    async promoted(model: string): Promise<Checkpoint | undefined> {
+      const { rows } = await pool.query<Row>(`select ${COLUMNS} from checkpoints where model = $1 and status = 'promoted'`, [model]);
+      return rows[0] ? toCheckpoint(rows[0]) : undefined;
+    },
+
+    /** registered -> validating; a checkpoint already past validation is left as it is. */
+    async startValidation(id: number, actor: string): Promise<Checkpoint> {
+      return withTransaction(pool, async (client) => {
+        const c = await lockRow(client, id);
+        if (c.status !== 'registered') return c;
+        await client.query("update checkpoints set status = 'validating', updated_at = now() where id = $1", [id]);
+        await insertEvent(client, id, c.status, 'validating', actor, 'validation started');
+        return { ...c, status: 'validating' };
+      });
+    },
+
+    /** validating -> validated (with the next feed sequence number) or rejected with reasons. */
+    async decide(
+      id: number,
+      d: { passed: boolean; metrics: Record<string, unknown>; reasons: string[]; actor: string },
+    ): Promise<Checkpoint> {
+      return withTransaction(pool, async (client) => {
+        const c = await lockRow(client, id);
+        if (c.status !== 'validating' && c.status !== 'registered') return c; // decided already (a rerun)
+        const to: CheckpointStatus = d.passed ? 'validated' : 'rejected';
+        const { rows } = await client.query<Row>(
+          `update checkpoints set status = $2, validation_metrics = $3, rejection_reasons = $4,
+             feed_seq = case when $2 = 'validated' then nextval('checkpoint_feed_seq') else null end,
+             updated_at = now()
+           where id = $1 returning ${COLUMNS}`,
+          [id, to, JSON.stringify(d.metrics), d.passed ? null : JSON.stringify(d.reasons)],
+        );
+        await insertEvent(client, id, c.status, to, d.actor, d.passed ? 'validation passed' : d.reasons.join('; '), { metrics: d.metrics });
+        return toCheckpoint(rows[0]!);
+      });
+    },
+
+    async promote(id: number, actor: string, reason: string): Promise<Checkpoint> {
+      return withTransaction(pool, async (client) => {
+        const target = await lockRow(client, id);
+        await lockModel(client, target.model);
+        if (target.prunedAt) throw new ConflictError(`checkpoint ${id} was pruned; it cannot be promoted`);
+        if (target.status === 'promoted') return target;
+        if (target.status !== 'validated' && target.status !== 'superseded') {
+          throw new ConflictError(`checkpoint ${id} is ${target.status}; only a validated checkpoint can be promoted`);
+        }
+        const current = await client.query<{ id: string }>("select id from checkpoints where model = $1 and status = 'promoted' for update", [target.model]);
+        for (const r of current.rows) {
+          await client.query("update checkpoints set status = 'superseded', updated_at = now() where id = $1", [r.id]);
+          await insertEvent(client, Number(r.id), 'promoted', 'superseded', actor, `superseded by checkpoint ${id}`);
+        }
+        const { rows } = await client.query<Row>(
+          `update checkpoints set status = 'promoted', updated_at = now() where id = $1 returning ${COLUMNS}`,
+          [id],
+        );
+        await insertEvent(client, id, target.status, 'promoted', actor, reason);
+        return toCheckpoint(rows[0]!);
+      });
+    },
+
+    /** The promoted checkpoint goes to rolled_back; the previous validated one is promoted again. */
+    async rollback(model: string, actor: string, reason: string): Promise<{ from: Checkpoint; to: Checkpoint }> {
+      return withTransaction(pool, async (client) => {
+        await lockModel(client, model);
+        const cur = await client.query<Row>(`select ${COLUMNS} from checkpoints where model = $1 and status = 'promoted' for update`, [model]);
+        if (!cur.rows[0]) throw new ConflictError(`model ${model} has no promoted checkpoint to roll back`);
+        const from = toCheckpoint(cur.rows[0]);
+        const prev = await client.query<Row>(
+          `select ${COLUMNS} from checkpoints
+           where model = $1 and status in ('validated', 'superseded') and version < $2 and pruned_at is null
+           order by version desc limit 1 for update`,
+          [model, from.version],
+        );
+        if (!prev.rows[0]) throw new ConflictError(`model ${model} has no earlier validated checkpoint to roll back to`);
+        const to = toCheckpoint(prev.rows[0]);
+        await client.query("update checkpoints set status = 'rolled_back', updated_at = now() where id = $1", [from.id]);
+        await insertEvent(client, from.id, 'promoted', 'rolled_back', actor, reason, { rolledBackTo: to.id });
+        const { rows } = await client.query<Row>(
+          `update checkpoints set status = 'promoted', updated_at = now() where id = $1 returning ${COLUMNS}`,
+          [to.id],
+        );
+        await insertEvent(client, to.id, to.status, 'promoted', actor, `rollback from checkpoint ${from.id}: ${reason}`);
+        return { from: { ...from, status: 'rolled_back' }, to: toCheckpoint(rows[0]!) };
+      });
+    },
+
+    async recordLoad(id: number, instance: string, details: unknown): Promise<void> {
+      const c = await this.get(id);
+      if (!c) throw new NotFoundError(`no checkpoint ${id}`);
+      await pool.query('insert into checkpoint_loads (checkpoint_id, instance, details) values ($1, $2, $3)', [
+        id,
+        instance,
+        details === undefined ? null : JSON.stringify(details),
+      ]);
+    },
+
+    /** Validated checkpoints after the cursor, oldest first. */
+    async feed(q: { model?: string; after: number; limit: number }): Promise<Checkpoint[]> {
+      const { rows } = await pool.query<Row>(
+        `select ${COLUMNS} from checkpoints
+         where feed_seq > $1 and ($2::text is null or model = $2)
+         order by feed_seq limit $3`,
+        [q.after, q.model ?? null, q.limit],
+      );
+      return rows.map(toCheckpoint);
+    },
+
+    /**
+     * Checkpoints to prune: beyond the newest `keep` of the model, never the promoted one, never
+     * the one an instance of FinColl most recently reported loaded.
+     */
+    async pruneCandidates(model: string, keep: number): Promise<Checkpoint[]> {
+      const { rows } = await pool.query<Row>(
+        `with ranked as (
+           select ${COLUMNS}, row_number() over (order by version desc) as rank
+           from checkpoints where model = $1 and pruned_at is null
+         ), loaded as (
+           select distinct on (instance) checkpoint_id from checkpoint_loads order by instance, id desc
+         )
+         select ${COLUMNS} from ranked
+         where rank > $2 and status <> 'promoted' and id not in (select checkpoint_id from loaded)
+         order by version`,
+        [model, keep],
+      );
+      return rows.map(toCheckpoint);
+    },
+
+    async markPruned(id: number, actor: string, reason: string): Promise<void> {
+      await withTransaction(pool, async (client) => {
+        const c = await lockRow(client, id);
+        if (c.prunedAt) return;
+        await client.query('update checkpoints set pruned_at = now(), updated_at = now() where id = $1', [id]);
+        await insertEvent(client, id, c.status, c.status, actor, reason, { pruned: true });
+      });
+    },
+  };
+}
+
+export type CheckpointRepository = ReturnType<typeof createCheckpointRepository>;

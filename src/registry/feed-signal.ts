@@ -1,0 +1,68 @@
+// The wake-up of the FinColl feed. After a validation commits, the worker publishes on Redis; each
+// API process holds one subscription and wakes its waiting feed requests. Redis rather than
+// NOTIFY so that every API process is reached, and so that the embedded PGlite database (where
+// NOTIFY never crosses connections) works the same. The cursor makes the feed correct; this
+// only makes it fast.
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+
+export const feedChannel = (prefix: string) => `${prefix}:checkpoint-feed`;
+
+export async function publishFeed(redis: Redis, prefix: string, model: string, seq: number): Promise<void> {
+  await redis.publish(feedChannel(prefix), JSON.stringify({ model, seq }));
+}
+
+export class FeedSignal {
+  private readonly emitter = new EventEmitter();
+  private closing: Promise<void> | undefined;
+
+  private constructor(private readonly subscriber: Redis) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  static async start(subscriber: Redis, prefix: string): Promise<FeedSignal> {
+    const signal = new FeedSignal(subscriber);
+    subscriber.on('message', (_channel: string, message: string) => {
+      try {
+        const { model } = JSON.parse(message) as { model: string };
+        signal.emitter.emit('validated', model);
+      } catch {
+        // not ours
+      }
+    });
+    await subscriber.subscribe(feedChannel(prefix));
+    return signal;
+  }
+
+  /** Requests waiting right now (for metrics). */
+  get waiting(): number {
+    return this.emitter.listenerCount('validated');
+  }
+
+  /** Resolves when a checkpoint of `model` (any model when undefined) is validated, or after ms. */
+  wait(model: string | undefined, ms: number, abort?: AbortSignal): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (value: boolean) => {
+        clearTimeout(timer);
+        this.emitter.off('validated', onValidated);
+        abort?.removeEventListener('abort', onAbort);
+        resolve(value);
+      };
+      const onValidated = (m: string) => {
+        if (!model || m === model) done(true);
+      };
+      const onAbort = () => done(false);
+      const timer = setTimeout(() => done(false), ms);
+      this.emitter.on('validated', onValidated);
+      abort?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.subscriber.quit().then(
+      () => undefined,
+      () => this.subscriber.disconnect(),
+    );
+    return this.closing;
+  }
+}

@@ -1,0 +1,15 @@
+// The Postgres side of the scheduler: migrations, checkpoints, deployment history and backtest
+// results. One repository per table family, each made from the pool it is handed.
+import type pg from 'pg';
+import { createCheckpointRepository } from './checkpoints.js';
+import { createDeploymentRepository } from './deployments.js';
+
+export function createRegistry(pool: pg.Pool) {
+  return {
+    pool,
+    checkpoints: createCheckpointRepository(pool),
+    deployments: createDeploymentRepository(pool),
+  };
+}
+
+export type Registry = ReturnType<typeof createRegistry>;

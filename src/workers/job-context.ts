@@ -1,0 +1,60 @@
+// What a processor gets to run one job: the job, where it runs, and helpers that run commands as
+// children of the job (its GPUs, its environment, its cancel signal, its progress and log).
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { CommandConfig } from '../config/fleet-schema.js';
+import type { LoadedFleet } from '../config/load-fleet.js';
+import type { Logger } from '../logger.js';
+import type { JobData } from '../queues/payloads.js';
+import type { QueueSpec } from '../queues/placement.js';
+import type { QueueSet } from '../queues/queue-set.js';
+import type { Registry } from '../registry/index.js';
+import type { Lease } from './capacity.js';
+import type { RunOutcome } from './child-runner.js';
+import type { ProtocolEvent } from './protocol.js';
+
+/** The job was stopped (cancel, shutdown, lost lock); the host worker knows which. */
+export class JobStopped extends Error {
+  override name = 'JobStopped';
+}
+
+export interface CommandRun {
+  events: ProtocolEvent[];
+  outcome: RunOutcome;
+}
+
+export interface ServiceHandle {
+  /** Settles when the service's process group is gone. */
+  done: Promise<RunOutcome>;
+  stop(): Promise<RunOutcome>;
+}
+
+export interface JobContext {
+  job: Job<JobData>;
+  spec: QueueSpec;
+  fleet: LoadedFleet;
+  hostId: string;
+  lease: Lease;
+  outputDir: string;
+  signal: AbortSignal;
+  log: Logger;
+  registry: Registry;
+  queues: QueueSet;
+  redis: Redis;
+  prefix: string;
+  /** Runs a command to its end; throws on a non-zero exit or timeout, JobStopped when stopped. */
+  run(command: CommandConfig, extraEnv?: Record<string, string>): Promise<CommandRun>;
+  /** Starts a long-running command (a candidate service) that the caller stops. */
+  startService(command: CommandConfig, extraEnv?: Record<string, string>): ServiceHandle;
+  /** Frees the job's GPUs or CPU slot early, once its children are gone (e.g. before registering). */
+  releaseCapacity(): void;
+}
+
+export type Processor = (ctx: JobContext) => Promise<unknown>;
+
+export function commandFailure(what: string, o: RunOutcome, timeoutSeconds: number): Error {
+  if (o.timedOut) return new Error(`${what}timed out after ${timeoutSeconds} s`);
+  const how = o.signal ? `killed by ${o.signal}` : `exit code ${o.exitCode}`;
+  const tail = o.stderrTail.slice(-10).join('\n');
+  return new Error(`${what}${tail ? `${how}: ${tail}` : how}`);
+}

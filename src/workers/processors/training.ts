@@ -1,0 +1,63 @@
+// Training: run the trainer on the leased GPUs, then register every checkpoint it reported and
+// enqueue its validation. The job completes only once registration has succeeded: while
+// Postgres is away the worker keeps retrying (the GPUs are free meanwhile), so a checkpoint that
+// was written is never left unregistered by a job that looks done.
+import { enqueue } from '../../queues/enqueue.js';
+import { retryTransient } from '../../registry/retry.js';
+import type { Processor } from '../job-context.js';
+import { buildResult } from './result.js';
+
+/** How long registration keeps retrying before the job fails (and BullMQ retries it). */
+export const REGISTRATION_RETRY_MS = 60 * 60 * 1000;
+
+export const train: Processor = async (ctx) => {
+  const { events, outcome } = await ctx.run(ctx.spec.command);
+  ctx.releaseCapacity();
+  const result = await buildResult({
+    fleet: ctx.fleet,
+    spec: ctx.spec,
+    kind: 'training',
+    host: ctx.hostId,
+    gpus: ctx.lease.gpus.map((g) => g.index),
+    outputDir: ctx.outputDir,
+    cwd: ctx.spec.command.cwd ?? '.',
+    durationMs: outcome.durationMs,
+    events,
+  });
+  const modelName = ctx.spec.model!;
+  const model = ctx.fleet.models[modelName]!;
+  const registered: { id: number; label: string; created: boolean }[] = [];
+  for (const [i, file] of result.checkpoints.entries()) {
+    // One training job may report several checkpoints; each gets its own registration key.
+    const trainingJobId = i === 0 ? ctx.job.id! : `${ctx.job.id!}#${i}`;
+    const { checkpoint, created } = await retryTransient(
+      'checkpoint registration',
+      () =>
+        ctx.registry.checkpoints.register(
+          {
+            model: modelName,
+            versionMajor: model.versionMajor,
+            path: file.path,
+            sizeBytes: file.sizeBytes,
+            sha256: file.sha256,
+            metrics: file.metrics,
+            trainingJobId,
+            trigger: { ...ctx.job.data.trigger, jobId: ctx.job.id },
+          },
+          `worker ${ctx.hostId}`,
+        ),
+      { signal: ctx.signal, logger: ctx.log, maxMs: REGISTRATION_RETRY_MS },
+    );
+    registered.push({ id: checkpoint.id, label: checkpoint.label, created });
+    // Derived id: a rerun of this job never enqueues a second validation of the same checkpoint.
+    await enqueue(
+      { fleet: ctx.fleet, queues: ctx.queues },
+      'deploy-test',
+      { model: modelName, checkpoint: checkpoint.id },
+      { reason: 'system', by: `training ${ctx.job.id}`, at: new Date().toISOString() },
+      { idSuffix: `validate-${checkpoint.id}` },
+    );
+    ctx.log.info({ checkpoint: checkpoint.id, label: checkpoint.label, created }, 'checkpoint registered');
+  }
+  return { ...result, registered };
+};
