@@ -28,8 +28,15 @@ export default defineConfig({
       gpusPerRun: 1,
       train: { command: ['node', 'examples/trainer.mjs', '--epochs', '5', '--epoch-ms', '1500'], timeoutSeconds: 6 * 3600, attempts: 3 },
       validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 1800, attempts: 2 },
+      // LLM-1 is deploy-tested: a FinColl test instance loads the candidate and is scored.
+      validation: 'deploy-test',
+      deployTest: {
+        service: { command: ['node', 'examples/fincoll-stub.mjs', '--load-ms', '500'], timeoutSeconds: 600, healthPath: '/health' },
+        accuracy: { command: ['node', 'examples/accuracy-check.mjs', '--samples', '400'], timeoutSeconds: 600 },
+        health: { intervalSeconds: 1, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 30 },
+      },
       thresholds: { val_accuracy: { min: 0.55 } },
-      maxRegression: 0.05,
+      maxRegression: 0.1,
       checkpointDir: 'var/checkpoints/llm1-tech',
       retention: 5,
       symbols: ['AAPL', 'MSFT', 'NVDA', 'GOOGL', 'AMZN', 'META'],

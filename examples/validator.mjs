@@ -1,18 +1,19 @@
 #!/usr/bin/env node
-// Example validator: evaluates a checkpoint on held-out synthetic data and reports its metrics.
-// It reads the checkpoint file named in its payload (when there is one) and scores it.
+// Example validator: scores the checkpoint named by CAELUM_CHECKPOINT_PATH on held-out synthetic
+// data and reports its metrics. The score tracks the checkpoint's own training accuracy, with a
+// little noise, so a well-trained checkpoint passes and a poor one is rejected.
 import { readFileSync } from 'node:fs';
-import { emit, payload, rng, sleep } from './protocol.mjs';
+import { emit, rng, sleep } from './protocol.mjs';
 
-const p = payload();
+const file = process.env.CAELUM_CHECKPOINT_PATH;
 let base = 0.7;
-if (p.checkpointPath) {
-  const saved = JSON.parse(readFileSync(p.checkpointPath, 'utf8'));
+if (file) {
+  const saved = JSON.parse(readFileSync(file, 'utf8'));
   base = saved.metrics?.val_accuracy ?? base;
 }
-const random = rng(`${p.model ?? ''}:${p.checkpoint ?? ''}`);
-await sleep(200);
-const accuracy = +(base + (random() - 0.5) * 0.02).toFixed(4);
+const random = rng(process.env.CAELUM_CHECKPOINT_ID ?? 'none');
+await sleep(100);
+const accuracy = +(base + (random() - 0.5) * 0.01).toFixed(4);
 emit('progress', { percent: 100 });
-console.log(`validated ${p.model ?? 'model'}: val_accuracy=${accuracy}`);
-emit('result', { metrics: { val_accuracy: accuracy, prediction_accuracy: accuracy, health: 1 } });
+console.log(`validated ${process.env.CAELUM_CHECKPOINT_LABEL ?? 'checkpoint'}: val_accuracy=${accuracy}`);
+emit('result', { metrics: { val_accuracy: accuracy, prediction_accuracy: accuracy } });

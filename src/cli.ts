@@ -2,11 +2,13 @@
 import { parseArgs } from 'node:util';
 import { enqueueCommand, ENQUEUE_HELP } from './commands/enqueue.js';
 import { serve } from './commands/serve.js';
+import { migrateCommand } from './commands/migrate.js';
 import { parseEnv } from './config/env.js';
 import { ConfigError, ValidationError } from './errors.js';
 import { createLogger } from './logger.js';
 import { StartupError } from './start.js';
 import { MissingRedisError } from './dev/embedded-redis.js';
+import { SchemaAheadError } from './registry/migrate.js';
 
 const ENV_HELP = `Environment:
   REDIS_URL          Redis (default redis://127.0.0.1:6379)
@@ -14,6 +16,7 @@ const ENV_HELP = `Environment:
   CAELUM_CONFIG      the fleet file (default workers.config.ts)
   CAELUM_HOST        this machine's host id (default its hostname)
   CAELUM_PREFIX      Redis key prefix of the queues (default caelum)
+  CAELUM_DB_SCHEMA   Postgres schema of the tables (default public)
   PORT, BIND_ADDRESS where the API listens (default 3000 on 127.0.0.1)
   CAELUM_API_TOKEN   operator token (16+ characters; required by "api")
   CAELUM_READ_TOKEN  read-only token, e.g. FinColl's
@@ -27,6 +30,7 @@ Commands:
   dev                  everything in one process, for a laptop
   demo                 like dev; starts a private Redis or an embedded database when none runs
   enqueue <kind> ...   add a job (caelum-scheduler enqueue --help)
+  migrate              apply pending database migrations (every process also does on start)
   help                 this text
 
 ${ENV_HELP}`;
@@ -37,6 +41,7 @@ const COMMAND_HELP: Record<string, string> = {
   dev: `Usage: caelum-scheduler dev\n\nRuns the API (and, as they are built, the scheduler and a local worker) in one process.\nWhen REDIS_URL or DATABASE_URL is unset and nothing answers locally, it starts a private\nredis-server or an embedded PGlite database. Missing tokens are made and printed.\n\n${ENV_HELP}`,
   demo: `Usage: caelum-scheduler demo\n\nThe same as dev, with a banner of URLs, tokens and commands to try.\n\n${ENV_HELP}`,
   enqueue: ENQUEUE_HELP,
+  migrate: `Usage: caelum-scheduler migrate\n\nApplies the pending migrations to DATABASE_URL (schema CAELUM_DB_SCHEMA) under an advisory\nlock. The api, worker and dev processes do the same when they start.\n\n${ENV_HELP}`,
 };
 
 function parseWorkerArgs(args: string[]): string | undefined {
@@ -79,11 +84,14 @@ async function main(argv: string[]): Promise<number> {
     case 'enqueue':
       await enqueueCommand(rest, env, logger);
       return 0;
+    case 'migrate':
+      await migrateCommand(env, logger);
+      return 0;
   }
   return 2;
 }
 
-const EXPECTED = [ConfigError, ValidationError, StartupError, MissingRedisError];
+const EXPECTED = [ConfigError, ValidationError, StartupError, MissingRedisError, SchemaAheadError];
 
 main(process.argv.slice(2)).then(
   (code) => {
