@@ -7,6 +7,8 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { provideDatabase } from '../src/dev/embedded-postgres.js';
+import { createCheckpointRepository } from '../src/registry/checkpoints.js';
+import { migrate } from '../src/registry/migrate.js';
 import { provideRedis } from '../src/dev/embedded-redis.js';
 import { answers } from '../src/net.js';
 import { testLogger } from './helpers/logger.js';
@@ -60,6 +62,18 @@ describe('provideDatabase', () => {
       await pool.query('create table t (id serial primary key, v text)');
       await pool.query('insert into t (v) values ($1), ($2)', ['a', 'b']);
       expect((await pool.query('select count(*)::int as n from t')).rows[0].n).toBe(2);
+      // The registry's SQL (migrations, advisory locks, the feed sequence) runs on PGlite too.
+      expect(await migrate(pool, testLogger)).toEqual([1]);
+      const repo = createCheckpointRepository(pool);
+      const { checkpoint } = await repo.register(
+        { model: 'm', versionMajor: 1, path: '/x.pt', sizeBytes: 1, sha256: 'a', metrics: {}, trainingJobId: 'j1', trigger: {} },
+        'test',
+      );
+      await repo.startValidation(checkpoint.id, 'test');
+      const validated = await repo.decide(checkpoint.id, { passed: true, metrics: { val_accuracy: 0.7 }, reasons: [], actor: 'test' });
+      expect(validated.feedSeq).toBe(1);
+      expect((await repo.promote(checkpoint.id, 'test', 'demo')).status).toBe('promoted');
+      expect((await repo.feed({ after: 0, limit: 10 })).map((c) => c.id)).toEqual([checkpoint.id]);
       await pool.end();
     } finally {
       await provided.close();
