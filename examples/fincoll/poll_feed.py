@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""How FinColl follows newly validated checkpoints: long-poll the feed, load, report back.
+
+Standard library only. Usage:
+    CAELUM_URL=http://localhost:3000 CAELUM_READ_TOKEN=... CAELUM_API_TOKEN=... \
+        python3 examples/fincoll/poll_feed.py llm1-tech
+The cursor is kept in a file, so a restart resumes where it left off and never misses one.
+"""
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+BASE = os.environ.get("CAELUM_URL", "http://localhost:3000")
+READ_TOKEN = os.environ["CAELUM_READ_TOKEN"]
+# Reporting a load changes state, so it needs the operator token (see the README).
+OPERATOR_TOKEN = os.environ.get("CAELUM_API_TOKEN")
+MODEL = sys.argv[1] if len(sys.argv) > 1 else "llm1-tech"
+INSTANCE = os.environ.get("FINCOLL_INSTANCE", "fincoll-1")
+CURSOR_FILE = os.environ.get("CURSOR_FILE", f".fincoll-cursor-{MODEL}")
+
+
+def call(method, path, token, body=None, timeout=40):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(BASE + path, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=timeout) as res:
+        return json.load(res)
+
+
+def load_checkpoint(entry):
+    # FinColl would load the weights here; check the file is the one that was validated.
+    print(f"loading {entry['label']} from {entry['path']} (sha256 {entry['sha256'][:12]}…)", flush=True)
+
+
+def main():
+    cursor = open(CURSOR_FILE).read().strip() if os.path.exists(CURSOR_FILE) else "0"
+    while True:
+        try:
+            page = call("GET", f"/api/checkpoints/feed?model={MODEL}&after={cursor}&wait=30", READ_TOKEN)
+        except (urllib.error.URLError, TimeoutError) as err:
+            print(f"feed unavailable ({err}); retrying in 5 s", file=sys.stderr, flush=True)
+            time.sleep(5)
+            continue
+        for entry in page["checkpoints"]:
+            load_checkpoint(entry)
+            if OPERATOR_TOKEN:
+                call("POST", f"/api/checkpoints/{entry['id']}/loaded", OPERATOR_TOKEN, {"instance": INSTANCE})
+        cursor = page["cursor"]
+        with open(CURSOR_FILE, "w") as f:
+            f.write(cursor)
+
+
+if __name__ == "__main__":
+    main()
