@@ -69,6 +69,20 @@ export default defineConfig({
   backtest: { pool: 'fleet', command: ['node', 'examples/backtester.mjs'], timeoutSeconds: 3600, attempts: 2 },
   dataSync: { pool: 'fleet', command: ['node', 'examples/data-syncer.mjs'], timeoutSeconds: 600, attempts: 3 },
   schedules: {
+    // Market data first: every trading day at 17:30 New York time, after the close, so the night's
+    // retrains (02:00) and the weekend's (Saturday 03:00) train on the day's bars.
+    'market-data-daily': {
+      description: 'sync daily bars of every model\'s symbols after the US close',
+      cron: '30 17 * * 1-5',
+      timezone: 'America/New_York',
+      enqueue: {
+        kind: 'data-sync',
+        symbols: ['AAPL', 'MSFT', 'NVDA', 'GOOGL', 'AMZN', 'META', 'TSLY', 'NVDY', 'CONY', 'MSTY', 'APLY', 'SPY', 'QQQ', 'UVXY', 'VIXY'],
+        timeframe: '1d',
+      },
+      overlap: 'skip',
+      catchUp: { windowSeconds: 12 * 3600, mode: 'latest' },
+    },
     'llm1-tech-daily': {
       description: 'retrain LLM-1 every weekday night, after the market data sync',
       cron: '0 2 * * 2-6',

@@ -15,6 +15,7 @@ import { createPool } from './registry/pool.js';
 import { migrate } from './registry/migrate.js';
 import { createRegistry } from './registry/index.js';
 import { FeedSignal } from './registry/feed-signal.js';
+import { Scheduler } from './scheduler/scheduler.js';
 import { toError } from './errors.js';
 import type { HostWorkerOptions } from './workers/host-worker.js';
 import { startWorkers, type RunningWorkers } from './workers/start-workers.js';
@@ -29,6 +30,8 @@ export interface StartOptions {
   /** Postgres schema of the service's tables. */
   schema: string;
   api?: { tokens: Tokens; port: number; host: string };
+  /** Run the cron scheduler in this process. */
+  scheduler?: boolean;
   workers?: {
     hostIds: string[];
     baseEnv: Record<string, string>;
@@ -89,6 +92,12 @@ export async function startServices(opts: StartOptions): Promise<Running> {
       });
       workers = running;
       closers.add('workers', () => running.close());
+    }
+
+    if (opts.scheduler) {
+      const scheduler = new Scheduler({ fleet: opts.fleet, queues, schedules: createRegistry(pool).schedules, logger: opts.logger });
+      await scheduler.start();
+      closers.add('scheduler', () => scheduler.close());
     }
 
     let app: FastifyInstance | undefined;

@@ -13,6 +13,7 @@ import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { workerRoutes } from './routes/workers.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import type { Registry } from '../registry/index.js';
 import type { FeedSignal } from '../registry/feed-signal.js';
 
@@ -42,6 +43,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     await jobRoutes(api, deps);
     await workerRoutes(api, deps);
     await checkpointRoutes(api, deps);
+    await scheduleRoutes(api, { ...deps, schedules: deps.registry.schedules });
   });
   await bullBoard(app, deps.queues, deps.tokens);
   return app;

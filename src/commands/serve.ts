@@ -15,7 +15,7 @@ import { Closers, closeOnSignals } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import { startServices } from '../start.js';
 
-export type ServeMode = 'api' | 'dev' | 'demo' | 'worker';
+export type ServeMode = 'api' | 'dev' | 'demo' | 'worker' | 'scheduler';
 
 export interface ServeContext {
   env: Env;
@@ -57,8 +57,8 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
   const fleet = await loadFleet(env.configPath);
   const closers = new Closers(logger);
   const laptop = mode === 'dev' || mode === 'demo';
-  const withApi = mode !== 'worker';
-  const hostIds = mode === 'api' ? [] : workerHosts(mode, ctx, fleet);
+  const withApi = mode === 'api' || laptop;
+  const hostIds = mode === 'worker' || laptop ? workerHosts(mode, ctx, fleet) : [];
   try {
     let tokens = { operator: env.apiToken ?? '', read: env.readToken };
     const made: string[] = [];
@@ -90,6 +90,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
       poolMax: db.maxConnections,
       schema: env.dbSchema,
       ...(withApi ? { api: { tokens, port: env.port, host: env.bindAddress } } : {}),
+      scheduler: mode === 'scheduler' || laptop,
       ...(hostIds.length
         ? {
             workers: {

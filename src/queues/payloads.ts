@@ -39,6 +39,8 @@ export const dataSyncPayload = z.strictObject({
   symbol,
   timeframe: timeframe.default('1d'),
   source: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be a source name').default('default'),
+  /** The interval to sync; a schedule sets it from its previous fire to this one. */
+  window: window.optional(),
 });
 
 export const deployTestPayload = z.strictObject({

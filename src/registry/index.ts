@@ -3,12 +3,14 @@
 import type pg from 'pg';
 import { createCheckpointRepository } from './checkpoints.js';
 import { createDeploymentRepository } from './deployments.js';
+import { createScheduleRepository } from './schedules.js';
 
 export function createRegistry(pool: pg.Pool) {
   return {
     pool,
     checkpoints: createCheckpointRepository(pool),
     deployments: createDeploymentRepository(pool),
+    schedules: createScheduleRepository(pool),
   };
 }
 

@@ -1,0 +1,215 @@
+// Schedule state in Postgres: fires (claimed once under a unique key, then given an outcome) and
+// the paused flag. Parameterised SQL only.
+import type pg from 'pg';
+
+export type FireSource = 'cron' | 'catch-up' | 'trigger' | 'resume';
+export type FireOutcome = 'claimed' | 'enqueued' | 'skipped' | 'missed' | 'failed';
+
+export interface Fire {
+  id: number;
+  schedule: string;
+  scheduledFor: string;
+  manual: boolean;
+  source: FireSource;
+  outcome: FireOutcome;
+  jobIds: string[];
+  reason: string | null;
+  actor: string;
+  interval: { start: string; end: string } | null;
+  createdAt: string;
+}
+
+export interface ScheduleState {
+  schedule: string;
+  knownSince: string;
+  paused: boolean;
+  pausedBy: string | null;
+  pausedReason: string | null;
+  pausedAt: string | null;
+  resumedAt: string | null;
+}
+
+const FIRE_COLUMNS = 'id, schedule, scheduled_for, manual, source, outcome, job_ids, reason, actor, interval_start, interval_end, created_at';
+
+interface FireRow {
+  id: string;
+  schedule: string;
+  scheduled_for: Date;
+  manual: boolean;
+  source: FireSource;
+  outcome: FireOutcome;
+  job_ids: string[];
+  reason: string | null;
+  actor: string;
+  interval_start: Date | null;
+  interval_end: Date | null;
+  created_at: Date;
+}
+
+const toFire = (r: FireRow): Fire => ({
+  id: Number(r.id),
+  schedule: r.schedule,
+  scheduledFor: r.scheduled_for.toISOString(),
+  manual: r.manual,
+  source: r.source,
+  outcome: r.outcome,
+  jobIds: r.job_ids,
+  reason: r.reason,
+  actor: r.actor,
+  interval: r.interval_start && r.interval_end ? { start: r.interval_start.toISOString(), end: r.interval_end.toISOString() } : null,
+  createdAt: r.created_at.toISOString(),
+});
+
+const iso = (d: Date | null) => d?.toISOString() ?? null;
+
+export function createScheduleRepository(pool: pg.Pool) {
+  return {
+    /** Records that a schedule exists (from now on missed fires count) and returns its state. */
+    async ensure(schedule: string): Promise<ScheduleState> {
+      await pool.query('insert into schedule_state (schedule) values ($1) on conflict (schedule) do nothing', [schedule]);
+      return (await this.state(schedule))!;
+    },
+
+    async state(schedule: string): Promise<ScheduleState | undefined> {
+      const { rows } = await pool.query(
+        'select schedule, known_since, paused, paused_by, paused_reason, paused_at, resumed_at from schedule_state where schedule = $1',
+        [schedule],
+      );
+      const r = rows[0];
+      if (!r) return undefined;
+      return {
+        schedule: r.schedule,
+        knownSince: (r.known_since as Date).toISOString(),
+        paused: r.paused,
+        pausedBy: r.paused_by,
+        pausedReason: r.paused_reason,
+        pausedAt: iso(r.paused_at),
+        resumedAt: iso(r.resumed_at),
+      };
+    },
+
+    /**
+     * Claims a fire. Exactly one caller gets it, however many replicas try; a paused schedule's
+     * cron fires are not claimed at all (manual triggers are).
+     */
+    async claim(f: {
+      schedule: string;
+      scheduledFor: Date;
+      manual: boolean;
+      source: FireSource;
+      actor: string;
+      interval: { start: Date; end: Date } | null;
+    }): Promise<Fire | undefined> {
+      const { rows } = await pool.query<FireRow>(
+        `insert into schedule_fires (schedule, scheduled_for, manual, source, outcome, actor, interval_start, interval_end)
+         select $1, $2, $3, $4, 'claimed', $5, $6, $7
+         where $3 or not exists (select 1 from schedule_state where schedule = $1 and paused)
+         on conflict (schedule, scheduled_for, manual) do nothing
+         returning ${FIRE_COLUMNS}`,
+        [f.schedule, f.scheduledFor, f.manual, f.source, f.actor, f.interval?.start ?? null, f.interval?.end ?? null],
+      );
+      return rows[0] ? toFire(rows[0]) : undefined;
+    },
+
+    async settle(id: number, outcome: Exclude<FireOutcome, 'claimed'>, jobIds: string[], reason: string | null): Promise<void> {
+      await pool.query('update schedule_fires set outcome = $2, job_ids = $3, reason = $4, updated_at = now() where id = $1', [
+        id,
+        outcome,
+        jobIds,
+        reason,
+      ]);
+    },
+
+    /** Records fires that will not run (outside the catch-up window), once each. */
+    async recordMissed(schedule: string, times: Date[], reason: string): Promise<void> {
+      if (times.length === 0) return;
+      await pool.query(
+        `insert into schedule_fires (schedule, scheduled_for, manual, source, outcome, reason, actor)
+         select $1, t, false, 'catch-up', 'missed', $3, 'scheduler' from unnest($2::timestamptz[]) as t
+         on conflict (schedule, scheduled_for, manual) do nothing`,
+        [schedule, times, reason],
+      );
+    },
+
+    /** The newest non-manual fire, whatever its outcome: catch-up starts after it. */
+    async lastScheduled(schedule: string): Promise<Fire | undefined> {
+      const { rows } = await pool.query<FireRow>(
+        `select ${FIRE_COLUMNS} from schedule_fires where schedule = $1 and not manual order by scheduled_for desc limit 1`,
+        [schedule],
+      );
+      return rows[0] ? toFire(rows[0]) : undefined;
+    },
+
+    /** Fires claimed but never settled (a scheduler died in between), older than `olderThanMs`. */
+    async unsettled(schedule: string, olderThanMs: number): Promise<Fire[]> {
+      const { rows } = await pool.query<FireRow>(
+        `select ${FIRE_COLUMNS} from schedule_fires
+         where schedule = $1 and outcome = 'claimed' and updated_at < now() - ($2::int * interval '1 millisecond')`,
+        [schedule, olderThanMs],
+      );
+      return rows.map(toFire);
+    },
+
+    /** Job ids of the newest enqueued fires: the runs the overlap policy looks at. */
+    async recentJobIds(schedule: string, limit = 10): Promise<string[]> {
+      const { rows } = await pool.query<{ job_ids: string[] }>(
+        `select job_ids from schedule_fires where schedule = $1 and outcome = 'enqueued' order by scheduled_for desc limit $2`,
+        [schedule, limit],
+      );
+      return rows.flatMap((r) => r.job_ids);
+    },
+
+    async lastEnqueued(schedule: string): Promise<Fire | undefined> {
+      const { rows } = await pool.query<FireRow>(
+        `select ${FIRE_COLUMNS} from schedule_fires where schedule = $1 and outcome = 'enqueued' order by scheduled_for desc limit 1`,
+        [schedule],
+      );
+      return rows[0] ? toFire(rows[0]) : undefined;
+    },
+
+    async history(schedule: string, limit: number): Promise<Fire[]> {
+      const { rows } = await pool.query<FireRow>(
+        `select ${FIRE_COLUMNS} from schedule_fires where schedule = $1 order by scheduled_for desc, id desc limit $2`,
+        [schedule, limit],
+      );
+      return rows.map(toFire);
+    },
+
+    /** The newest fire of each schedule, for the list view. */
+    async lastFires(): Promise<Map<string, Fire>> {
+      const { rows } = await pool.query<FireRow>(
+        `select distinct on (schedule) ${FIRE_COLUMNS} from schedule_fires order by schedule, scheduled_for desc, id desc`,
+      );
+      return new Map(rows.map((r) => [r.schedule, toFire(r)]));
+    },
+
+    async allStates(): Promise<Map<string, ScheduleState>> {
+      const { rows } = await pool.query('select schedule from schedule_state');
+      const states = await Promise.all(rows.map((r) => this.state(r.schedule as string)));
+      return new Map(states.filter((s): s is ScheduleState => s !== undefined).map((s) => [s.schedule, s]));
+    },
+
+    /** Pausing a paused schedule changes nothing (the first pause's who and why stand). */
+    async pause(schedule: string, by: string, reason: string | null): Promise<ScheduleState> {
+      await this.ensure(schedule);
+      await pool.query(
+        `update schedule_state set paused = true, paused_by = $2, paused_reason = $3, paused_at = now(), updated_at = now()
+         where schedule = $1 and not paused`,
+        [schedule, by, reason],
+      );
+      return (await this.state(schedule))!;
+    },
+
+    /** Resuming sets the point catch-up starts from, so fires missed while paused are not replayed. */
+    async resume(schedule: string): Promise<{ state: ScheduleState; wasPaused: boolean; pausedAt: string | null }> {
+      const before = await this.ensure(schedule);
+      await pool.query(
+        `update schedule_state set paused = false, resumed_at = now(), updated_at = now() where schedule = $1 and paused`,
+        [schedule],
+      );
+      return { state: (await this.state(schedule))!, wasPaused: before.paused, pausedAt: before.pausedAt };
+    },
+  };
+}
+
+export type ScheduleRepository = ReturnType<typeof createScheduleRepository>;

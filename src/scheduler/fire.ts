@@ -1,0 +1,160 @@
+// One fire of a schedule: claim it (exactly one replica wins, by a unique key in Postgres), apply
+// the overlap policy, enqueue through the shared enqueue function under job ids derived from
+// (schedule, scheduled time), and record the outcome. Used by the scheduler's timers, its
+// catch-up, and the API's trigger.
+import type { ScheduleConfig } from '../config/fleet-schema.js';
+import type { LoadedFleet } from '../config/load-fleet.js';
+import { toError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { enqueue } from '../queues/enqueue.js';
+import { cancelJob } from '../queues/jobs.js';
+import { queueOfJobId } from '../queues/placement.js';
+import type { QueueSet } from '../queues/queue-set.js';
+import type { Fire, FireSource, ScheduleRepository } from '../registry/schedules.js';
+import { previousFire } from './fire-times.js';
+
+export interface FireDeps {
+  fleet: LoadedFleet;
+  queues: QueueSet;
+  schedules: ScheduleRepository;
+  logger: Logger;
+}
+
+export interface FireRequest {
+  scheduledFor: Date;
+  source: FireSource;
+  manual: boolean;
+  actor: string;
+  /** Ignore the overlap policy (a manual trigger with `force`). */
+  force?: boolean;
+}
+
+export interface FireResult {
+  /** False when another replica had already claimed this fire. */
+  claimed: boolean;
+  outcome: 'enqueued' | 'skipped' | 'failed' | 'not-claimed';
+  jobIds: string[];
+  reason?: string;
+  fire?: Fire;
+}
+
+const UNFINISHED = new Set(['waiting', 'prioritized', 'delayed', 'active', 'waiting-children']);
+
+async function unfinishedRuns(deps: FireDeps, name: string): Promise<{ id: string; state: string }[]> {
+  const ids = await deps.schedules.recentJobIds(name);
+  const runs = await Promise.all(
+    ids.map(async (id) => {
+      const queue = deps.queues.get(queueOfJobId(id) ?? '')?.queue;
+      const job = queue ? await queue.getJob(id) : undefined;
+      return { id, state: job ? await job.getState() : 'gone' };
+    }),
+  );
+  return runs.filter((r) => UNFINISHED.has(r.state));
+}
+
+/** What the overlap policy says, and which earlier runs to cancel first. */
+async function overlapDecision(
+  deps: FireDeps,
+  name: string,
+  s: ScheduleConfig,
+  force: boolean,
+): Promise<{ run: boolean; reason?: string; cancel: string[] }> {
+  if (force || s.overlap === 'allow') return { run: true, cancel: [] };
+  const open = await unfinishedRuns(deps, name);
+  if (open.length === 0) return { run: true, cancel: [] };
+  const describe = open.map((r) => `${r.id} (${r.state})`).join(', ');
+  switch (s.overlap) {
+    case 'skip':
+      return { run: false, reason: `skipped: a previous run is still waiting or active: ${describe}`, cancel: [] };
+    case 'buffer-one': {
+      const waiting = open.filter((r) => r.state !== 'active');
+      return waiting.length > 0
+        ? { run: false, reason: `skipped: one run is already buffered behind the active one: ${describe}`, cancel: [] }
+        : { run: true, cancel: [] };
+    }
+    case 'cancel-previous':
+      return { run: true, cancel: open.map((r) => r.id), reason: `cancelled the previous run(s): ${describe}` };
+  }
+}
+
+const suffixSafe = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, '_');
+
+function payloadsOf(s: ScheduleConfig, interval: { start: Date; end: Date } | null): { kind: 'training' | 'data-sync'; payload: object; key?: string }[] {
+  const window = interval ? { from: interval.start.toISOString(), to: interval.end.toISOString() } : undefined;
+  const e = s.enqueue;
+  if (e.kind === 'training') {
+    return [{ kind: 'training', payload: { model: e.model, params: e.params, ...(window ? { datasetWindow: window } : {}) } }];
+  }
+  return e.symbols.map((symbol) => ({
+    kind: 'data-sync' as const,
+    key: suffixSafe(symbol),
+    payload: { symbol, timeframe: e.timeframe, source: e.source, ...(window ? { window } : {}) },
+  }));
+}
+
+async function dataInterval(deps: FireDeps, name: string, s: ScheduleConfig, at: Date, manual: boolean) {
+  let start = manual ? undefined : previousFire(s, at);
+  if (!start) {
+    const last = await deps.schedules.lastEnqueued(name);
+    if (last) start = new Date(last.scheduledFor);
+  }
+  return start && start.getTime() < at.getTime() ? { start, end: at } : null;
+}
+
+/** Decides and enqueues a fire that this process has claimed (or is repairing). */
+export async function completeFire(deps: FireDeps, name: string, s: ScheduleConfig, fire: Fire, force = false): Promise<FireResult> {
+  const log = deps.logger.child({ component: 'scheduler', schedule: name });
+  try {
+    const decision = await overlapDecision(deps, name, s, force);
+    if (!decision.run) {
+      await deps.schedules.settle(fire.id, 'skipped', [], decision.reason ?? null);
+      log.info({ scheduledFor: fire.scheduledFor, reason: decision.reason }, 'fire skipped');
+      return { claimed: true, outcome: 'skipped', jobIds: [], ...(decision.reason ? { reason: decision.reason } : {}), fire };
+    }
+    for (const id of decision.cancel) {
+      await cancelJob(deps.queues, id, `schedule ${name} (cancel-previous)`).catch(() => undefined);
+    }
+    const at = new Date(fire.scheduledFor);
+    const interval = fire.interval ? { start: new Date(fire.interval.start), end: new Date(fire.interval.end) } : null;
+    const jobIds: string[] = [];
+    for (const p of payloadsOf(s, interval)) {
+      const suffix = `sched-${name}-${at.getTime()}${fire.manual ? '-m' : ''}${p.key ? `-${p.key}` : ''}`;
+      const job = await enqueue(
+        { fleet: deps.fleet, queues: deps.queues },
+        p.kind,
+        p.payload,
+        {
+          reason: 'schedule',
+          by: fire.manual ? `${name} (triggered by ${fire.actor})` : name,
+          at: new Date().toISOString(),
+          scheduledFor: at.toISOString(),
+        },
+        { idSuffix: suffix },
+      );
+      jobIds.push(job.id);
+    }
+    const reason = decision.cancel.length ? (decision.reason ?? null) : null;
+    await deps.schedules.settle(fire.id, 'enqueued', jobIds, reason);
+    log.info({ scheduledFor: fire.scheduledFor, jobIds, source: fire.source }, 'fire enqueued');
+    return { claimed: true, outcome: 'enqueued', jobIds, ...(reason ? { reason } : {}), fire };
+  } catch (err) {
+    const reason = `failed to enqueue: ${toError(err).message}`;
+    log.error({ err, scheduledFor: fire.scheduledFor }, 'fire failed');
+    await deps.schedules.settle(fire.id, 'failed', [], reason).catch(() => undefined);
+    return { claimed: true, outcome: 'failed', jobIds: [], reason, fire };
+  }
+}
+
+export async function fireSchedule(deps: FireDeps, name: string, s: ScheduleConfig, req: FireRequest): Promise<FireResult> {
+  const interval = await dataInterval(deps, name, s, req.scheduledFor, req.manual);
+  const fire = await deps.schedules.claim({
+    schedule: name,
+    scheduledFor: req.scheduledFor,
+    manual: req.manual,
+    source: req.source,
+    actor: req.actor,
+    interval,
+  });
+  if (!fire) return { claimed: false, outcome: 'not-claimed', jobIds: [] };
+  return completeFire(deps, name, s, fire, req.force ?? false);
+}
