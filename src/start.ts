@@ -95,7 +95,14 @@ export async function startServices(opts: StartOptions): Promise<Running> {
     }
 
     if (opts.scheduler) {
-      const scheduler = new Scheduler({ fleet: opts.fleet, queues, schedules: createRegistry(pool).schedules, logger: opts.logger });
+      const registry = createRegistry(pool);
+      const scheduler = new Scheduler({
+        fleet: opts.fleet,
+        queues,
+        schedules: registry.schedules,
+        marketData: registry.marketData,
+        logger: opts.logger,
+      });
       await scheduler.start();
       closers.add('scheduler', () => scheduler.close());
     }

@@ -166,7 +166,7 @@ describe('placement and order', () => {
     const sync = await add('data-sync', { symbol: 'AAPL' });
     const [b, d] = [await finished(later.id), await finished(sync.id)];
     expect(d.processedOn!).toBeLessThan(b.processedOn!);
-    expect((d.returnvalue as JobRunResult).result).toMatchObject({ symbol: 'AAPL', timeframe: '1d' });
+    expect(d.returnvalue).toMatchObject({ skipped: false, symbol: 'AAPL', timeframe: '1d', rows: 10 });
     expect((b.returnvalue as JobRunResult).metrics).toHaveProperty('sharpe_ratio');
   });
 

@@ -14,6 +14,8 @@ import { jobRoutes } from './routes/jobs.js';
 import { workerRoutes } from './routes/workers.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { dataSyncRoutes } from './routes/data-sync.js';
+import { FencedLock } from '../locks/fenced-lock.js';
 import type { Registry } from '../registry/index.js';
 import type { FeedSignal } from '../registry/feed-signal.js';
 
@@ -40,10 +42,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(async (api) => {
     api.addHook('onRequest', apiAuthHook(deps.tokens));
     await healthRoutes(api, deps);
-    await jobRoutes(api, deps);
+    await jobRoutes(api, { ...deps, marketData: deps.registry.marketData });
+    await dataSyncRoutes(api, { registry: deps.registry, locks: new FencedLock(deps.redis, deps.registry.marketData, deps.queues.prefix) });
     await workerRoutes(api, deps);
     await checkpointRoutes(api, deps);
-    await scheduleRoutes(api, { ...deps, schedules: deps.registry.schedules });
+    await scheduleRoutes(api, { ...deps, schedules: deps.registry.schedules, marketData: deps.registry.marketData });
   });
   await bullBoard(app, deps.queues, deps.tokens);
   return app;

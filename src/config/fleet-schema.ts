@@ -81,6 +81,13 @@ const modelSchema = z.strictObject({
   deployTest: deployTestSchema.optional(),
   /** Promote a checkpoint as soon as it is validated. */
   autoPromote: z.boolean().default(false),
+  /**
+   * Train only on fresh market data: at enqueue, symbols whose last sync at `timeframe` is older
+   * than `maxAgeHours` (or missing) are synced first, as children of the training job (a flow).
+   */
+  freshData: z
+    .strictObject({ timeframe: z.enum(['1m', '5m', '15m', '30m', '1h', '4h', '1d', '1w']), maxAgeHours: z.number().positive() })
+    .optional(),
   symbols: z.array(z.string().min(1)).default([]),
 });
 
@@ -121,7 +128,12 @@ export const fleetSchema = z.strictObject({
   pools: z.record(name('a pool name'), z.array(name('a host id')).min(1, 'a pool needs at least one host')),
   models: z.record(name('a model name'), modelSchema),
   backtest: cpuKindSchema,
-  dataSync: cpuKindSchema,
+  dataSync: cpuKindSchema.extend({
+    /** The lock of a (symbol, timeframe) sync: 300 s in the source documents, renewed every third. */
+    lockTtlSeconds: z.number().min(1).default(300),
+    /** A holder stops renewing (and its sync is ended) after this long. */
+    maxLockHoldSeconds: z.number().min(1).default(3 * 3600),
+  }),
   schedules: z.record(name('a schedule name'), scheduleSchema).default({}),
 });
 

@@ -1,6 +1,6 @@
 // One BullMQ Queue per queue of the fleet, sharing the caller's connection. Used by every
 // producer (API, CLI, scheduler) and by Bull Board.
-import { Queue, type JobsOptions } from 'bullmq';
+import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import { UnavailableError } from '../errors.js';
@@ -33,6 +33,8 @@ export interface QueueEntry {
 export class QueueSet {
   private readonly entries = new Map<string, QueueEntry>();
   private closing: Promise<void> | undefined;
+  /** For jobs that wait on others (training on fresh data). */
+  readonly flows: FlowProducer;
 
   constructor(
     fleet: LoadedFleet,
@@ -45,6 +47,8 @@ export class QueueSet {
       queue.on('error', (err) => logger.warn({ err, queue: spec.name }, 'queue error'));
       this.entries.set(spec.name, { spec, queue });
     }
+    this.flows = new FlowProducer({ connection, prefix });
+    this.flows.on('error', (err) => logger.warn({ err }, 'flow producer error'));
   }
 
   /** Fails fast with 503 material when Redis is away, instead of queueing commands offline. */
@@ -65,7 +69,7 @@ export class QueueSet {
   }
 
   close(): Promise<void> {
-    this.closing ??= Promise.all(this.all().map((e) => e.queue.close())).then(() => undefined);
+    this.closing ??= Promise.all([...this.all().map((e) => e.queue.close()), this.flows.close()]).then(() => undefined);
     return this.closing;
   }
 }

@@ -30,6 +30,8 @@ export interface Checkpoint {
   validationMetrics: Record<string, unknown> | null;
   trainingJobId: string;
   trigger: Record<string, unknown>;
+  /** What it was trained on: the market-data syncs (and later, comparisons). */
+  lineage: Record<string, unknown>;
   status: CheckpointStatus;
   rejectionReasons: string[] | null;
   feedSeq: number | null;
@@ -48,7 +50,7 @@ export interface CheckpointEvent {
 }
 
 const COLUMNS = `id, model, version, label, path, size_bytes, sha256, metrics, validation_metrics, training_job_id,
-  trigger, status, rejection_reasons, feed_seq, pruned_at, created_at, updated_at`;
+  trigger, lineage, status, rejection_reasons, feed_seq, pruned_at, created_at, updated_at`;
 
 interface Row {
   id: string;
@@ -62,6 +64,7 @@ interface Row {
   validation_metrics: Record<string, unknown> | null;
   training_job_id: string;
   trigger: Record<string, unknown>;
+  lineage: Record<string, unknown>;
   status: CheckpointStatus;
   rejection_reasons: string[] | null;
   feed_seq: string | null;
@@ -83,6 +86,7 @@ function toCheckpoint(r: Row): Checkpoint {
     validationMetrics: r.validation_metrics,
     trainingJobId: r.training_job_id,
     trigger: r.trigger,
+    lineage: r.lineage,
     status: r.status,
     rejectionReasons: r.rejection_reasons,
     feedSeq: r.feed_seq === null ? null : Number(r.feed_seq),
@@ -104,6 +108,7 @@ export interface RegisterInput {
   metrics: Record<string, unknown>;
   trainingJobId: string;
   trigger: Record<string, unknown>;
+  lineage?: Record<string, unknown>;
 }
 
 export type Queryable = pg.Pool | pg.PoolClient;
@@ -143,8 +148,8 @@ export function createCheckpointRepository(pool: pg.Pool) {
         );
         const version = v[0]!.next;
         const { rows } = await client.query<Row>(
-          `insert into checkpoints (model, version, label, path, size_bytes, sha256, metrics, training_job_id, trigger, status)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'registered')
+          `insert into checkpoints (model, version, label, path, size_bytes, sha256, metrics, training_job_id, trigger, lineage, status)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'registered')
            on conflict (training_job_id) do nothing
            returning ${COLUMNS}`,
           [
@@ -157,6 +162,7 @@ export function createCheckpointRepository(pool: pg.Pool) {
             JSON.stringify(input.metrics),
             input.trainingJobId,
             JSON.stringify(input.trigger),
+            JSON.stringify(input.lineage ?? {}),
           ],
         );
         if (!rows[0]) {

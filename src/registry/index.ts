@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { createCheckpointRepository } from './checkpoints.js';
 import { createDeploymentRepository } from './deployments.js';
 import { createScheduleRepository } from './schedules.js';
+import { createMarketDataRepository } from './market-data.js';
 
 export function createRegistry(pool: pg.Pool) {
   return {
@@ -11,6 +12,7 @@ export function createRegistry(pool: pg.Pool) {
     checkpoints: createCheckpointRepository(pool),
     deployments: createDeploymentRepository(pool),
     schedules: createScheduleRepository(pool),
+    marketData: createMarketDataRepository(pool),
   };
 }
 

@@ -11,6 +11,7 @@ import { cancelJob } from '../queues/jobs.js';
 import { queueOfJobId } from '../queues/placement.js';
 import type { QueueSet } from '../queues/queue-set.js';
 import type { Fire, FireSource, ScheduleRepository } from '../registry/schedules.js';
+import type { MarketDataRepository } from '../registry/market-data.js';
 import { previousFire } from './fire-times.js';
 
 export interface FireDeps {
@@ -18,6 +19,8 @@ export interface FireDeps {
   queues: QueueSet;
   schedules: ScheduleRepository;
   logger: Logger;
+  /** Lets retrains of models with `freshData` sync stale symbols first. */
+  marketData?: MarketDataRepository;
 }
 
 export interface FireRequest {
@@ -120,7 +123,7 @@ export async function completeFire(deps: FireDeps, name: string, s: ScheduleConf
     for (const p of payloadsOf(s, interval)) {
       const suffix = `sched-${name}-${at.getTime()}${fire.manual ? '-m' : ''}${p.key ? `-${p.key}` : ''}`;
       const job = await enqueue(
-        { fleet: deps.fleet, queues: deps.queues },
+        { fleet: deps.fleet, queues: deps.queues, ...(deps.marketData ? { marketData: deps.marketData } : {}) },
         p.kind,
         p.payload,
         {

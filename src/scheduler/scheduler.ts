@@ -7,6 +7,7 @@ import type { LoadedFleet } from '../config/load-fleet.js';
 import type { Logger } from '../logger.js';
 import type { QueueSet } from '../queues/queue-set.js';
 import type { ScheduleRepository } from '../registry/schedules.js';
+import type { MarketDataRepository } from '../registry/market-data.js';
 import { catchUp } from './catch-up.js';
 import { completeFire, fireSchedule, type FireDeps } from './fire.js';
 import { cronOf } from './fire-times.js';
@@ -16,6 +17,7 @@ export interface SchedulerDeps {
   queues: QueueSet;
   schedules: ScheduleRepository;
   logger: Logger;
+  marketData?: MarketDataRepository;
   /** Milliseconds since the epoch; injectable so catch-up can be tested with a moved clock. */
   now?: () => number;
 }

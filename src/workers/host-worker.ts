@@ -19,6 +19,7 @@ import type { CommandConfig } from '../config/fleet-schema.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import type { QueueSet } from '../queues/queue-set.js';
 import type { Registry } from '../registry/index.js';
+import type { FencedLock } from '../locks/fenced-lock.js';
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { cancelRequestOf, clearCancelRequest } from '../queues/cancel-requests.js';
@@ -68,6 +69,7 @@ export interface HostWorkerDeps {
   served: QueueSpec[];
   consumers: Consumers;
   registry: Registry;
+  locks: FencedLock;
   /** For jobs that enqueue follow-up jobs (a checkpoint's validation). */
   queues: QueueSet;
   /** Commands; shared by the process. */
@@ -373,10 +375,15 @@ export class HostWorker {
       queues: this.deps.queues,
       redis,
       prefix,
-      run: async (command, extraEnv = {}) => {
+      locks: this.deps.locks,
+      run: async (command, extraEnv = {}, also) => {
         const events: ProtocolEvent[] = [];
-        const outcome = await start(command, extraEnv, entry.abort.signal, events);
-        if (outcome.aborted) throw new JobStopped('stopped');
+        const signal = also ? AbortSignal.any([entry.abort.signal, also]) : entry.abort.signal;
+        const outcome = await start(command, extraEnv, signal, events);
+        if (outcome.aborted) {
+          if (entry.abort.signal.aborted) throw new JobStopped('stopped');
+          throw also?.reason instanceof Error ? also.reason : new Error(String(also?.reason ?? 'aborted'));
+        }
         if (outcome.timedOut || outcome.exitCode !== 0) throw commandFailure('', outcome, command.timeoutSeconds);
         return { events, outcome };
       },

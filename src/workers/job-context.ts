@@ -9,6 +9,7 @@ import type { JobData } from '../queues/payloads.js';
 import type { QueueSpec } from '../queues/placement.js';
 import type { QueueSet } from '../queues/queue-set.js';
 import type { Registry } from '../registry/index.js';
+import type { FencedLock } from '../locks/fenced-lock.js';
 import type { Lease } from './capacity.js';
 import type { RunOutcome } from './child-runner.js';
 import type { ProtocolEvent } from './protocol.js';
@@ -42,8 +43,12 @@ export interface JobContext {
   queues: QueueSet;
   redis: Redis;
   prefix: string;
-  /** Runs a command to its end; throws on a non-zero exit or timeout, JobStopped when stopped. */
-  run(command: CommandConfig, extraEnv?: Record<string, string>): Promise<CommandRun>;
+  locks: FencedLock;
+  /**
+   * Runs a command to its end; throws on a non-zero exit or timeout, JobStopped when the job is
+   * stopped, and the abort reason when `also` aborts (a lost lock).
+   */
+  run(command: CommandConfig, extraEnv?: Record<string, string>, also?: AbortSignal): Promise<CommandRun>;
   /** Starts a long-running command (a candidate service) that the caller stops. */
   startService(command: CommandConfig, extraEnv?: Record<string, string>): ServiceHandle;
   /** Frees the job's GPUs or CPU slot early, once its children are gone (e.g. before registering). */

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { QueueSet } from '../queues/queue-set.js';
 import { createRegistry } from '../registry/index.js';
+import { FencedLock } from '../locks/fenced-lock.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import { Closers } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
@@ -41,6 +42,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<RunningWorkers
     const redis = createRedis(opts.redisUrl, 'worker', opts.logger);
     closers.add('worker redis', () => closeRedis(redis));
     const registry = createRegistry(opts.pool);
+    const locks = new FencedLock(redis, registry.marketData, opts.prefix);
     const queues = new QueueSet(opts.fleet, redis, opts.prefix, opts.logger);
     closers.add('queues', () => queues.close());
     const consumers = new Consumers(
@@ -80,6 +82,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<RunningWorkers
         served: queuesForHost(opts.fleet, hostId),
         consumers,
         registry,
+        locks,
         queues,
         redis,
         blocking,

@@ -15,6 +15,7 @@ const listQuery = z.strictObject({
 });
 
 export async function jobRoutes(app: FastifyInstance, deps: EnqueueDeps): Promise<void> {
+  // A deduplicated data sync created nothing: 200 with the id of the sync already waiting.
   app.post<{ Params: { kind: string } }>('/api/jobs/:kind', { config: { access: 'operate' } }, async (request, reply) => {
     const { kind } = request.params;
     if (!isJobKind(kind)) throw new NotFoundError(`unknown job kind "${kind}"; known: ${JOB_KINDS.join(', ')}`);
@@ -23,7 +24,7 @@ export async function jobRoutes(app: FastifyInstance, deps: EnqueueDeps): Promis
       by: request.principal ?? 'operator',
       at: new Date().toISOString(),
     });
-    return reply.status(201).send(job);
+    return reply.status(job.deduplicated ? 200 : 201).send(job);
   });
 
   app.get('/api/jobs', { config: { access: 'read' } }, async (request) => {

@@ -7,6 +7,7 @@ import { ConflictError, NotFoundError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { QueueSet } from '../../queues/queue-set.js';
 import type { Fire, ScheduleRepository, ScheduleState } from '../../registry/schedules.js';
+import type { MarketDataRepository } from '../../registry/market-data.js';
 import { catchUp } from '../../scheduler/catch-up.js';
 import { fireSchedule, type FireDeps } from '../../scheduler/fire.js';
 import { nextFires } from '../../scheduler/fire-times.js';
@@ -17,6 +18,7 @@ export interface ScheduleRouteDeps {
   queues: QueueSet;
   schedules: ScheduleRepository;
   logger: Logger;
+  marketData?: MarketDataRepository;
 }
 
 function view(name: string, s: ScheduleConfig, state: ScheduleState | undefined, last: Fire | undefined) {

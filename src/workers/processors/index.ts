@@ -1,6 +1,7 @@
 import type { JobKind } from '../../queues/kinds.js';
 import type { Processor } from '../job-context.js';
 import { deployTest } from './deploy-test.js';
+import { dataSync } from './data-sync.js';
 import { runQueueCommand } from './run-command.js';
 import { train } from './training.js';
 
@@ -9,5 +10,5 @@ export const PROCESSORS: Record<JobKind, Processor> = {
   training: train,
   'deploy-test': deployTest,
   backtest: runQueueCommand,
-  'data-sync': runQueueCommand,
+  'data-sync': dataSync,
 };

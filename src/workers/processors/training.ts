@@ -5,12 +5,39 @@
 import { enqueue } from '../../queues/enqueue.js';
 import { retryTransient } from '../../registry/retry.js';
 import type { Processor } from '../job-context.js';
+import type { PayloadOf } from '../../queues/payloads.js';
 import { buildResult } from './result.js';
 
 /** How long registration keeps retrying before the job fails (and BullMQ retries it). */
 export const REGISTRATION_RETRY_MS = 60 * 60 * 1000;
 
+/**
+ * The market data this run trains on: the syncs its flow ran first (if any), and the newest
+ * sync of each of its symbols when it starts.
+ */
+async function dataLineage(ctx: Parameters<Processor>[0]) {
+  const modelName = ctx.spec.model!;
+  const model = ctx.fleet.models[modelName]!;
+  const payload = ctx.job.data.payload as PayloadOf<'training'>;
+  const symbols = payload.symbols ?? model.symbols;
+  const [children, failed, latest] = await Promise.all([
+    ctx.job.getChildrenValues().catch(() => ({})),
+    ctx.job.getIgnoredChildrenFailures().catch(() => ({})),
+    ctx.registry.marketData.latest(symbols, model.freshData?.timeframe ?? '1d'),
+  ]);
+  return {
+    syncedFirst: Object.entries(children).map(([key, value]) => ({ job: key.split(':').at(-1), ...(value as object) })),
+    syncsFailed: Object.entries(failed).map(([key, reason]) => ({ job: key.split(':').at(-1), reason })),
+    dataSyncs: latest.map((s) => ({ symbol: s.symbol, timeframe: s.timeframe, fence: s.fence, jobId: s.jobId, syncedAt: s.syncedAt, to: s.to })),
+  };
+}
+
 export const train: Processor = async (ctx) => {
+  const lineage = await retryTransient('reading data lineage', () => dataLineage(ctx), {
+    signal: ctx.signal,
+    logger: ctx.log,
+    maxMs: REGISTRATION_RETRY_MS,
+  });
   const { events, outcome } = await ctx.run(ctx.spec.command);
   ctx.releaseCapacity();
   const result = await buildResult({
@@ -43,6 +70,7 @@ export const train: Processor = async (ctx) => {
             metrics: file.metrics,
             trainingJobId,
             trigger: { ...ctx.job.data.trigger, jobId: ctx.job.id },
+            lineage,
           },
           `worker ${ctx.hostId}`,
         ),

@@ -1,0 +1,211 @@
+// A lock on a single Redis, with a fencing token.
+//
+// - A random token per holder; `SET NX PX` grants, a Lua compare-and-delete releases (only the
+//   holder can), a Lua compare-and-pexpire renews.
+// - Renewal runs from a timer in the holder's process, every third of the TTL. The protected work
+//   runs in a child process, so it cannot block the timer. When a renewal fails (the key expired
+//   or someone else holds it) or the holder has renewed for `maxHoldMs`, `signal` aborts at once.
+// - The fencing token comes from a Postgres sequence, so it keeps increasing even if Redis loses
+//   its data. It is drawn before the grant, and Redis keeps the newest token granted per key: a
+//   grant with an older token than one already granted is refused and retried with a new one.
+//   The guarded write (market-data.ts) is what makes a stale holder harmless; the token order
+//   only keeps honest holders from being refused.
+// - Waiting is by blocking: a release pushes to a per-key list that waiters BLPOP, bounded by
+//   the time left and the key's remaining TTL. Nothing polls.
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+const ACQUIRE = `
+local newest = tonumber(redis.call('GET', KEYS[3]) or '0')
+if tonumber(ARGV[3]) < newest then return -1 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SET', KEYS[3], ARGV[3])
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[2], 'token', ARGV[1], 'fence', ARGV[3], 'holder', ARGV[4], 'since', ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+return 0`;
+
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+return 0`;
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('DEL', KEYS[3])
+  redis.call('LPUSH', KEYS[3], '1')
+  redis.call('PEXPIRE', KEYS[3], 5000)
+  return 1
+end
+return 0`;
+
+export interface FenceSource {
+  nextFence(): Promise<number>;
+}
+
+export interface LockOptions {
+  ttlMs: number;
+  /** Longest a holder may keep renewing; then its signal aborts. */
+  maxHoldMs: number;
+  /** Who holds it (a job id), shown to those who find it taken. */
+  holder: string;
+}
+
+export interface HolderInfo {
+  holder: string;
+  fence: number;
+  since: string;
+}
+
+export class LockLostError extends Error {
+  override name = 'LockLostError';
+}
+
+export class LockHandle {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private released = false;
+
+  constructor(
+    private readonly lock: FencedLock,
+    readonly key: string,
+    readonly token: string,
+    readonly fence: number,
+    private readonly opts: LockOptions,
+  ) {
+    const started = Date.now();
+    this.timer = setInterval(() => {
+      if (Date.now() - started >= opts.maxHoldMs) {
+        this.lose(`held for longer than the ${opts.maxHoldMs} ms cap`);
+        return;
+      }
+      lock.renew(this).then(
+        (ok) => {
+          if (!ok) this.lose('renewal failed: the lock expired or another holder has it');
+        },
+        (err: unknown) => this.lose(`renewal failed: ${err instanceof Error ? err.message : String(err)}`),
+      );
+    }, Math.max(50, Math.floor(opts.ttlMs / 3)));
+  }
+
+  /** Aborts when the lock is lost: stop the protected work at once. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get ttlMs(): number {
+    return this.opts.ttlMs;
+  }
+
+  private lose(reason: string): void {
+    clearInterval(this.timer);
+    if (!this.controller.signal.aborted) this.controller.abort(new LockLostError(`lock ${this.key} lost: ${reason}`));
+  }
+
+  /** Releases the lock if this handle still holds it; true when it did. */
+  async release(): Promise<boolean> {
+    clearInterval(this.timer);
+    if (this.released) return false;
+    this.released = true;
+    return this.lock.releaseToken(this.key, this.token);
+  }
+}
+
+export class FencedLock {
+  constructor(
+    private readonly redis: Redis,
+    private readonly fences: FenceSource,
+    private readonly prefix: string,
+  ) {}
+
+  private keys(key: string) {
+    const base = `${this.prefix}:lock:${key}`;
+    return { lock: base, info: `${base}:holder`, newest: `${base}:fence`, released: `${base}:released` };
+  }
+
+  /** Takes the lock if it is free now; undefined when someone holds it. */
+  async tryAcquire(key: string, opts: LockOptions): Promise<LockHandle | undefined> {
+    const k = this.keys(key);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const fence = await this.fences.nextFence();
+      const token = randomBytes(16).toString('hex');
+      const granted = (await this.redis.eval(
+        ACQUIRE,
+        3,
+        k.lock,
+        k.info,
+        k.newest,
+        token,
+        String(opts.ttlMs),
+        String(fence),
+        opts.holder,
+        new Date().toISOString(),
+      )) as number;
+      if (granted === 1) return new LockHandle(this, key, token, fence, opts);
+      if (granted === 0) return undefined;
+      // -1: a newer token was granted meanwhile; draw another.
+    }
+    return undefined;
+  }
+
+  /** Waits up to `waitMs` for the lock, blocking on its release signal; undefined on time-out. */
+  async acquire(key: string, opts: LockOptions, waitMs: number): Promise<LockHandle | undefined> {
+    const deadline = Date.now() + waitMs;
+    let waiter: Redis | undefined;
+    try {
+      for (;;) {
+        const handle = await this.tryAcquire(key, opts);
+        if (handle) return handle;
+        const left = deadline - Date.now();
+        if (left <= 0) return undefined;
+        const k = this.keys(key);
+        const ttl = await this.redis.pttl(k.lock);
+        // Wake on release, or when the holder's TTL runs out, whichever is first.
+        const blockMs = Math.max(10, Math.min(left, ttl > 0 ? ttl + 5 : left));
+        waiter ??= this.redis.duplicate();
+        await waiter.blpop(k.released, blockMs / 1000);
+      }
+    } finally {
+      waiter?.disconnect();
+    }
+  }
+
+  async renew(handle: LockHandle): Promise<boolean> {
+    const k = this.keys(handle.key);
+    return ((await this.redis.eval(RENEW, 2, k.lock, k.info, handle.token, String(handle.ttlMs))) as number) === 1;
+  }
+
+  async releaseToken(key: string, token: string): Promise<boolean> {
+    const k = this.keys(key);
+    return ((await this.redis.eval(RELEASE, 3, k.lock, k.info, k.released, token)) as number) === 1;
+  }
+
+  /** Held keys that start with `keyPrefix`, with their holders (an admin view: SCAN, not a hot path). */
+  async held(keyPrefix: string): Promise<Map<string, HolderInfo>> {
+    const base = `${this.prefix}:lock:`;
+    const found = new Map<string, HolderInfo>();
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${base}${keyPrefix}*:holder`, 'COUNT', 500);
+      cursor = next;
+      for (const k of keys) {
+        const key = k.slice(base.length, -':holder'.length);
+        const info = await this.holder(key);
+        if (info) found.set(key, info);
+      }
+    } while (cursor !== '0');
+    return found;
+  }
+
+  async holder(key: string): Promise<HolderInfo | undefined> {
+    const info = await this.redis.hgetall(this.keys(key).info);
+    if (!info.holder) return undefined;
+    return { holder: info.holder, fence: Number(info.fence), since: info.since ?? '' };
+  }
+}
