@@ -39,6 +39,8 @@ export default defineConfig({
       maxRegression: 0.1,
       checkpointDir: 'var/checkpoints/llm1-tech',
       retention: 5,
+      // Retrain on today's bars: symbols not synced in the last 30 hours are synced first.
+      freshData: { timeframe: '1d', maxAgeHours: 30 },
       symbols: ['AAPL', 'MSFT', 'NVDA', 'GOOGL', 'AMZN', 'META'],
     },
     'llm3-yieldmax': {

@@ -100,7 +100,7 @@ const validationJob = async (trainingId: string) => {
 
 describe('train, register, validate, feed', () => {
   it('answers a feed request that was waiting before validation, within a second, on every API process', async () => {
-    const second = await startApi({ fleet, prefix, schema: db.schema });
+    const second = await startApi({ fleet, prefix, schema: db.schema, shared: true });
     const secondBase = await second.app.listen({ port: 0, host: '127.0.0.1' });
     try {
       workers = await startTestWorkers(fleet, prefix, db.pool, ['host-a']);

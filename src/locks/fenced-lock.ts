@@ -203,9 +203,11 @@ export class FencedLock {
     return found;
   }
 
+  /** Who holds the lock now; undefined when nobody does (a lost holder's leftovers do not count). */
   async holder(key: string): Promise<HolderInfo | undefined> {
-    const info = await this.redis.hgetall(this.keys(key).info);
-    if (!info.holder) return undefined;
+    const k = this.keys(key);
+    const [token, info] = await Promise.all([this.redis.get(k.lock), this.redis.hgetall(k.info)]);
+    if (!token || info.token !== token || !info.holder) return undefined;
     return { holder: info.holder, fence: Number(info.fence), since: info.since ?? '' };
   }
 }

@@ -32,7 +32,15 @@ export interface ApiHarness {
 }
 
 export async function startApi(
-  opts: { fleet?: LoadedFleet; redisUrl?: string; databaseUrl?: string; prefix?: string; schema?: string } = {},
+  opts: {
+    fleet?: LoadedFleet;
+    redisUrl?: string;
+    databaseUrl?: string;
+    prefix?: string;
+    schema?: string;
+    /** A second API on a prefix another harness owns: leave its keys alone on close. */
+    shared?: boolean;
+  } = {},
 ): Promise<ApiHarness> {
   const fleet = opts.fleet ?? testFleet();
   const prefix = opts.prefix ?? uniqueName('api');
@@ -60,7 +68,7 @@ export async function startApi(
       await queues.close();
       await closeRedis(redis);
       await pool.end();
-      if (redisUrl === REDIS_URL) await deletePrefix(prefix);
+      if (redisUrl === REDIS_URL && !opts.shared) await deletePrefix(prefix);
     },
   };
 }
