@@ -18,6 +18,7 @@ const ENV_HELP = `Environment:
   CAELUM_PREFIX      Redis key prefix of the queues (default caelum)
   CAELUM_DB_SCHEMA   Postgres schema of the tables (default public)
   PORT, BIND_ADDRESS where the API listens (default 3000 on 127.0.0.1)
+  CAELUM_METRICS_PORT where worker and scheduler processes serve /metrics (default 9464)
   CAELUM_API_TOKEN   operator token (16+ characters; required by "api")
   CAELUM_READ_TOKEN  read-only token, e.g. FinColl's
   LOG_LEVEL          fatal|error|warn|info|debug|trace|silent (default info)`;

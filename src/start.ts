@@ -16,6 +16,10 @@ import { migrate } from './registry/migrate.js';
 import { createRegistry } from './registry/index.js';
 import { FeedSignal } from './registry/feed-signal.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { checkRedisSafety } from './redis-safety.js';
+import { serveMetrics } from './metrics-server.js';
+import type { AddressInfo } from 'node:net';
 import { toError } from './errors.js';
 import type { HostWorkerOptions } from './workers/host-worker.js';
 import { startWorkers, type RunningWorkers } from './workers/start-workers.js';
@@ -30,6 +34,8 @@ export interface StartOptions {
   /** Postgres schema of the service's tables. */
   schema: string;
   api?: { tokens: Tokens; port: number; host: string };
+  /** For processes without the API (worker, scheduler): where to serve /metrics. */
+  metricsServer?: { port: number; host: string };
   /** Run the cron scheduler in this process. */
   scheduler?: boolean;
   workers?: {
@@ -43,6 +49,7 @@ export interface StartOptions {
 }
 
 export interface Running {
+  metrics: Metrics;
   queues: QueueSet;
   redis: Redis;
   pool: pg.Pool;
@@ -79,6 +86,8 @@ export async function startServices(opts: StartOptions): Promise<Running> {
 
     const queues = new QueueSet(opts.fleet, redis, opts.prefix, opts.logger);
     closers.add('queues', () => queues.close());
+    const metrics = createMetrics();
+    for (const warning of (await checkRedisSafety(redis)).warnings) opts.logger.warn(warning);
 
     let workers: RunningWorkers | undefined;
     if (opts.workers) {
@@ -88,6 +97,7 @@ export async function startServices(opts: StartOptions): Promise<Running> {
         redisUrl: opts.redisUrl,
         prefix: opts.prefix,
         logger: opts.logger,
+        metrics,
         ...opts.workers,
       });
       workers = running;
@@ -101,6 +111,7 @@ export async function startServices(opts: StartOptions): Promise<Running> {
         queues,
         schedules: registry.schedules,
         marketData: registry.marketData,
+        metrics,
         logger: opts.logger,
       });
       await scheduler.start();
@@ -119,6 +130,7 @@ export async function startServices(opts: StartOptions): Promise<Running> {
         pool,
         registry: createRegistry(pool),
         feed,
+        metrics,
         logger: opts.logger,
         tokens: opts.api.tokens,
       });
@@ -126,7 +138,13 @@ export async function startServices(opts: StartOptions): Promise<Running> {
       closers.add('http server', () => server.close());
       url = await app.listen({ port: opts.api.port, host: opts.api.host });
     }
+    if (opts.metricsServer) {
+      const server = await serveMetrics(metrics, opts.metricsServer.port, opts.metricsServer.host);
+      closers.add('metrics server', () => new Promise<void>((resolve) => server.close(() => resolve())));
+      if (!url) url = `http://${opts.metricsServer.host}:${(server.address() as AddressInfo).port}`;
+    }
     return {
+      metrics,
       queues,
       redis,
       pool,

@@ -53,6 +53,7 @@ function startWorkerProcess(host: string): ResultPromise {
       CAELUM_JOB_LOCK_MS: '2000',
       CAELUM_STALLED_CHECK_MS: '1000',
       CAELUM_HEARTBEAT_MS: '300',
+      CAELUM_METRICS_PORT: '0',
       LOG_LEVEL: 'warn',
     },
     reject: false,

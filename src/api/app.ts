@@ -15,6 +15,9 @@ import { workerRoutes } from './routes/workers.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { dataSyncRoutes } from './routes/data-sync.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { systemHealthRoutes } from './routes/system-health.js';
+import type { Metrics } from '../metrics.js';
 import { FencedLock } from '../locks/fenced-lock.js';
 import type { Registry } from '../registry/index.js';
 import type { FeedSignal } from '../registry/feed-signal.js';
@@ -28,6 +31,7 @@ export interface ApiDeps {
   tokens: Tokens;
   registry: Registry;
   feed: FeedSignal;
+  metrics: Metrics;
 }
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
@@ -44,10 +48,13 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     await healthRoutes(api, deps);
     await jobRoutes(api, { ...deps, marketData: deps.registry.marketData });
     await dataSyncRoutes(api, { registry: deps.registry, locks: new FencedLock(deps.redis, deps.registry.marketData, deps.queues.prefix) });
+
     await workerRoutes(api, deps);
     await checkpointRoutes(api, deps);
+    await systemHealthRoutes(api, { ...deps, prefix: deps.queues.prefix, schedules: deps.registry.schedules });
     await scheduleRoutes(api, { ...deps, schedules: deps.registry.schedules, marketData: deps.registry.marketData });
   });
   await bullBoard(app, deps.queues, deps.tokens);
+  await metricsRoutes(app, deps);
   return app;
 }

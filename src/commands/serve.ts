@@ -91,6 +91,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
       schema: env.dbSchema,
       ...(withApi ? { api: { tokens, port: env.port, host: env.bindAddress } } : {}),
       scheduler: mode === 'scheduler' || laptop,
+      ...(withApi ? {} : { metricsServer: { port: env.metricsPort, host: env.bindAddress } }),
       ...(hostIds.length
         ? {
             workers: {

@@ -31,6 +31,7 @@ const envSchema = z.object({
     .default('public'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   BIND_ADDRESS: z.string().min(1).default('127.0.0.1'),
+  CAELUM_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   CAELUM_API_TOKEN: token.optional(),
   CAELUM_READ_TOKEN: token.optional(),
   CAELUM_JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
@@ -54,6 +55,8 @@ export interface Env {
   dbSchema: string;
   port: number;
   bindAddress: string;
+  /** Where worker and scheduler processes serve /metrics (the API serves it on its own port). */
+  metricsPort: number;
   apiToken: string | undefined;
   readToken: string | undefined;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
@@ -92,6 +95,7 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     dbSchema: e.CAELUM_DB_SCHEMA,
     port: e.PORT,
     bindAddress: e.BIND_ADDRESS,
+    metricsPort: e.CAELUM_METRICS_PORT,
     apiToken: e.CAELUM_API_TOKEN,
     readToken: e.CAELUM_READ_TOKEN,
     logLevel: e.LOG_LEVEL,

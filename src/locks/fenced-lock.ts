@@ -14,6 +14,7 @@
 //   the time left and the key's remaining TTL. Nothing polls.
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { Metrics } from '../metrics.js';
 
 const ACQUIRE = `
 local newest = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -122,6 +123,7 @@ export class FencedLock {
     private readonly redis: Redis,
     private readonly fences: FenceSource,
     private readonly prefix: string,
+    private readonly metrics?: Pick<Metrics, 'lockGrants' | 'lockWaits' | 'lockWaitSeconds'>,
   ) {}
 
   private keys(key: string) {
@@ -147,8 +149,14 @@ export class FencedLock {
         opts.holder,
         new Date().toISOString(),
       )) as number;
-      if (granted === 1) return new LockHandle(this, key, token, fence, opts);
-      if (granted === 0) return undefined;
+      if (granted === 1) {
+        this.metrics?.lockGrants.inc();
+        return new LockHandle(this, key, token, fence, opts);
+      }
+      if (granted === 0) {
+        this.metrics?.lockWaits.inc();
+        return undefined;
+      }
       // -1: a newer token was granted meanwhile; draw another.
     }
     return undefined;
@@ -156,12 +164,16 @@ export class FencedLock {
 
   /** Waits up to `waitMs` for the lock, blocking on its release signal; undefined on time-out. */
   async acquire(key: string, opts: LockOptions, waitMs: number): Promise<LockHandle | undefined> {
-    const deadline = Date.now() + waitMs;
+    const started = Date.now();
+    const deadline = started + waitMs;
     let waiter: Redis | undefined;
     try {
       for (;;) {
         const handle = await this.tryAcquire(key, opts);
-        if (handle) return handle;
+        if (handle) {
+          this.metrics?.lockWaitSeconds.observe((Date.now() - started) / 1000);
+          return handle;
+        }
         const left = deadline - Date.now();
         if (left <= 0) return undefined;
         const k = this.keys(key);

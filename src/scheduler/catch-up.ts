@@ -29,6 +29,7 @@ export async function catchUp(
     missed,
     s.catchUp.mode === 'all' ? 'missed while no scheduler ran; beyond the catch-up window or its cap' : 'missed while no scheduler ran; only the most recent is caught up',
   );
+  if (missed.length) deps.metrics?.scheduleFires.inc({ schedule: name, outcome: 'missed' }, missed.length);
   const enqueued: FireResult[] = [];
   for (const at of chosen) {
     enqueued.push(await fireSchedule(deps, name, s, { scheduledFor: at, source, manual: false, actor: 'scheduler' }));

@@ -12,6 +12,7 @@ import { queueOfJobId } from '../queues/placement.js';
 import type { QueueSet } from '../queues/queue-set.js';
 import type { Fire, FireSource, ScheduleRepository } from '../registry/schedules.js';
 import type { MarketDataRepository } from '../registry/market-data.js';
+import type { Metrics } from '../metrics.js';
 import { previousFire } from './fire-times.js';
 
 export interface FireDeps {
@@ -21,6 +22,7 @@ export interface FireDeps {
   logger: Logger;
   /** Lets retrains of models with `freshData` sync stale symbols first. */
   marketData?: MarketDataRepository;
+  metrics?: Pick<Metrics, 'scheduleFires'>;
 }
 
 export interface FireRequest {
@@ -111,6 +113,7 @@ export async function completeFire(deps: FireDeps, name: string, s: ScheduleConf
     const decision = await overlapDecision(deps, name, s, force);
     if (!decision.run) {
       await deps.schedules.settle(fire.id, 'skipped', [], decision.reason ?? null);
+      deps.metrics?.scheduleFires.inc({ schedule: name, outcome: 'skipped' });
       log.info({ scheduledFor: fire.scheduledFor, reason: decision.reason }, 'fire skipped');
       return { claimed: true, outcome: 'skipped', jobIds: [], ...(decision.reason ? { reason: decision.reason } : {}), fire };
     }
@@ -138,12 +141,14 @@ export async function completeFire(deps: FireDeps, name: string, s: ScheduleConf
     }
     const reason = decision.cancel.length ? (decision.reason ?? null) : null;
     await deps.schedules.settle(fire.id, 'enqueued', jobIds, reason);
+    deps.metrics?.scheduleFires.inc({ schedule: name, outcome: 'enqueued' });
     log.info({ scheduledFor: fire.scheduledFor, jobIds, source: fire.source }, 'fire enqueued');
     return { claimed: true, outcome: 'enqueued', jobIds, ...(reason ? { reason } : {}), fire };
   } catch (err) {
     const reason = `failed to enqueue: ${toError(err).message}`;
     log.error({ err, scheduledFor: fire.scheduledFor }, 'fire failed');
     await deps.schedules.settle(fire.id, 'failed', [], reason).catch(() => undefined);
+    deps.metrics?.scheduleFires.inc({ schedule: name, outcome: 'failed' });
     return { claimed: true, outcome: 'failed', jobIds: [], reason, fire };
   }
 }

@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { QueueSet } from '../queues/queue-set.js';
 import type { ScheduleRepository } from '../registry/schedules.js';
 import type { MarketDataRepository } from '../registry/market-data.js';
+import type { Metrics } from '../metrics.js';
 import { catchUp } from './catch-up.js';
 import { completeFire, fireSchedule, type FireDeps } from './fire.js';
 import { cronOf } from './fire-times.js';
@@ -18,6 +19,7 @@ export interface SchedulerDeps {
   schedules: ScheduleRepository;
   logger: Logger;
   marketData?: MarketDataRepository;
+  metrics?: Pick<Metrics, 'scheduleFires'>;
   /** Milliseconds since the epoch; injectable so catch-up can be tested with a moved clock. */
   now?: () => number;
 }

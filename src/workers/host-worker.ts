@@ -20,6 +20,7 @@ import type { LoadedFleet } from '../config/load-fleet.js';
 import type { QueueSet } from '../queues/queue-set.js';
 import type { Registry } from '../registry/index.js';
 import type { FencedLock } from '../locks/fenced-lock.js';
+import type { Metrics } from '../metrics.js';
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { cancelRequestOf, clearCancelRequest } from '../queues/cancel-requests.js';
@@ -70,6 +71,7 @@ export interface HostWorkerDeps {
   consumers: Consumers;
   registry: Registry;
   locks: FencedLock;
+  metrics: Metrics;
   /** For jobs that enqueue follow-up jobs (a checkpoint's validation). */
   queues: QueueSet;
   /** Commands; shared by the process. */
@@ -282,6 +284,9 @@ export class HostWorker {
   private launch(spec: QueueSpec, job: Job<JobData>, token: string, lease: Lease): void {
     const entry: Running = { job, spec, lease, startedAt: Date.now(), abort: new AbortController(), output: new JobOutput(job, this.log) };
     this.running.set(job.id!, entry);
+    const { metrics } = this.deps;
+    metrics.jobWait.observe({ kind: spec.kind }, Math.max(0, entry.startedAt - job.timestamp - (job.opts.delay ?? 0)) / 1000);
+    for (const g of lease.gpus) metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 1);
     this.beatSoon();
     const done = this.execute(entry, token)
       .catch((err: unknown) => this.log.error({ err, jobId: job.id }, 'job bookkeeping failed'))
@@ -298,6 +303,7 @@ export class HostWorker {
     if (entry.released) return;
     entry.released = true;
     this.capacity.release(entry.lease);
+    for (const g of entry.lease.gpus) this.deps.metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 0);
     this.beatSoon();
     if (!this.stopping) this.wake();
   }
@@ -376,6 +382,7 @@ export class HostWorker {
       redis,
       prefix,
       locks: this.deps.locks,
+      metrics: this.deps.metrics,
       run: async (command, extraEnv = {}, also) => {
         const events: ProtocolEvent[] = [];
         const signal = also ? AbortSignal.any([entry.abort.signal, also]) : entry.abort.signal;
@@ -407,8 +414,15 @@ export class HostWorker {
   }
 
   private async settle(entry: Running, token: string, result: unknown, failure: Error | undefined, log: Logger): Promise<void> {
-    const { job } = entry;
-    const { redis, prefix } = this.deps;
+    const { job, spec } = entry;
+    const { redis, prefix, metrics } = this.deps;
+    const labels = { kind: spec.kind, model: spec.model ?? '' };
+    const outcome = entry.stopReason ?? (failure ? 'failed' : 'completed');
+    metrics.jobDuration.observe({ ...labels, outcome }, (Date.now() - entry.startedAt) / 1000);
+    if (outcome === 'failed') {
+      metrics.jobFailures.inc(labels);
+      if (!(failure instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) metrics.jobRetries.inc(labels);
+    }
     switch (entry.stopReason) {
       case 'lock-lost':
         return; // the job belongs to another worker now

@@ -10,6 +10,7 @@ import type { QueueSpec } from '../queues/placement.js';
 import type { QueueSet } from '../queues/queue-set.js';
 import type { Registry } from '../registry/index.js';
 import type { FencedLock } from '../locks/fenced-lock.js';
+import type { Metrics } from '../metrics.js';
 import type { Lease } from './capacity.js';
 import type { RunOutcome } from './child-runner.js';
 import type { ProtocolEvent } from './protocol.js';
@@ -44,6 +45,7 @@ export interface JobContext {
   redis: Redis;
   prefix: string;
   locks: FencedLock;
+  metrics: Metrics;
   /**
    * Runs a command to its end; throws on a non-zero exit or timeout, JobStopped when the job is
    * stopped, and the abort reason when `also` aborts (a lost lock).

@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { QueueSet } from '../queues/queue-set.js';
 import { createRegistry } from '../registry/index.js';
 import { FencedLock } from '../locks/fenced-lock.js';
+import { detachedMetrics, type Metrics } from '../metrics.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import { Closers } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
@@ -28,6 +29,7 @@ export interface WorkersOptions {
   version: string;
   options?: Partial<HostWorkerOptions> & { stalledIntervalMs?: number };
   nvidiaSmi?: string;
+  metrics?: Metrics;
 }
 
 export interface RunningWorkers {
@@ -42,7 +44,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<RunningWorkers
     const redis = createRedis(opts.redisUrl, 'worker', opts.logger);
     closers.add('worker redis', () => closeRedis(redis));
     const registry = createRegistry(opts.pool);
-    const locks = new FencedLock(redis, registry.marketData, opts.prefix);
+    const metrics = opts.metrics ?? detachedMetrics();
+    const locks = new FencedLock(redis, registry.marketData, opts.prefix, metrics);
     const queues = new QueueSet(opts.fleet, redis, opts.prefix, opts.logger);
     closers.add('queues', () => queues.close());
     const consumers = new Consumers(
@@ -83,6 +86,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<RunningWorkers
         consumers,
         registry,
         locks,
+        metrics,
         queues,
         redis,
         blocking,

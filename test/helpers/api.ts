@@ -9,6 +9,7 @@ import { closeRedis, createRedis, waitForRedis } from '../../src/redis.js';
 import { createPool } from '../../src/registry/pool.js';
 import { testFleet } from './fleet.js';
 import { FeedSignal } from '../../src/registry/feed-signal.js';
+import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { createRegistry, type Registry } from '../../src/registry/index.js';
 import { testLogger } from './logger.js';
 import { deletePrefix } from './redis.js';
@@ -24,6 +25,7 @@ export interface ApiHarness {
   queues: QueueSet;
   registry: Registry;
   feed: FeedSignal;
+  metrics: Metrics;
   redis: Redis;
   pool: pg.Pool;
   fleet: LoadedFleet;
@@ -51,13 +53,15 @@ export async function startApi(
   const queues = new QueueSet(fleet, redis, prefix, testLogger);
   const feed = await FeedSignal.start(createRedis(REDIS_URL, 'worker', testLogger), prefix);
   const registry = createRegistry(pool);
-  const app = await buildApp({ fleet, queues, redis, pool, registry, feed, logger: testLogger, tokens: { operator: OPERATOR, read: READER } });
+  const metrics = createMetrics({ defaults: false });
+  const app = await buildApp({ fleet, queues, redis, pool, registry, feed, metrics, logger: testLogger, tokens: { operator: OPERATOR, read: READER } });
   await app.ready();
   return {
     app,
     queues,
     registry,
     feed,
+    metrics,
     redis,
     pool,
     fleet,

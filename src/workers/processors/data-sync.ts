@@ -54,6 +54,7 @@ export const dataSync: Processor = async (ctx) => {
       to: range.to,
     });
     if (!written) {
+      ctx.metrics.fenceRefusals.inc();
       throw new UnrecoverableError(
         `stale lock: fence ${lock.fence} is older than fence ${newestFence}, which has already written ${p.symbol} ${p.timeframe}; nothing was changed`,
       );

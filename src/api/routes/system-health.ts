@@ -1,0 +1,78 @@
+// GET /api/system/health: Redis and Postgres (with latency and Redis's safety for queued jobs),
+// every live worker with its GPUs, training in progress with progress and an ETA, and the next
+// fire of each schedule. 200 when Redis and Postgres answer, 503 naming what is down. Every
+// probe has a deadline, so the answer never hangs.
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { LoadedFleet } from '../../config/load-fleet.js';
+import { probePostgres, probeRedis, withDeadline } from '../../health.js';
+import { checkRedisSafety } from '../../redis-safety.js';
+import type { ScheduleRepository } from '../../registry/schedules.js';
+import { nextFires } from '../../scheduler/fire-times.js';
+import { listWorkers, type RunningJobStatus, type WorkerStatus } from '../../workers/heartbeat.js';
+
+export interface SystemHealthDeps {
+  fleet: LoadedFleet;
+  redis: Redis;
+  pool: pg.Pool;
+  prefix: string;
+  schedules: ScheduleRepository;
+}
+
+const PROBE_MS = 1000;
+
+/** Percent done and seconds left, from what the trainer reported and how long it has run. */
+export function trainingProgress(job: RunningJobStatus, now = Date.now()) {
+  const p = (job.progress ?? {}) as { percent?: number; epoch?: number; epochs?: number; metrics?: unknown; etaSeconds?: number };
+  const percent =
+    typeof p.percent === 'number' ? p.percent : typeof p.epoch === 'number' && p.epochs ? (p.epoch / p.epochs) * 100 : null;
+  const elapsed = (now - Date.parse(job.startedAt)) / 1000;
+  const eta = percent && percent > 0 ? Math.round((elapsed * (100 - percent)) / percent) : null;
+  return {
+    percent: percent === null ? null : Math.round(percent * 10) / 10,
+    epoch: p.epoch ?? null,
+    epochs: p.epochs ?? null,
+    metrics: p.metrics ?? null,
+    elapsedSeconds: Math.round(elapsed),
+    etaSeconds: eta,
+  };
+}
+
+export async function systemHealthRoutes(app: FastifyInstance, deps: SystemHealthDeps): Promise<void> {
+  app.get('/api/system/health', { config: { access: 'read' } }, async (_request, reply) => {
+    const [redis, postgres] = await Promise.all([probeRedis(deps.redis, PROBE_MS), probePostgres(deps.pool, PROBE_MS)]);
+    const down = [!redis.ok && 'redis', !postgres.ok && 'postgres'].filter((d): d is string => Boolean(d));
+    const [workers, safety, paused] = await Promise.all([
+      redis.ok ? withDeadline(listWorkers(deps.redis, deps.prefix), PROBE_MS, 'workers').catch(() => [] as WorkerStatus[]) : [],
+      redis.ok ? withDeadline(checkRedisSafety(deps.redis), PROBE_MS, 'redis config').catch(() => undefined) : undefined,
+      postgres.ok ? withDeadline(deps.schedules.allStates(), PROBE_MS, 'schedules').catch(() => undefined) : undefined,
+    ]);
+    const training = workers.flatMap((w) =>
+      w.running.filter((r) => r.kind === 'training').map((r) => ({ jobId: r.id, model: r.model ?? null, host: w.host, gpus: r.gpus, startedAt: r.startedAt, ...trainingProgress(r) })),
+    );
+    const warnings = [...(safety?.warnings ?? [])];
+    if (redis.ok && workers.length === 0) warnings.push('no worker is running: jobs will wait');
+    return reply.status(down.length ? 503 : 200).send({
+      status: down.length ? 'down' : warnings.length ? 'degraded' : 'ok',
+      ...(down.length ? { down } : {}),
+      warnings,
+      redis: { ...redis, ...(safety ? { safety: { evictionPolicy: safety.evictionPolicy, appendonly: safety.appendonly, rdb: safety.rdb } } : {}) },
+      postgres,
+      workers: workers.map((w) => ({
+        host: w.host,
+        instance: w.instance,
+        version: w.version,
+        lastHeartbeat: w.at,
+        gpus: w.gpus.map((g) => ({ index: g.index, name: g.name, busy: g.jobId !== null, jobId: g.jobId })),
+        cpuSlots: w.cpuSlots,
+        running: w.running.map((r) => r.id),
+      })),
+      training,
+      schedules: Object.entries(deps.fleet.schedules).map(([name, s]) => {
+        const isPaused = paused?.get(name)?.paused ?? false;
+        return { name, paused: isPaused, nextFire: isPaused ? null : (nextFires(s, 1, new Date())[0]?.toISOString() ?? null) };
+      }),
+    });
+  });
+}
