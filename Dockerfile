@@ -31,8 +31,8 @@ USER node
 EXPOSE 3000 9464
 STOPSIGNAL SIGTERM
 # Probes the api's unauthenticated health route (200 when Redis and Postgres answer). Worker and
-# scheduler containers serve no HTTP API: override this there with a probe of
-# http://127.0.0.1:${CAELUM_METRICS_PORT:-9464}/metrics (docker-compose.yml does), or
+# scheduler containers serve no HTTP API: override this there with a probe of their metrics
+# port, http://127.0.0.1:${CAELUM_METRICS_PORT:-9464}/healthz (docker-compose.yml does), or
 # `--health-cmd` / `--no-healthcheck` with docker run.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/api/health',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

@@ -1,6 +1,8 @@
 // The caelum-scheduler command. The environment is parsed here, once, and handed down.
 import { parseArgs } from 'node:util';
-import { enqueueCommand, ENQUEUE_HELP } from './commands/enqueue.js';
+import { CLIENT_HELP, enqueueCommand, ENQUEUE_HELP } from './commands/enqueue.js';
+import { LIST_COMMANDS, LIST_HELP, listCommand } from './commands/list-commands.js';
+import { ApiError } from './commands/api-client.js';
 import { serve } from './commands/serve.js';
 import { migrateCommand } from './commands/migrate.js';
 import { parseEnv } from './config/env.js';
@@ -20,6 +22,7 @@ const ENV_HELP = `Environment:
   PORT, BIND_ADDRESS where the API listens (default 3000 on 127.0.0.1)
   CAELUM_METRICS_PORT where worker and scheduler processes serve /metrics (default 9464)
   CAELUM_API_TOKEN   operator token (16+ characters; required by "api")
+  CAELUM_API_URL     where the CLI finds the API (default http://127.0.0.1:$PORT)
   CAELUM_READ_TOKEN  read-only token, e.g. FinColl's
   LOG_LEVEL          fatal|error|warn|info|debug|trace|silent (default info)`;
 
@@ -31,7 +34,8 @@ Commands:
   scheduler            fires the cron schedules (any number may run: each fire enqueues once)
   dev                  everything in one process, for a laptop
   demo                 like dev; starts a private Redis or an embedded database when none runs
-  enqueue <kind> ...   add a job (caelum-scheduler enqueue --help)
+  enqueue <kind> ...   add a job through the API; --wait follows it (caelum-scheduler enqueue --help)
+  jobs, workers, schedules, checkpoints   tables from the API (--json for scripts)
   migrate              apply pending database migrations (every process also does on start)
   help                 this text
 
@@ -44,6 +48,7 @@ const COMMAND_HELP: Record<string, string> = {
   dev: `Usage: caelum-scheduler dev\n\nRuns the API (and, as they are built, the scheduler and a local worker) in one process.\nWhen REDIS_URL or DATABASE_URL is unset and nothing answers locally, it starts a private\nredis-server or an embedded PGlite database. Missing tokens are made and printed.\n\n${ENV_HELP}`,
   demo: `Usage: caelum-scheduler demo\n\nThe same as dev, with a banner of URLs, tokens and commands to try.\n\n${ENV_HELP}`,
   enqueue: ENQUEUE_HELP,
+  ...Object.fromEntries(LIST_COMMANDS.map((c) => [c, `${LIST_HELP[c]}\n\n${CLIENT_HELP}`])),
   migrate: `Usage: caelum-scheduler migrate\n\nApplies the pending migrations to DATABASE_URL (schema CAELUM_DB_SCHEMA) under an advisory\nlock. The api, worker and dev processes do the same when they start.\n\n${ENV_HELP}`,
 };
 
@@ -86,8 +91,12 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'enqueue':
-      await enqueueCommand(rest, env, logger);
-      return 0;
+      return enqueueCommand(rest, env);
+    case 'jobs':
+    case 'workers':
+    case 'schedules':
+    case 'checkpoints':
+      return listCommand(command, rest, env);
     case 'migrate':
       await migrateCommand(env, logger);
       return 0;
@@ -95,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
-const EXPECTED = [ConfigError, ValidationError, StartupError, MissingRedisError, SchemaAheadError];
+const EXPECTED = [ConfigError, ValidationError, StartupError, MissingRedisError, SchemaAheadError, ApiError];
 
 main(process.argv.slice(2)).then(
   (code) => {

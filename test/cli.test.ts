@@ -3,10 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './helpers/fleet.js';
 import { deletePrefix } from './helpers/redis.js';
 import { DATABASE_URL, REDIS_URL, uniqueName } from './helpers/servers.js';
@@ -27,56 +25,69 @@ afterAll(async () => {
   await admin.end();
 });
 
-async function jobsIn(queueName: string): Promise<number> {
-  const queue = new Queue(queueName, { connection: new Redis(REDIS_URL), prefix });
-  try {
-    return Object.values(await queue.getJobCounts()).reduce((a, b) => a + b, 0);
-  } finally {
-    await queue.close();
-    await queue.disconnect();
-  }
+/** Starts `caelum-scheduler dev` and resolves with its API URL once it prints its banner. */
+async function startDev(extra: Record<string, string>) {
+  const child = execa('node', [BIN, 'dev'], { cwd: REPO_ROOT, env: { ...env, PORT: '0', ...extra }, reject: false });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /API\s+(http:\/\/\S+)\/api\/health/.exec(out);
+      if (m?.[1]) resolve(m[1]);
+    });
+    void child.then((r) => reject(new Error(`dev exited early: ${r.stderr}`)));
+  });
+  return { child, url, output: () => out };
 }
 
-describe('caelum-scheduler enqueue', () => {
-  it('adds a job through the shared enqueue function', async () => {
-    const res = await cli(['enqueue', 'training', '--model', 'llm1-tech', '--param', 'epochs=3', '--param', 'note=nightly']);
+describe('the CLI against a running dev stack', () => {
+  const TOKEN = 'operator-token-of-the-cli-test';
+  let dev: Awaited<ReturnType<typeof startDev>>;
+  const client = (args: string[]) => cli(args, { CAELUM_API_URL: dev.url, CAELUM_API_TOKEN: TOKEN });
+  beforeAll(async () => {
+    dev = await startDev({ CAELUM_CONFIG: path.join(REPO_ROOT, 'test/fixtures/workers.config.mts'), CAELUM_API_TOKEN: TOKEN });
+  });
+  afterAll(async () => {
+    dev.child.kill('SIGTERM');
+    expect((await dev.child).exitCode).toBe(0);
+  });
+
+  it('enqueue --wait shows progress and exits 0 when the job completes', async () => {
+    const res = await client(['enqueue', 'training', '--model', 'yield', '--param', 'epochs=3', '--param', 'epoch_ms=300', '--wait']);
     expect(res.stderr).toBe('');
     expect(res.exitCode).toBe(0);
-    const job = JSON.parse(res.stdout) as { id: string; queue: string };
-    expect(job).toMatchObject({ kind: 'training', queue: 'training-llm1-tech', state: 'waiting' });
-    const queue = new Queue(job.queue, { connection: new Redis(REDIS_URL), prefix });
-    try {
-      const stored = await queue.getJob(job.id);
-      expect(stored?.data).toMatchObject({
-        payload: { model: 'llm1-tech', params: { epochs: 3, note: 'nightly' } },
-        trigger: { reason: 'cli' },
-      });
-    } finally {
-      await queue.close();
-      await queue.disconnect();
-    }
+    expect(res.stdout).toMatch(/\[#+-*\]\s+\d+%\s+epoch \d\/3/);
+    expect(res.stdout).toMatch(/val_accuracy=/);
+    expect(res.stdout.trim().split('\n').at(-1)).toBe('completed');
+  });
+
+  it('enqueue --wait exits 1 when the job fails, saying why', async () => {
+    const res = await client(['enqueue', 'training', '--model', 'yield', '--param', 'fail_at_epoch=1', '--param', 'epoch_ms=50', '--wait']);
+    expect(res.exitCode).toBe(1);
+    expect(res.stdout).toMatch(/failed: exit code 1: CUDA error: out of memory/);
   });
 
   it('refuses an unknown model and a bad flag, and enqueues nothing', async () => {
-    const before = await jobsIn('training-llm1-tech');
-    const unknown = await cli(['enqueue', 'training', '--model', 'llm9-nope']);
-    expect(unknown.exitCode).toBe(2);
-    expect(unknown.stderr).toMatch(/unknown model "llm9-nope"/);
-    const flag = await cli(['enqueue', 'training', '--model', 'llm1-tech', '--shell', 'rm -rf /']);
+    const before = JSON.parse((await client(['jobs', '--json'])).stdout).total as number;
+    const unknown = await client(['enqueue', 'training', '--model', 'llm9-nope']);
+    expect(unknown.exitCode).not.toBe(0);
+    expect(unknown.stderr).toMatch(/400 unknown model "llm9-nope"/);
+    const flag = await client(['enqueue', 'training', '--model', 'yield', '--shell', 'rm -rf /']);
     expect(flag.exitCode).toBe(2);
     expect(flag.stderr).toMatch(/--shell/);
-    expect(await jobsIn('training-llm1-tech')).toBe(before);
+    expect(JSON.parse((await client(['jobs', '--json'])).stdout).total).toBe(before);
   });
 
-  it('prints help for each command', async () => {
-    for (const command of ['enqueue', 'api', 'dev', 'demo']) {
-      const res = await cli([command, '--help']);
-      expect(res.exitCode).toBe(0);
-      expect(res.stdout).toMatch(new RegExp(`Usage: caelum-scheduler ${command}`));
-    }
-    const unknown = await cli(['launch']);
-    expect(unknown.exitCode).toBe(2);
-    expect(unknown.stderr).toMatch(/unknown command "launch"/);
+  it('prints tables of jobs, workers, schedules and checkpoints, or JSON', async () => {
+    const jobs = await client(['jobs', '--kind', 'training']);
+    expect(jobs.stdout.split('\n')[0]).toMatch(/^ID\s+KIND\s+STATE\s+MODEL\s+PROGRESS/);
+    expect(jobs.stdout).toMatch(/training-yield\.\S+\s+training\s+completed/);
+    const workers = await client(['workers']);
+    expect(workers.stdout).toMatch(/^HOST/);
+    expect(workers.stdout).toMatch(/host-a\s+0\/2/);
+    const checkpoints = JSON.parse((await client(['checkpoints', '--model', 'yield', '--json'])).stdout);
+    expect(checkpoints.total).toBeGreaterThanOrEqual(1);
+    expect((await client(['schedules'])).stdout).toMatch(/^NAME\s+CRON/);
   });
 });
 
@@ -92,7 +103,7 @@ describe('refusing to start', () => {
         .replace("from './src/config/define-config.js'", `from ${JSON.stringify(path.join(REPO_ROOT, 'src/config/define-config.ts'))}`)
         .replace("pool: 'llm3',", "pool: 'gpu2',"),
     );
-    const res = await cli(['enqueue', 'training', '--model', 'llm1-tech'], { CAELUM_CONFIG: file });
+    const res = await cli(['api'], { CAELUM_CONFIG: file, CAELUM_API_TOKEN: 'x'.repeat(20) });
     expect(res.exitCode).toBe(1);
     expect(res.stderr).toContain('models.llm3-yieldmax.pool: unknown pool "gpu2"');
   });
@@ -110,6 +121,19 @@ describe('refusing to start', () => {
     const res = await cli(['api'], { CAELUM_API_TOKEN: 'x'.repeat(20), DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test', PORT: '0' });
     expect(res.exitCode).toBe(1);
     expect(res.stderr).toMatch(/PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/test is unreachable/);
+  });
+});
+
+describe('help', () => {
+  it('prints help for each command', async () => {
+    for (const command of ['enqueue', 'worker', 'scheduler', 'checkpoints']) {
+      const res = await cli([command, '--help']);
+      expect(res.exitCode).toBe(0);
+      expect(res.stdout).toMatch(new RegExp(`Usage: caelum-scheduler ${command}`));
+    }
+    const unknown = await cli(['launch']);
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command "launch"/);
   });
 });
 

@@ -1,15 +1,16 @@
-// `caelum-scheduler enqueue <kind> ...`: adds a job through the same enqueue function as the API.
-import os from 'node:os';
+// `caelum-scheduler enqueue <kind> ...`: adds a job through the API (the same enqueue function
+// serves it) and, with --wait, follows it to the end with a progress line.
 import { parseArgs } from 'node:util';
 import type { Env } from '../config/env.js';
-import { DEFAULT_REDIS_URL } from '../config/env.js';
-import { loadFleet } from '../config/load-fleet.js';
 import { ValidationError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { enqueue } from '../queues/enqueue.js';
 import { isJobKind, JOB_KINDS } from '../queues/kinds.js';
-import { QueueSet } from '../queues/queue-set.js';
-import { closeRedis, createRedis, waitForRedis } from '../redis.js';
+import { apiClient } from './api-client.js';
+import { watchJob } from './watch-job.js';
+
+export const CLIENT_HELP = `Connection (every command that talks to the API):
+  --url <url>           the API (default CAELUM_API_URL, else http://127.0.0.1:$PORT)
+  --token <token>       a bearer token (default CAELUM_API_TOKEN, else CAELUM_READ_TOKEN for reads)
+  --json                print JSON instead of text`;
 
 export const ENQUEUE_HELP = `Usage: caelum-scheduler enqueue <kind> [options]
 
@@ -24,9 +25,16 @@ Options:
   --checkpoint <id>     checkpoint id, or "promoted" for backtest
   --param <k=v>         a training parameter; repeat for more
   --data <json>         the whole payload as JSON (flags above override its fields)
+  --wait                follow the job: a live progress line; exit 0 when it completes, 1 when it fails
   -h, --help            this text
 
-Environment: REDIS_URL, CAELUM_CONFIG, CAELUM_PREFIX.`;
+${CLIENT_HELP}`;
+
+export const CLIENT_OPTIONS = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
 
 function scalar(value: string): string | number | boolean {
   if (value === 'true' || value === 'false') return value === 'true';
@@ -34,70 +42,77 @@ function scalar(value: string): string | number | boolean {
   return value.trim() !== '' && Number.isFinite(n) ? n : value;
 }
 
-export function payloadFromArgs(args: string[]): { kind: string; payload: Record<string, unknown> } {
-  let parsed;
+type Options = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;
+export type ArgValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+export function strictArgs(args: string[], options: Options): { values: ArgValues; positionals: string[] } {
   try {
-    parsed = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      model: { type: 'string' },
-      symbols: { type: 'string' },
-      symbol: { type: 'string' },
-      timeframe: { type: 'string' },
-      source: { type: 'string' },
-      checkpoint: { type: 'string' },
-      param: { type: 'string', multiple: true },
-      data: { type: 'string' },
-    },
-  });
+    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
+    return { values: values as ArgValues, positionals };
   } catch (err) {
     // node:util names the bad flag in its message; keep it, drop the stack.
     throw new ValidationError(err instanceof Error ? err.message : String(err));
   }
-  const { values, positionals } = parsed;
+}
+
+export function clientFor(env: Env, values: ArgValues, write: boolean) {
+  const token = typeof values.token === 'string' ? values.token : write ? env.apiToken : (env.apiToken ?? env.readToken);
+  const url = typeof values.url === 'string' ? values.url : (env.apiUrl ?? `http://127.0.0.1:${env.port}`);
+  return apiClient({ url, token });
+}
+
+export function payloadFromArgs(args: string[]) {
+  const { values, positionals } = strictArgs(args, {
+    model: { type: 'string' },
+    symbols: { type: 'string' },
+    symbol: { type: 'string' },
+    timeframe: { type: 'string' },
+    source: { type: 'string' },
+    checkpoint: { type: 'string' },
+    param: { type: 'string', multiple: true },
+    data: { type: 'string' },
+    wait: { type: 'boolean' },
+    ...CLIENT_OPTIONS,
+  });
   const kind = positionals[0];
   if (!kind || positionals.length > 1) throw new ValidationError(`name one job kind: ${JOB_KINDS.join(', ')}`);
   let payload: Record<string, unknown> = {};
-  if (values.data) {
+  if (typeof values.data === 'string') {
     try {
       payload = JSON.parse(values.data) as Record<string, unknown>;
     } catch {
       throw new ValidationError('--data is not valid JSON', [{ path: 'data', message: 'not valid JSON' }]);
     }
   }
-  if (values.model) payload.model = values.model;
-  if (values.symbols) payload.symbols = values.symbols.split(',').map((s) => s.trim()).filter(Boolean);
-  if (values.symbol) payload.symbol = values.symbol;
-  if (values.timeframe) payload.timeframe = values.timeframe;
-  if (values.source) payload.source = values.source;
-  if (values.checkpoint) payload.checkpoint = values.checkpoint === 'promoted' ? 'promoted' : scalar(values.checkpoint);
-  for (const p of values.param ?? []) {
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  if (str(values.model)) payload.model = values.model;
+  if (str(values.symbols)) payload.symbols = str(values.symbols)!.split(',').map((s) => s.trim()).filter(Boolean);
+  if (str(values.symbol)) payload.symbol = values.symbol;
+  if (str(values.timeframe)) payload.timeframe = values.timeframe;
+  if (str(values.source)) payload.source = values.source;
+  if (str(values.checkpoint)) payload.checkpoint = values.checkpoint === 'promoted' ? 'promoted' : scalar(str(values.checkpoint)!);
+  for (const p of (values.param as string[] | undefined) ?? []) {
     const eq = p.indexOf('=');
     if (eq <= 0) throw new ValidationError(`--param ${p}: expected key=value`, [{ path: 'params', message: `expected key=value, got "${p}"` }]);
     payload.params = { ...(payload.params as object | undefined), [p.slice(0, eq)]: scalar(p.slice(eq + 1)) };
   }
-  return { kind, payload };
+  return { kind, payload, values };
 }
 
-export async function enqueueCommand(args: string[], env: Env, logger: Logger): Promise<void> {
-  const { kind, payload } = payloadFromArgs(args);
+/** Returns the process exit code. */
+export async function enqueueCommand(args: string[], env: Env): Promise<number> {
+  const { kind, payload, values } = payloadFromArgs(args);
   if (!isJobKind(kind)) throw new ValidationError(`unknown job kind "${kind}"; known: ${JOB_KINDS.join(', ')}`);
-  const fleet = await loadFleet(env.configPath);
-  const url = env.redisUrl ?? DEFAULT_REDIS_URL;
-  const redis = createRedis(url, 'producer', logger);
-  const queues = new QueueSet(fleet, redis, env.prefix, logger);
-  try {
-    await waitForRedis(redis, url);
-    const job = await enqueue({ fleet, queues }, kind, payload, {
-      reason: 'cli',
-      by: os.userInfo().username,
-      at: new Date().toISOString(),
-    });
-    process.stdout.write(JSON.stringify(job) + '\n');
-  } finally {
-    await queues.close();
-    await closeRedis(redis);
+  const api = clientFor(env, values, true);
+  const job = await api.post<{ id: string; state: string }>(`/api/jobs/${kind}`, payload);
+  if (!values.wait) {
+    process.stdout.write((values.json ? JSON.stringify(job) : `${job.id}  ${job.state}`) + '\n');
+    return 0;
   }
+  if (!values.json) process.stdout.write(`${job.id}  enqueued\n`);
+  const final = await watchJob(api, job.id, values.json ? (process.stderr as NodeJS.WriteStream) : process.stdout);
+  if (values.json) process.stdout.write(JSON.stringify(final) + '\n');
+  else if (final.state === 'failed') process.stdout.write(`failed: ${final.failureReason ?? 'unknown reason'}\n`);
+  else process.stdout.write(`completed\n`);
+  return final.state === 'completed' ? 0 : 1;
 }

@@ -31,6 +31,7 @@ const envSchema = z.object({
     .default('public'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   BIND_ADDRESS: z.string().min(1).default('127.0.0.1'),
+  CAELUM_API_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
   CAELUM_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   CAELUM_API_TOKEN: token.optional(),
   CAELUM_READ_TOKEN: token.optional(),
@@ -55,6 +56,8 @@ export interface Env {
   dbSchema: string;
   port: number;
   bindAddress: string;
+  /** Where the CLI finds the API. */
+  apiUrl: string | undefined;
   /** Where worker and scheduler processes serve /metrics (the API serves it on its own port). */
   metricsPort: number;
   apiToken: string | undefined;
@@ -96,6 +99,7 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     port: e.PORT,
     bindAddress: e.BIND_ADDRESS,
     metricsPort: e.CAELUM_METRICS_PORT,
+    apiUrl: e.CAELUM_API_URL,
     apiToken: e.CAELUM_API_TOKEN,
     readToken: e.CAELUM_READ_TOKEN,
     logLevel: e.LOG_LEVEL,

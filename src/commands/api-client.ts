@@ -1,0 +1,52 @@
+// The CLI's client of the HTTP API: the CLI works from any machine that can reach the API, with
+// the URL and token from flags or the environment.
+import { ValidationError } from '../errors.js';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ApiClientOptions {
+  url: string;
+  token: string | undefined;
+}
+
+export function apiClient(opts: ApiClientOptions) {
+  const base = opts.url.replace(/\/+$/, '');
+  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    if (!opts.token) {
+      throw new ValidationError('no API token: pass --token or set CAELUM_API_TOKEN (or CAELUM_READ_TOKEN to read)');
+    }
+    let res: Response;
+    try {
+      res = await fetch(`${base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${opts.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (err) {
+      throw new ApiError(0, `cannot reach the API at ${base}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const text = await res.text();
+    const json = text ? (JSON.parse(text) as unknown) : undefined;
+    if (!res.ok) {
+      const e = json as { message?: string; details?: { path: string; message: string }[] } | undefined;
+      const details = e?.details?.map((d) => `\n  ${d.path || '(body)'}: ${d.message}`).join('') ?? '';
+      throw new ApiError(res.status, `${res.status} ${e?.message ?? res.statusText}${details}`);
+    }
+    return json as T;
+  }
+  return {
+    get: <T>(path: string) => call<T>('GET', path),
+    post: <T>(path: string, body: unknown = {}) => call<T>('POST', path, body),
+  };
+}
+
+export type ApiClient = ReturnType<typeof apiClient>;
