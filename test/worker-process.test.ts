@@ -17,6 +17,7 @@ import { DATABASE_URL, REDIS_URL, uniqueName } from './helpers/servers.js';
 import { createTestSchema, type TestSchema } from './helpers/db.js';
 import { pidAlive, waitFor } from './helpers/wait.js';
 import { startTestWorkers } from './helpers/workers.js';
+import { childBaseEnv } from '../src/workers/child-env.js';
 
 const CONFIG = path.join(REPO_ROOT, 'test/fixtures/workers.config.mts');
 const prefix = uniqueName('workerproc');
@@ -119,5 +120,20 @@ describe('GPU discovery', () => {
     } finally {
       await running.close();
     }
+  });
+});
+
+describe('the environment of a job', () => {
+  it('carries none of the service secrets', () => {
+    const env = childBaseEnv({
+      PATH: '/usr/bin',
+      HOME: '/root',
+      CAELUM_API_TOKEN: 'secret',
+      CAELUM_READ_TOKEN: 'r',
+      DATABASE_URL: 'postgres://u:p@h/db',
+      REDIS_URL: 'redis://x',
+      PGPASSWORD: 'p',
+    });
+    expect(env).toEqual({ PATH: '/usr/bin', HOME: '/root' });
   });
 });

@@ -14,6 +14,7 @@ import { provideRedis } from '../dev/embedded-redis.js';
 import { Closers, closeOnSignals } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import { startServices } from '../start.js';
+import { childBaseEnv } from '../workers/child-env.js';
 
 export type ServeMode = 'api' | 'dev' | 'demo' | 'worker' | 'scheduler';
 
@@ -96,9 +97,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
         ? {
             workers: {
               hostIds,
-              baseEnv: Object.fromEntries(
-                Object.entries(ctx.processEnv).filter((e): e is [string, string] => typeof e[1] === 'string'),
-              ),
+              baseEnv: childBaseEnv(ctx.processEnv),
               dataDir: path.resolve(env.dataDir),
               version: VERSION,
               options: env.worker,

@@ -13,7 +13,7 @@ import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { createRegistry, type Registry } from '../../src/registry/index.js';
 import { testLogger } from './logger.js';
 import { deletePrefix } from './redis.js';
-import { DATABASE_URL, REDIS_URL, uniqueName } from './servers.js';
+import { DATABASE_URL, DEAD_REDIS_URL, REDIS_URL, uniqueName } from './servers.js';
 
 export const OPERATOR = 'operator-token-for-tests';
 export const READER = 'reader-token-for-tests';
@@ -48,10 +48,13 @@ export async function startApi(
   const prefix = opts.prefix ?? uniqueName('api');
   const redisUrl = opts.redisUrl ?? REDIS_URL;
   const redis = createRedis(redisUrl, 'producer', testLogger);
-  if (redisUrl === REDIS_URL) await waitForRedis(redis, redisUrl);
+  const dead = redisUrl === DEAD_REDIS_URL;
+  if (!dead) await waitForRedis(redis, redisUrl);
   const pool = createPool(opts.databaseUrl ?? DATABASE_URL, testLogger, { max: 4, ...(opts.schema ? { schema: opts.schema } : {}) });
   const queues = new QueueSet(fleet, redis, prefix, testLogger);
-  const feed = await FeedSignal.start(createRedis(REDIS_URL, 'worker', testLogger), prefix);
+  // Against a dead Redis (the "Redis is down" tests) the feed subscribes to the live one, since
+  // subscribing waits for a connection.
+  const feed = await FeedSignal.start(createRedis(dead ? REDIS_URL : redisUrl, 'worker', testLogger), prefix);
   const registry = createRegistry(pool);
   const metrics = createMetrics({ defaults: false });
   const app = await buildApp({ fleet, queues, redis, pool, registry, feed, metrics, logger: testLogger, tokens: { operator: OPERATOR, read: READER } });

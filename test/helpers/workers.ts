@@ -3,6 +3,8 @@ import os from 'node:os';
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
+import type { Metrics } from '../../src/metrics.js';
+import { childBaseEnv } from '../../src/workers/child-env.js';
 import type { LoadedFleet } from '../../src/config/load-fleet.js';
 import { DEFAULT_HOST_WORKER_OPTIONS, type HostWorkerOptions } from '../../src/workers/host-worker.js';
 import { startWorkers, type RunningWorkers } from '../../src/workers/start-workers.js';
@@ -25,15 +27,17 @@ export function startTestWorkers(
   hostIds: string[],
   options: Partial<HostWorkerOptions> & { stalledIntervalMs?: number } = {},
   nvidiaSmi?: string,
+  extra: { metrics?: Metrics; redisUrl?: string } = {},
 ): Promise<RunningWorkers> {
   return startWorkers({
     fleet,
     pool,
     hostIds,
-    redisUrl: REDIS_URL,
+    redisUrl: extra.redisUrl ?? REDIS_URL,
+    ...(extra.metrics ? { metrics: extra.metrics } : {}),
     prefix,
     logger: testLogger,
-    baseEnv: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => typeof e[1] === 'string')),
+    baseEnv: childBaseEnv(process.env),
     dataDir: mkdtempSync(path.join(os.tmpdir(), 'caelum-worker-')),
     version: 'test',
     options: { ...TEST_WORKER_OPTIONS, ...options },
