@@ -71,3 +71,25 @@ describe('Bull Board at /admin/queues', () => {
     expect(names).toEqual(expect.arrayContaining(['backtest', 'data-sync', 'training-model-a', 'deploy-test-model-a']));
   });
 });
+
+describe('GET /docs', () => {
+  it('serves an OpenAPI document generated from the schemas the routes validate with', async () => {
+    const h = await startApi();
+    try {
+      const res = await h.app.inject({ method: 'GET', url: '/docs' });
+      expect(res.statusCode).toBe(200);
+      const doc = res.json();
+      expect(doc.openapi).toBe('3.0.3');
+      const training = doc.paths['/api/jobs/training'].post.requestBody.content['application/json'].schema;
+      expect(training.required).toEqual(['model']);
+      expect(training.additionalProperties).toBe(false);
+      const feed = doc.paths['/api/checkpoints/feed'].get.parameters;
+      expect(feed.find((p: { name: string }) => p.name === 'wait').schema.maximum).toBe(30);
+      // The document and the server agree: a body the schema forbids is refused.
+      const extra = await h.app.inject({ method: 'POST', url: '/api/jobs/training', headers: asOperator, payload: { model: 'model-a', shell: 'x' } });
+      expect(extra.statusCode).toBe(400);
+    } finally {
+      await h.close();
+    }
+  });
+});

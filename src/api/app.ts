@@ -18,6 +18,8 @@ import { dataSyncRoutes } from './routes/data-sync.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { systemHealthRoutes } from './routes/system-health.js';
 import type { Metrics } from '../metrics.js';
+import { openApiDocument } from './openapi.js';
+import { VERSION } from '../version.js';
 import { FencedLock } from '../locks/fenced-lock.js';
 import type { Registry } from '../registry/index.js';
 import type { FeedSignal } from '../registry/feed-signal.js';
@@ -56,5 +58,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await bullBoard(app, deps.queues, deps.tokens);
   await metricsRoutes(app, deps);
+  const doc = openApiDocument(deps.fleet, VERSION);
+  // Public: it describes the contract and holds no data.
+  app.get('/docs', async () => doc);
   return app;
 }

@@ -2,7 +2,6 @@
 // `dev` and `demo` are for a laptop: they fall back to a private redis-server and an embedded
 // PGlite database when nothing answers locally, and make tokens when none are set.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Env } from '../config/env.js';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '../config/env.js';
@@ -15,6 +14,7 @@ import { Closers, closeOnSignals } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import { startServices } from '../start.js';
 import { childBaseEnv } from '../workers/child-env.js';
+import { VERSION } from '../version.js';
 
 export type ServeMode = 'api' | 'dev' | 'demo' | 'worker' | 'scheduler';
 
@@ -27,9 +27,6 @@ export interface ServeContext {
   host?: string;
 }
 
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
 
 /** Which hosts this process works for: one named host, or (dev) every host of the config. */
 function workerHosts(mode: ServeMode, ctx: ServeContext, fleet: LoadedFleet): string[] {

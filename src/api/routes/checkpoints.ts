@@ -1,10 +1,10 @@
 // The checkpoint registry over HTTP: listing, one checkpoint with its lineage, the FinColl feed,
 // FinColl's load reports, promotion and rollback.
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import type { LoadedFleet } from '../../config/load-fleet.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
-import { CHECKPOINT_STATUSES, type Checkpoint } from '../../registry/checkpoints.js';
+import type { Checkpoint } from '../../registry/checkpoints.js';
+import { checkpointIdParam, checkpointListQuery, feedQuery, loadedBody, reasonBody } from '../schemas.js';
 import type { FeedSignal } from '../../registry/feed-signal.js';
 import type { Registry } from '../../registry/index.js';
 import { parseInput } from '../../validation.js';
@@ -15,16 +15,7 @@ export interface CheckpointRouteDeps {
   feed: FeedSignal;
 }
 
-/** The longest a feed request may be held open, in seconds. */
-export const FEED_MAX_WAIT_SECONDS = 30;
 const FEED_PAGE = 100;
-
-const modelName = (fleet: LoadedFleet) =>
-  z.string().refine((m) => m in fleet.models, {
-    error: (issue) => `unknown model "${String(issue.input)}"; known: ${Object.keys(fleet.models).join(', ')}`,
-  });
-
-const idParam = z.object({ id: z.string().regex(/^[1-9][0-9]{0,15}$/, 'a checkpoint id is a positive integer').transform(Number) });
 
 function feedEntry(c: Checkpoint) {
   return {
@@ -43,33 +34,15 @@ function feedEntry(c: Checkpoint) {
 
 export async function checkpointRoutes(app: FastifyInstance, deps: CheckpointRouteDeps): Promise<void> {
   const { registry, fleet, feed } = deps;
-  const model = modelName(fleet);
 
   app.get('/api/checkpoints', { config: { access: 'read' } }, async (request) => {
-    const q = parseInput(
-      z.strictObject({
-        model: model.optional(),
-        status: z.enum(CHECKPOINT_STATUSES).optional(),
-        limit: z.coerce.number().int().min(1).max(200).default(50),
-        offset: z.coerce.number().int().min(0).default(0),
-      }),
-      request.query,
-      'query',
-    );
+    const q = parseInput(checkpointListQuery(fleet), request.query, 'query');
     const { checkpoints, total } = await registry.checkpoints.list(q);
     return { checkpoints, total, limit: q.limit, offset: q.offset };
   });
 
   app.get('/api/checkpoints/feed', { config: { access: 'read' } }, async (request, reply) => {
-    const q = parseInput(
-      z.strictObject({
-        model: model.optional(),
-        after: z.string().regex(/^(0|[1-9][0-9]{0,15})$/, 'the cursor is the "cursor" of the previous answer (a whole number)').default('0').transform(Number),
-        wait: z.coerce.number().int().min(0).max(FEED_MAX_WAIT_SECONDS, `wait is at most ${FEED_MAX_WAIT_SECONDS} seconds`).default(0),
-      }),
-      request.query,
-      'feed query',
-    );
+    const q = parseInput(feedQuery(fleet), request.query, 'feed query');
     const deadline = Date.now() + q.wait * 1000;
     const gone = new AbortController();
     request.raw.once('close', () => gone.abort());
@@ -93,7 +66,7 @@ export async function checkpointRoutes(app: FastifyInstance, deps: CheckpointRou
   });
 
   app.get('/api/checkpoints/:id', { config: { access: 'read' } }, async (request) => {
-    const { id } = parseInput(idParam, request.params, 'checkpoint id');
+    const { id } = parseInput(checkpointIdParam, request.params, 'checkpoint id');
     const checkpoint = await registry.checkpoints.get(id);
     if (!checkpoint) throw new NotFoundError(`no checkpoint ${id}`);
     const [history, validations, loads] = await Promise.all([
@@ -110,23 +83,14 @@ export async function checkpointRoutes(app: FastifyInstance, deps: CheckpointRou
   });
 
   app.post('/api/checkpoints/:id/loaded', { config: { access: 'operate' } }, async (request) => {
-    const { id } = parseInput(idParam, request.params, 'checkpoint id');
-    const body = parseInput(
-      z.strictObject({
-        instance: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must name the FinColl instance'),
-        details: z.record(z.string(), z.unknown()).optional(),
-      }),
-      request.body,
-      'body',
-    );
+    const { id } = parseInput(checkpointIdParam, request.params, 'checkpoint id');
+    const body = parseInput(loadedBody, request.body, 'body');
     await registry.checkpoints.recordLoad(id, body.instance, body.details);
     return { checkpoint: id, instance: body.instance, recorded: true };
   });
 
-  const reasonBody = z.strictObject({ reason: z.string().min(1).max(500).optional() }).default({});
-
   app.post('/api/checkpoints/:id/promote', { config: { access: 'operate' } }, async (request) => {
-    const { id } = parseInput(idParam, request.params, 'checkpoint id');
+    const { id } = parseInput(checkpointIdParam, request.params, 'checkpoint id');
     const { reason } = parseInput(reasonBody, request.body ?? {}, 'body');
     const checkpoint = await registry.checkpoints.promote(id, `api (${request.principal})`, reason ?? 'promoted through the API');
     return { checkpoint };

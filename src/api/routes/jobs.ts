@@ -1,18 +1,11 @@
 // /api/jobs: enqueue, read, list, cancel and retry jobs of every kind.
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import { enqueue, type EnqueueDeps } from '../../queues/enqueue.js';
-import { cancelJob, getJobView, JOB_STATES, listJobs, retryJob } from '../../queues/jobs.js';
+import { cancelJob, getJobView, listJobs, retryJob } from '../../queues/jobs.js';
+import { jobListQuery } from '../schemas.js';
 import { isJobKind, JOB_KINDS } from '../../queues/kinds.js';
 import { parseInput } from '../../validation.js';
-
-const listQuery = z.strictObject({
-  kind: z.enum(JOB_KINDS).optional(),
-  state: z.enum(JOB_STATES).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  offset: z.coerce.number().int().min(0).max(100_000).default(0),
-});
 
 export async function jobRoutes(app: FastifyInstance, deps: EnqueueDeps): Promise<void> {
   // A deduplicated data sync created nothing: 200 with the id of the sync already waiting.
@@ -28,7 +21,7 @@ export async function jobRoutes(app: FastifyInstance, deps: EnqueueDeps): Promis
   });
 
   app.get('/api/jobs', { config: { access: 'read' } }, async (request) => {
-    const query = parseInput(listQuery, request.query, 'query');
+    const query = parseInput(jobListQuery, request.query, 'query');
     const { jobs, total } = await listJobs(deps.queues, query);
     return { jobs, total, limit: query.limit, offset: query.offset };
   });

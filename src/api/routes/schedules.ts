@@ -1,6 +1,6 @@
 // /api/schedules: list with next fire times, one schedule's history, pause, resume and trigger.
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
+import { reasonBody, resumeBody, scheduleHistoryQuery, triggerBody } from '../schemas.js';
 import type { ScheduleConfig } from '../../config/fleet-schema.js';
 import type { LoadedFleet } from '../../config/load-fleet.js';
 import { ConflictError, NotFoundError } from '../../errors.js';
@@ -44,7 +44,6 @@ export async function scheduleRoutes(app: FastifyInstance, deps: ScheduleRouteDe
     if (!s) throw new NotFoundError(`no schedule "${name}"; known: ${Object.keys(deps.fleet.schedules).join(', ')}`);
     return s;
   };
-  const reasonBody = z.strictObject({ reason: z.string().min(1).max(500).optional() }).default({});
 
   app.get('/api/schedules', { config: { access: 'read' } }, async () => {
     const [states, lasts] = await Promise.all([deps.schedules.allStates(), deps.schedules.lastFires()]);
@@ -54,11 +53,7 @@ export async function scheduleRoutes(app: FastifyInstance, deps: ScheduleRouteDe
   app.get<{ Params: { name: string } }>('/api/schedules/:name', { config: { access: 'read' } }, async (request) => {
     const name = request.params.name;
     const s = find(name);
-    const { limit } = parseInput(
-      z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
-      request.query,
-      'query',
-    );
+    const { limit } = parseInput(scheduleHistoryQuery, request.query, 'query');
     const [state, history] = await Promise.all([deps.schedules.state(name), deps.schedules.history(name, limit)]);
     return { ...view(name, s, state, history[0]), history };
   });
@@ -74,7 +69,7 @@ export async function scheduleRoutes(app: FastifyInstance, deps: ScheduleRouteDe
   app.post<{ Params: { name: string } }>('/api/schedules/:name/resume', { config: { access: 'operate' } }, async (request) => {
     const name = request.params.name;
     const s = find(name);
-    const body = parseInput(z.strictObject({ catchUp: z.boolean().default(false) }).default({ catchUp: false }), request.body ?? {}, 'body');
+    const body = parseInput(resumeBody, request.body ?? {}, 'body');
     const { wasPaused, pausedAt } = await deps.schedules.resume(name);
     let caughtUp: string[] = [];
     // Only when asked: fires missed while paused are replayed by the schedule's catch-up policy.
@@ -88,7 +83,7 @@ export async function scheduleRoutes(app: FastifyInstance, deps: ScheduleRouteDe
   app.post<{ Params: { name: string } }>('/api/schedules/:name/trigger', { config: { access: 'operate' } }, async (request, reply) => {
     const name = request.params.name;
     const s = find(name);
-    const { force } = parseInput(z.strictObject({ force: z.boolean().default(false) }).default({ force: false }), request.body ?? {}, 'body');
+    const { force } = parseInput(triggerBody, request.body ?? {}, 'body');
     const result = await fireSchedule(fireDeps, name, s, {
       scheduledFor: new Date(),
       source: 'trigger',

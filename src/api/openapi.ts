@@ -1,0 +1,117 @@
+// The OpenAPI document served at /docs, generated from the zod schemas the routes validate with
+// (zod's own JSON Schema output), so clients are written against what the server accepts.
+import { z } from 'zod';
+import type { LoadedFleet } from '../config/load-fleet.js';
+import { JOB_KINDS } from '../queues/kinds.js';
+import { payloadSchemas } from '../queues/payloads.js';
+import {
+  checkpointListQuery,
+  feedQuery,
+  jobListQuery,
+  loadedBody,
+  reasonBody,
+  resumeBody,
+  scheduleHistoryQuery,
+  triggerBody,
+} from './schemas.js';
+
+type Access = 'public' | 'read' | 'operate';
+
+interface RouteDoc {
+  method: 'get' | 'post';
+  path: string;
+  summary: string;
+  access: Access;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  ok?: number;
+}
+
+const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'openapi-3.0' });
+
+function parameters(route: RouteDoc) {
+  const params = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+  if (route.query) {
+    const schema = json(route.query) as { properties?: Record<string, unknown>; required?: string[] };
+    for (const [name, s] of Object.entries(schema.properties ?? {})) {
+      params.push({ name, in: 'query', required: schema.required?.includes(name) ?? false, schema: s as { type: string } });
+    }
+  }
+  return params;
+}
+
+export function openApiDocument(fleet: LoadedFleet, version: string) {
+  const routes: RouteDoc[] = [
+    ...JOB_KINDS.map((kind) => ({
+      method: 'post' as const,
+      path: `/api/jobs/${kind}`,
+      summary: `Enqueue a ${kind} job`,
+      access: 'operate' as const,
+      body: payloadSchemas[kind],
+      ok: 201,
+    })),
+    { method: 'get', path: '/api/jobs', summary: 'List jobs, newest first', access: 'read', query: jobListQuery },
+    { method: 'get', path: '/api/jobs/{id}', summary: 'A job: state, progress, attempts, result, failure, log tail, why it waits', access: 'read' },
+    { method: 'post', path: '/api/jobs/{id}/cancel', summary: 'Cancel a job (a running one ends its process group)', access: 'operate' },
+    { method: 'post', path: '/api/jobs/{id}/retry', summary: 'Retry a failed job', access: 'operate' },
+    { method: 'get', path: '/api/schedules', summary: 'Schedules with their next five fire times', access: 'read' },
+    { method: 'get', path: '/api/schedules/{name}', summary: 'A schedule and its fire history', access: 'read', query: scheduleHistoryQuery },
+    { method: 'post', path: '/api/schedules/{name}/pause', summary: 'Pause a schedule', access: 'operate', body: reasonBody },
+    { method: 'post', path: '/api/schedules/{name}/resume', summary: 'Resume a schedule', access: 'operate', body: resumeBody },
+    { method: 'post', path: '/api/schedules/{name}/trigger', summary: 'Run a schedule now', access: 'operate', body: triggerBody, ok: 201 },
+    { method: 'get', path: '/api/checkpoints', summary: 'The checkpoint registry', access: 'read', query: checkpointListQuery(fleet) },
+    { method: 'get', path: '/api/checkpoints/feed', summary: 'Validated checkpoints after a cursor; long-polls with wait', access: 'read', query: feedQuery(fleet) },
+    { method: 'get', path: '/api/checkpoints/{id}', summary: 'A checkpoint with its history, lineage and loads', access: 'read' },
+    { method: 'post', path: '/api/checkpoints/{id}/loaded', summary: 'FinColl reports it loaded a checkpoint', access: 'operate', body: loadedBody },
+    { method: 'post', path: '/api/checkpoints/{id}/promote', summary: 'Promote a validated checkpoint', access: 'operate', body: reasonBody },
+    { method: 'post', path: '/api/models/{model}/rollback', summary: 'Roll back to the previous validated checkpoint', access: 'operate', body: reasonBody },
+    { method: 'get', path: '/api/data-sync', summary: 'Market-data keys: last sync, fencing token, holder, state', access: 'read' },
+    { method: 'get', path: '/api/workers', summary: 'Live host workers, their GPUs and running jobs', access: 'read' },
+    { method: 'get', path: '/api/health', summary: 'Liveness: Redis and Postgres reachable', access: 'public' },
+    { method: 'get', path: '/api/system/health', summary: 'Redis, Postgres, workers, training with ETA, next fires', access: 'read' },
+    { method: 'get', path: '/metrics', summary: 'Prometheus metrics', access: 'public' },
+  ];
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of routes) {
+    paths[r.path] ??= {};
+    paths[r.path]![r.method] = {
+      summary: r.summary,
+      ...(r.access === 'public' ? { security: [] } : {}),
+      description: r.access === 'operate' ? 'Needs the operator token.' : r.access === 'read' ? 'Needs the read or the operator token.' : 'No token needed.',
+      parameters: parameters(r),
+      ...(r.body ? { requestBody: { required: r.method === 'post' && r.ok === 201, content: { 'application/json': { schema: json(r.body) } } } } : {}),
+      responses: {
+        [String(r.ok ?? 200)]: { description: 'OK' },
+        '400': { $ref: '#/components/responses/Error' },
+        ...(r.access !== 'public' ? { '401': { $ref: '#/components/responses/Error' }, '403': { $ref: '#/components/responses/Error' } } : {}),
+      },
+    };
+  }
+  return {
+    openapi: '3.0.3',
+    info: { title: 'caelum-scheduler', version },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      responses: {
+        Error: {
+          description: 'An error: {error, message, details?}',
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['error', 'message'],
+                properties: {
+                  error: { type: 'string' },
+                  message: { type: 'string' },
+                  details: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    security: [{ bearer: [] }],
+    paths,
+  };
+}

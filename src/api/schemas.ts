@@ -1,0 +1,58 @@
+// Request schemas of the API routes. The routes validate with them and the OpenAPI document at
+// /docs is generated from them, so what the document says is what the server accepts.
+import { z } from 'zod';
+import type { LoadedFleet } from '../config/load-fleet.js';
+import { JOB_STATES } from '../queues/jobs.js';
+import { JOB_KINDS } from '../queues/kinds.js';
+import { CHECKPOINT_STATUSES } from '../registry/checkpoints.js';
+
+/** The longest a feed request may be held open, in seconds. */
+export const FEED_MAX_WAIT_SECONDS = 30;
+
+export const jobListQuery = z.strictObject({
+  kind: z.enum(JOB_KINDS).optional(),
+  state: z.enum(JOB_STATES).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).max(100_000).default(0),
+});
+
+export const modelName = (fleet: LoadedFleet) =>
+  z.string().refine((m) => m in fleet.models, {
+    error: (issue) => `unknown model "${String(issue.input)}"; known: ${Object.keys(fleet.models).join(', ')}`,
+  });
+
+export const checkpointListQuery = (fleet: LoadedFleet) =>
+  z.strictObject({
+    model: modelName(fleet).optional(),
+    status: z.enum(CHECKPOINT_STATUSES).optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+    offset: z.coerce.number().int().min(0).default(0),
+  });
+
+export const feedQuery = (fleet: LoadedFleet) =>
+  z.strictObject({
+    model: modelName(fleet).optional(),
+    after: z
+      .string()
+      .regex(/^(0|[1-9][0-9]{0,15})$/, 'the cursor is the "cursor" of the previous answer (a whole number)')
+      .default('0')
+      .transform(Number),
+    wait: z.coerce.number().int().min(0).max(FEED_MAX_WAIT_SECONDS, `wait is at most ${FEED_MAX_WAIT_SECONDS} seconds`).default(0),
+  });
+
+export const checkpointIdParam = z.object({
+  id: z.string().regex(/^[1-9][0-9]{0,15}$/, 'a checkpoint id is a positive integer').transform(Number),
+});
+
+export const loadedBody = z.strictObject({
+  instance: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must name the FinColl instance'),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const reasonBody = z.strictObject({ reason: z.string().min(1).max(500).optional() }).default({});
+
+export const scheduleHistoryQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) });
+
+export const resumeBody = z.strictObject({ catchUp: z.boolean().default(false) }).default({ catchUp: false });
+
+export const triggerBody = z.strictObject({ force: z.boolean().default(false) }).default({ force: false });
