@@ -20,7 +20,7 @@ const ENV_HELP = `Environment:
   CAELUM_PREFIX      Redis key prefix of the queues (default caelum)
   CAELUM_DB_SCHEMA   Postgres schema of the tables (default public)
   PORT, BIND_ADDRESS where the API listens (default 3000 on 127.0.0.1)
-  CAELUM_METRICS_PORT where worker and scheduler processes serve /metrics (default 9464)
+  CAELUM_METRICS_PORT where worker and scheduler processes serve /metrics (default 9464 and 9465)
   CAELUM_API_TOKEN   operator token (16+ characters; required by "api")
   CAELUM_API_URL     where the CLI finds the API (default http://127.0.0.1:$PORT)
   CAELUM_READ_TOKEN  read-only token, e.g. FinColl's

@@ -89,7 +89,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
       schema: env.dbSchema,
       ...(withApi ? { api: { tokens, port: env.port, host: env.bindAddress } } : {}),
       scheduler: mode === 'scheduler' || laptop,
-      ...(withApi ? {} : { metricsServer: { port: env.metricsPort, host: env.bindAddress } }),
+      ...(withApi ? {} : { metricsServer: { port: env.metricsPort ?? (mode === 'worker' ? 9464 : 9465), host: env.bindAddress } }),
       ...(hostIds.length
         ? {
             workers: {

@@ -32,7 +32,7 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   BIND_ADDRESS: z.string().min(1).default('127.0.0.1'),
   CAELUM_API_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
-  CAELUM_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  CAELUM_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   CAELUM_API_TOKEN: token.optional(),
   CAELUM_READ_TOKEN: token.optional(),
   CAELUM_JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
@@ -58,8 +58,11 @@ export interface Env {
   bindAddress: string;
   /** Where the CLI finds the API. */
   apiUrl: string | undefined;
-  /** Where worker and scheduler processes serve /metrics (the API serves it on its own port). */
-  metricsPort: number;
+  /**
+   * Where worker and scheduler processes serve /metrics (the API serves it on its own port);
+   * unset: 9464 for a worker, 9465 for a scheduler, so both fit on one machine.
+   */
+  metricsPort: number | undefined;
   apiToken: string | undefined;
   readToken: string | undefined;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
