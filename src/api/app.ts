@@ -19,6 +19,8 @@ import { metricsRoutes } from './routes/metrics.js';
 import { systemHealthRoutes } from './routes/system-health.js';
 import type { Metrics } from '../metrics.js';
 import { openApiDocument } from './openapi.js';
+import { pipelineRoutes } from './routes/pipelines.js';
+import { backtestRoutes } from './routes/backtests.js';
 import { VERSION } from '../version.js';
 import { FencedLock } from '../locks/fenced-lock.js';
 import type { Registry } from '../registry/index.js';
@@ -53,6 +55,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
     await workerRoutes(api, deps);
     await checkpointRoutes(api, deps);
+    await pipelineRoutes(api, deps);
+    await backtestRoutes(api, deps);
     await systemHealthRoutes(api, { ...deps, prefix: deps.queues.prefix, schedules: deps.registry.schedules });
     await scheduleRoutes(api, { ...deps, schedules: deps.registry.schedules, marketData: deps.registry.marketData });
   });

@@ -14,6 +14,8 @@ import {
   scheduleHistoryQuery,
   triggerBody,
 } from './schemas.js';
+import { researchBody } from '../pipelines/research.js';
+import { backtestListQuery, backtestSummaryQuery } from './routes/backtests.js';
 
 type Access = 'public' | 'read' | 'operate';
 
@@ -65,6 +67,10 @@ export function openApiDocument(fleet: LoadedFleet, version: string) {
     { method: 'post', path: '/api/checkpoints/{id}/loaded', summary: 'FinColl reports it loaded a checkpoint', access: 'operate', body: loadedBody },
     { method: 'post', path: '/api/checkpoints/{id}/promote', summary: 'Promote a validated checkpoint', access: 'operate', body: reasonBody },
     { method: 'post', path: '/api/models/{model}/rollback', summary: 'Roll back to the previous validated checkpoint', access: 'operate', body: reasonBody },
+    { method: 'post', path: '/api/pipelines/research', summary: 'Train, then backtest across symbols in parallel, then summarise', access: 'operate', body: researchBody(fleet), ok: 201 },
+    { method: 'get', path: '/api/pipelines/{id}', summary: 'A pipeline: each step with its state and progress, and the summary', access: 'read' },
+    { method: 'get', path: '/api/backtests', summary: 'Backtest results, newest first', access: 'read', query: backtestListQuery(fleet) },
+    { method: 'get', path: '/api/backtests/summary', summary: 'Averages, best and count per model, symbol or checkpoint', access: 'read', query: backtestSummaryQuery(fleet) },
     { method: 'get', path: '/api/data-sync', summary: 'Market-data keys: last sync, fencing token, holder, state', access: 'read' },
     { method: 'get', path: '/api/workers', summary: 'Live host workers, their GPUs and running jobs', access: 'read' },
     { method: 'get', path: '/api/health', summary: 'Liveness: Redis and Postgres reachable', access: 'public' },

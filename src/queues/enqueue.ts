@@ -10,7 +10,7 @@ import type { LoadedFleet } from '../config/load-fleet.js';
 import type { MarketDataRepository } from '../registry/market-data.js';
 import { parseInput } from '../validation.js';
 import type { JobKind } from './kinds.js';
-import { payloadSchemas, type JobData, type PayloadOf, type Trigger } from './payloads.js';
+import { payloadSchemas, type JobData, type PayloadOf, type PipelineRef, type Trigger } from './payloads.js';
 import { newJobId, placeJob } from './placement.js';
 import { defaultJobOptions, type QueueSet } from './queue-set.js';
 
@@ -25,6 +25,8 @@ export interface EnqueueOptions {
   /** Suffix of the job id; the scheduler derives it from (schedule, fire time) for exactly-once. */
   idSuffix?: string;
   delayMs?: number;
+  /** The job's place in a research pipeline. */
+  pipeline?: PipelineRef;
 }
 
 export interface EnqueuedJob {
@@ -66,7 +68,7 @@ export async function enqueue(
   const entry = deps.queues.get(spec.name);
   if (!entry) throw new Error(`queue ${spec.name} is not open`);
   deps.queues.assertReachable();
-  const data: JobData = { kind, payload, trigger } as JobData;
+  const data: JobData = { kind, payload, trigger, ...(options.pipeline ? { pipeline: options.pipeline } : {}) } as JobData;
   const id = newJobId(spec.name, options.idSuffix);
   const delay = options.delayMs && options.delayMs > 0 ? options.delayMs : undefined;
 

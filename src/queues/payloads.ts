@@ -72,9 +72,16 @@ export const triggerSchema = z.strictObject({
 });
 export type Trigger = z.output<typeof triggerSchema>;
 
+/** Where a job stands in a research pipeline (src/pipelines): the summary step aggregates its children. */
+export interface PipelineRef {
+  id: string;
+  role: 'training' | 'backtest' | 'summary';
+}
+
 /** What is stored as the BullMQ job's data. */
 export interface JobData<K extends JobKind = JobKind> {
   kind: K;
   payload: PayloadOf<K>;
   trigger: Trigger;
+  pipeline?: PipelineRef;
 }

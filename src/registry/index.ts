@@ -5,6 +5,8 @@ import { createCheckpointRepository } from './checkpoints.js';
 import { createDeploymentRepository } from './deployments.js';
 import { createScheduleRepository } from './schedules.js';
 import { createMarketDataRepository } from './market-data.js';
+import { createBacktestRepository } from './backtests.js';
+import { createPipelineRepository } from './pipelines.js';
 
 export function createRegistry(pool: pg.Pool) {
   return {
@@ -13,6 +15,8 @@ export function createRegistry(pool: pg.Pool) {
     deployments: createDeploymentRepository(pool),
     schedules: createScheduleRepository(pool),
     marketData: createMarketDataRepository(pool),
+    backtests: createBacktestRepository(pool),
+    pipelines: createPipelineRepository(pool),
   };
 }
 

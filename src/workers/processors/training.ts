@@ -6,6 +6,7 @@ import { enqueue } from '../../queues/enqueue.js';
 import { retryTransient } from '../../registry/retry.js';
 import type { Processor } from '../job-context.js';
 import type { PayloadOf } from '../../queues/payloads.js';
+import { launchBacktests } from '../../pipelines/research.js';
 import { buildResult } from './result.js';
 
 /** How long registration keeps retrying before the job fails (and BullMQ retries it). */
@@ -86,6 +87,15 @@ export const train: Processor = async (ctx) => {
       { idSuffix: `validate-${checkpoint.id}` },
     );
     ctx.log.info({ checkpoint: checkpoint.id, label: checkpoint.label, created }, 'checkpoint registered');
+  }
+  // A research pipeline's training: its backtests start now, on the checkpoint just registered.
+  const pipeline = ctx.job.data.pipeline;
+  if (pipeline?.role === 'training' && registered[0]) {
+    await retryTransient(
+      'launching the pipeline backtests',
+      () => launchBacktests({ fleet: ctx.fleet, queues: ctx.queues, registry: ctx.registry }, pipeline.id, registered[0]!.id, ctx.job.data.trigger),
+      { signal: ctx.signal, logger: ctx.log, maxMs: REGISTRATION_RETRY_MS },
+    );
   }
   return { ...result, registered };
 };

@@ -1,0 +1,39 @@
+// GET /api/backtests and GET /api/backtests/summary: results and their aggregates, in SQL.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { LoadedFleet } from '../../config/load-fleet.js';
+import { GROUP_BY } from '../../registry/backtests.js';
+import type { Registry } from '../../registry/index.js';
+import { parseInput } from '../../validation.js';
+import { modelName } from '../schemas.js';
+
+export const backtestListQuery = (fleet: LoadedFleet) =>
+  z.strictObject({
+    model: modelName(fleet).optional(),
+    symbol: z.string().regex(/^[A-Z0-9][A-Z0-9.^=-]{0,15}$/, 'must be an upper-case ticker').optional(),
+    checkpoint: z.coerce.number().int().positive().optional(),
+    since: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+    offset: z.coerce.number().int().min(0).default(0),
+  });
+
+export const backtestSummaryQuery = (fleet: LoadedFleet) =>
+  z.strictObject({
+    groupBy: z.enum(GROUP_BY).default('model'),
+    model: modelName(fleet).optional(),
+    since: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+  });
+
+export async function backtestRoutes(app: FastifyInstance, deps: { fleet: LoadedFleet; registry: Registry }): Promise<void> {
+  const list = backtestListQuery(deps.fleet);
+  const summary = backtestSummaryQuery(deps.fleet);
+  app.get('/api/backtests', { config: { access: 'read' } }, async (request) => {
+    const q = parseInput(list, request.query, 'query');
+    const { results, total } = await deps.registry.backtests.list({ ...q, ...(q.checkpoint ? { checkpointId: q.checkpoint } : {}) });
+    return { results, total, limit: q.limit, offset: q.offset };
+  });
+  app.get('/api/backtests/summary', { config: { access: 'read' } }, async (request) => {
+    const q = parseInput(summary, request.query, 'query');
+    return { groupBy: q.groupBy, since: q.since ?? null, groups: await deps.registry.backtests.summary(q) };
+  });
+}

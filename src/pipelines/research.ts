@@ -1,0 +1,107 @@
+// The research pipeline of the source documents: train a model on a primary symbol, backtest the
+// checkpoint it produced on many symbols in parallel (and, when a model has a promoted
+// checkpoint, that one on the same symbols and window, for comparison), then summarise.
+//
+// Shape: the training job carries `pipeline: {id, role: 'training'}`. When it has registered its
+// checkpoint, the training processor adds a BullMQ flow: a summary step (a backtest-queue job
+// with role 'summary') whose children are the backtests, one per symbol and checkpoint. A
+// backtest that fails for good does not stall the pipeline: children are added with
+// `ignoreDependencyOnFailure`, so the summary runs on what succeeded and lists what failed. A
+// training job that fails for good fails the pipeline. Job ids derive from the pipeline id, so
+// a rerun adds nothing twice.
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { LoadedFleet } from '../config/load-fleet.js';
+import { enqueue } from '../queues/enqueue.js';
+import { TIMEFRAMES, type JobData, type Trigger } from '../queues/payloads.js';
+import { newJobId, placeJob } from '../queues/placement.js';
+import { defaultJobOptions, type QueueSet } from '../queues/queue-set.js';
+import type { Registry } from '../registry/index.js';
+
+const symbol = z.string().regex(/^[A-Z0-9][A-Z0-9.^=-]{0,15}$/, 'must be an upper-case ticker such as AAPL');
+const isoDate = z.iso.datetime({ offset: true }).or(z.iso.date());
+const window = z
+  .strictObject({ from: isoDate, to: isoDate })
+  .refine((w) => Date.parse(w.from) < Date.parse(w.to), { message: 'from must be before to', path: ['to'] });
+
+export const researchBody = (fleet: LoadedFleet) =>
+  z.strictObject({
+    model: z.string().refine((m) => m in fleet.models, {
+      error: (issue) => `unknown model "${String(issue.input)}"; known: ${Object.keys(fleet.models).join(', ')}`,
+    }),
+    primarySymbol: symbol,
+    symbols: z.array(symbol).min(1).max(50),
+    timeframe: z.enum(TIMEFRAMES).default('1d'),
+    trainWindow: window.optional(),
+    testWindow: window.optional(),
+    params: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.union([z.string().max(256), z.number(), z.boolean()])).default({}),
+  });
+export type ResearchSpec = z.output<ReturnType<typeof researchBody>>;
+
+export interface PipelineDeps {
+  fleet: LoadedFleet;
+  queues: QueueSet;
+  registry: Registry;
+}
+
+const safe = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, '_');
+
+/** The deterministic job ids of a pipeline's steps. */
+export function pipelineJobIds(id: string, symbols: string[], withLive: boolean) {
+  const backtest = (s: string, live: boolean) => newJobId('backtest', `research-${id}-${live ? 'live-' : ''}${safe(s)}`);
+  return {
+    training: (queue: string) => newJobId(queue, `research-${id}`),
+    summary: newJobId('backtest', `research-${id}-summary`),
+    candidates: symbols.map((s) => ({ symbol: s, id: backtest(s, false) })),
+    live: withLive ? symbols.map((s) => ({ symbol: s, id: backtest(s, true) })) : [],
+  };
+}
+
+export async function startResearch(deps: PipelineDeps, spec: ResearchSpec, by: string): Promise<{ id: string; trainingJobId: string }> {
+  const id = randomUUID();
+  const trigger: Trigger = { reason: 'pipeline', by: `${by} (pipeline ${id})`, at: new Date().toISOString() };
+  const job = await enqueue(
+    { fleet: deps.fleet, queues: deps.queues, marketData: deps.registry.marketData },
+    'training',
+    { model: spec.model, params: spec.params, symbols: [spec.primarySymbol], ...(spec.trainWindow ? { datasetWindow: spec.trainWindow } : {}) },
+    trigger,
+    { idSuffix: `research-${id}`, pipeline: { id, role: 'training' } },
+  );
+  await deps.registry.pipelines.create({ id, model: spec.model, spec, trainingJobId: job.id, createdBy: by });
+  return { id, trainingJobId: job.id };
+}
+
+/** Called by the training processor once the pipeline's checkpoint is registered. */
+export async function launchBacktests(deps: PipelineDeps, pipelineId: string, checkpointId: number, trigger: Trigger): Promise<string | undefined> {
+  const pipeline = await deps.registry.pipelines.get(pipelineId);
+  if (!pipeline || pipeline.summaryJobId) return pipeline?.summaryJobId ?? undefined; // already launched (a rerun)
+  const spec = pipeline.spec as ResearchSpec;
+  const promoted = await deps.registry.checkpoints.promoted(spec.model);
+  const live = promoted && promoted.id !== checkpointId ? promoted : undefined;
+  const ids = pipelineJobIds(pipelineId, spec.symbols, Boolean(live));
+  const backtestSpec = placeJob(deps.fleet, 'backtest', {});
+  const step = (symbols: string[], checkpoint: number, role: 'backtest' | 'summary'): JobData<'backtest'> => ({
+    kind: 'backtest',
+    payload: { model: spec.model, checkpoint, symbols, timeframe: spec.timeframe, ...(spec.testWindow ? { window: spec.testWindow } : {}) },
+    trigger: { ...trigger, reason: 'pipeline', by: `pipeline ${pipelineId}` },
+    pipeline: { id: pipelineId, role },
+  });
+  const child = (symbol: string, id: string, checkpoint: number) => ({
+    name: 'backtest',
+    queueName: backtestSpec.name,
+    data: step([symbol], checkpoint, 'backtest'),
+    opts: { ...defaultJobOptions(backtestSpec), jobId: id, ignoreDependencyOnFailure: true },
+  });
+  await deps.queues.flows.add({
+    name: 'backtest',
+    queueName: backtestSpec.name,
+    data: step(spec.symbols, checkpointId, 'summary'),
+    opts: { ...defaultJobOptions(backtestSpec), jobId: ids.summary },
+    children: [
+      ...ids.candidates.map((c) => child(c.symbol, c.id, checkpointId)),
+      ...(live ? ids.live.map((c) => child(c.symbol, c.id, live.id)) : []),
+    ],
+  });
+  await deps.registry.pipelines.setBacktests(pipelineId, checkpointId, ids.summary);
+  return ids.summary;
+}
