@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { CLIENT_HELP, enqueueCommand, ENQUEUE_HELP } from './commands/enqueue.js';
 import { LIST_COMMANDS, LIST_HELP, listCommand } from './commands/list-commands.js';
 import { ApiError } from './commands/api-client.js';
+import { RESEARCH_HELP, researchCommand } from './commands/research.js';
 import { serve } from './commands/serve.js';
 import { migrateCommand } from './commands/migrate.js';
 import { parseEnv } from './config/env.js';
@@ -35,6 +36,7 @@ Commands:
   dev                  everything in one process, for a laptop
   demo                 like dev; starts a private Redis or an embedded database when none runs
   enqueue <kind> ...   add a job through the API; --wait follows it (caelum-scheduler enqueue --help)
+  research ...         train, backtest across symbols, summarise (caelum-scheduler research --help)
   jobs, workers, schedules, checkpoints   tables from the API (--json for scripts)
   migrate              apply pending database migrations (every process also does on start)
   help                 this text
@@ -48,6 +50,7 @@ const COMMAND_HELP: Record<string, string> = {
   dev: `Usage: caelum-scheduler dev\n\nRuns the API (and, as they are built, the scheduler and a local worker) in one process.\nWhen REDIS_URL or DATABASE_URL is unset and nothing answers locally, it starts a private\nredis-server or an embedded PGlite database. Missing tokens are made and printed.\n\n${ENV_HELP}`,
   demo: `Usage: caelum-scheduler demo\n\nThe same as dev, with a banner of URLs, tokens and commands to try.\n\n${ENV_HELP}`,
   enqueue: ENQUEUE_HELP,
+  research: RESEARCH_HELP,
   ...Object.fromEntries(LIST_COMMANDS.map((c) => [c, `${LIST_HELP[c]}\n\n${CLIENT_HELP}`])),
   migrate: `Usage: caelum-scheduler migrate\n\nApplies the pending migrations to DATABASE_URL (schema CAELUM_DB_SCHEMA) under an advisory\nlock. The api, worker and dev processes do the same when they start.\n\n${ENV_HELP}`,
 };
@@ -92,6 +95,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'enqueue':
       return enqueueCommand(rest, env);
+    case 'research':
+      return researchCommand(rest, env);
     case 'jobs':
     case 'workers':
     case 'schedules':

@@ -78,6 +78,17 @@ describe('the CLI against a running dev stack', () => {
     expect(JSON.parse((await client(['jobs', '--json'])).stdout).total).toBe(before);
   });
 
+  it('research --wait follows the pipeline to its summary table', async () => {
+    const res = await client(['research', '--model', 'yield', '--symbols', 'AAPL,MSFT', '--wait']);
+    expect(res.stderr).toBe('');
+    expect(res.exitCode).toBe(0);
+    expect(res.stdout).toMatch(/training: (waiting|active|completed)/);
+    expect(res.stdout).toMatch(/^SYMBOL\s+SHARPE\s+RETURN\s+DRAWDOWN\s+WIN RATE/m);
+    expect(res.stdout).toMatch(/^AAPL\s+-?\d/m);
+    expect(res.stdout).toMatch(/^MSFT\s+-?\d/m);
+    expect(res.stdout).toMatch(/^overall\s+-?\d/m);
+  });
+
   it('prints tables of jobs, workers, schedules and checkpoints, or JSON', async () => {
     const jobs = await client(['jobs', '--kind', 'training']);
     expect(jobs.stdout.split('\n')[0]).toMatch(/^ID\s+KIND\s+STATE\s+MODEL\s+PROGRESS/);
