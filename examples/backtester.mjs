@@ -22,7 +22,8 @@ if (process.env.CAELUM_CHECKPOINT_PATH) {
 }
 
 function backtest(symbol) {
-  const random = rng(`${symbol}:${p.model ?? ''}:${process.env.CAELUM_CHECKPOINT_ID ?? ''}`);
+  // The same bars for every checkpoint of a symbol and window, so two checkpoints compare fairly.
+  const random = rng(`${symbol}:${p.timeframe ?? ''}:${p.window?.from ?? ''}:${p.window?.to ?? ''}`);
   let price = 100;
   const closes = [];
   for (let i = 0; i < bars; i++) {

@@ -28,6 +28,16 @@ const fleet = parseFleet(
         maxRegression: 0.5,
         checkpointDir: path.join(dir, 'quant'),
       },
+      careful: {
+        pool: 'alpha',
+        train: { command: ['node', 'examples/trainer.mjs', '--epochs', '1', '--epoch-ms', '50'], timeoutSeconds: 60, attempts: 1 },
+        validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 60, attempts: 1 },
+        thresholds: { val_accuracy: { min: 0.5 } },
+        maxRegression: 0.5,
+        checkpointDir: path.join(dir, 'careful'),
+        autoPromote: true,
+        compareBeforePromotion: { symbols: ['AAPL', 'MSFT'] },
+      },
     },
     backtest: { pool: 'alpha', command: ['node', 'examples/backtester.mjs', '--bars', '150'], timeoutSeconds: 60, attempts: 1 },
     dataSync: { pool: 'alpha', command: ['node', 'examples/data-syncer.mjs'], timeoutSeconds: 60 },
@@ -124,6 +134,31 @@ describe('the research pipeline', () => {
 });
 
 describe('backtesting a checkpoint', () => {
+  it('backtests a validated checkpoint against the promoted one before promoting it, and records the comparison', async () => {
+    const train = async (target: number) => {
+      const job = await enqueue({ fleet, queues: api.queues }, 'training', { model: 'careful', params: { target_accuracy: target } }, {
+        reason: 'api',
+        by: 'test',
+        at: new Date().toISOString(),
+      });
+      return ((await finished(job.id)).returnvalue as { registered: { id: number }[] }).registered[0]!.id;
+    };
+    // The first has nothing to compare with: autoPromote promotes it once validated.
+    const first = await train(0.6);
+    await waitFor('the first to be promoted', async () => (await api.registry.checkpoints.get(first))?.status === 'promoted');
+    // The second, more accurate, is backtested against it first, then promoted.
+    const second = await train(0.9);
+    const compared = await waitFor('the comparison', async () => {
+      const c = await api.registry.checkpoints.get(second);
+      return c?.lineage.comparison ? c : undefined;
+    });
+    expect(compared.lineage.comparison).toMatchObject({ pipeline: `compare-${second}`, promoted: { id: first }, verdict: 'better than the promoted checkpoint' });
+    await waitFor('the second to be promoted', async () => (await api.registry.checkpoints.get(second))?.status === 'promoted');
+    expect((await api.registry.checkpoints.get(first))!.status).toBe('superseded');
+    const view = (await get(`/api/pipelines/compare-${second}`)).json();
+    expect(view).toMatchObject({ kind: 'comparison', state: 'completed' });
+  });
+
   it('backtests the promoted checkpoint by name, and records its rows once however often the job runs', async () => {
     const job = await enqueue({ fleet, queues: api.queues }, 'backtest', { model: 'quant', checkpoint: 'promoted', symbols: ['SPY'] }, {
       reason: 'api',

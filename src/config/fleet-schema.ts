@@ -79,8 +79,18 @@ const modelSchema = z.strictObject({
   /** How a new checkpoint is validated: the validate command, or a deploy test of the service. */
   validation: z.enum(['command', 'deploy-test']).default('command'),
   deployTest: deployTestSchema.optional(),
-  /** Promote a checkpoint as soon as it is validated. */
+  /**
+   * Promote a checkpoint as soon as it is validated (with compareBeforePromotion: once its
+   * backtests are not worse than the promoted checkpoint's).
+   */
   autoPromote: z.boolean().default(false),
+  /** Backtest a validated checkpoint against the promoted one on these symbols before promotion. */
+  compareBeforePromotion: z
+    .strictObject({
+      symbols: z.array(z.string().regex(/^[A-Z0-9][A-Z0-9.^=-]{0,15}$/, 'must be an upper-case ticker')).min(1),
+      timeframe: z.enum(['1m', '5m', '15m', '30m', '1h', '4h', '1d', '1w']).default('1d'),
+    })
+    .optional(),
   /**
    * Train only on fresh market data: at enqueue, symbols whose last sync at `timeframe` is older
    * than `maxAgeHours` (or missing) are synced first, as children of the training job (a flow).

@@ -294,6 +294,15 @@ export function createCheckpointRepository(pool: pg.Pool) {
       });
     },
 
+    /** Adds one entry to a checkpoint's lineage (e.g. its comparison with the promoted one). */
+    async addLineage(id: number, key: string, value: unknown): Promise<void> {
+      await pool.query('update checkpoints set lineage = lineage || jsonb_build_object($2::text, $3::jsonb), updated_at = now() where id = $1', [
+        id,
+        key,
+        JSON.stringify(value),
+      ]);
+    },
+
     async recordLoad(id: number, instance: string, details: unknown): Promise<void> {
       const c = await this.get(id);
       if (!c) throw new NotFoundError(`no checkpoint ${id}`);

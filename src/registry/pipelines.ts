@@ -3,7 +3,7 @@ import type pg from 'pg';
 
 export interface Pipeline {
   id: string;
-  kind: 'research';
+  kind: 'research' | 'comparison';
   model: string;
   spec: Record<string, unknown>;
   trainingJobId: string;
@@ -17,7 +17,7 @@ export interface Pipeline {
 
 const toPipeline = (r: Record<string, unknown>): Pipeline => ({
   id: r.id as string,
-  kind: r.kind as 'research',
+  kind: r.kind as 'research' | 'comparison',
   model: r.model as string,
   spec: r.spec as Record<string, unknown>,
   trainingJobId: r.training_job_id as string,
@@ -31,11 +31,11 @@ const toPipeline = (r: Record<string, unknown>): Pipeline => ({
 
 export function createPipelineRepository(pool: pg.Pool) {
   return {
-    async create(p: { id: string; model: string; spec: object; trainingJobId: string; createdBy: string }): Promise<void> {
+    async create(p: { id: string; kind?: 'research' | 'comparison'; model: string; spec: object; trainingJobId: string; createdBy: string }): Promise<void> {
       await pool.query(
-        `insert into pipelines (id, kind, model, spec, training_job_id, created_by) values ($1, 'research', $2, $3, $4, $5)
+        `insert into pipelines (id, kind, model, spec, training_job_id, created_by) values ($1, $6, $2, $3, $4, $5)
          on conflict (id) do nothing`,
-        [p.id, p.model, JSON.stringify(p.spec), p.trainingJobId, p.createdBy],
+        [p.id, p.model, JSON.stringify(p.spec), p.trainingJobId, p.createdBy, p.kind ?? 'research'],
       );
     },
     async get(id: string): Promise<Pipeline | undefined> {

@@ -27,7 +27,7 @@ export async function pipelineRoutes(app: FastifyInstance, deps: { fleet: Loaded
 
   app.get<{ Params: { id: string } }>('/api/pipelines/:id', { config: { access: 'read' } }, async (request) => {
     const id = request.params.id;
-    const pipeline = /^[0-9a-f-]{36}$/.test(id) ? await deps.registry.pipelines.get(id) : undefined;
+    const pipeline = /^[A-Za-z0-9-]{1,64}$/.test(id) ? await deps.registry.pipelines.get(id) : undefined;
     if (!pipeline) throw new NotFoundError(`no pipeline "${id}"`);
     const spec = pipeline.spec as ResearchSpec;
     const ids = pipelineJobIds(id, spec.symbols, true);
@@ -47,6 +47,7 @@ export async function pipelineRoutes(app: FastifyInstance, deps: { fleet: Loaded
             : 'training';
     return {
       id,
+      kind: pipeline.kind,
       state,
       model: pipeline.model,
       spec,

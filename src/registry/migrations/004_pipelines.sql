@@ -1,7 +1,8 @@
--- Research pipelines: train, then backtest across symbols in parallel, then summarise.
+-- Research pipelines (train, then backtest across symbols in parallel, then summarise) and
+-- comparisons (a validated checkpoint backtested against the promoted one before promotion).
 create table pipelines (
   id               text primary key,
-  kind             text not null check (kind in ('research')),
+  kind             text not null check (kind in ('research', 'comparison')),
   model            text not null,
   spec             jsonb not null,
   training_job_id  text not null,

@@ -36,6 +36,15 @@ async function summaryStep(ctx: JobContext) {
     Object.entries(failures).map(([key, reason]) => ({ job: key.split(':').at(-1)!, reason })),
   );
   await ctx.registry.pipelines.setSummary(pipelineId, summary);
+  const pipeline = await ctx.registry.pipelines.get(pipelineId);
+  if (pipeline?.kind === 'comparison' && checkpoint) {
+    await ctx.registry.checkpoints.addLineage(checkpoint.id, 'comparison', { pipeline: pipelineId, ...summary });
+    const model = ctx.fleet.models[p.model];
+    const notWorse = summary.overall.sharpeDelta === null || summary.overall.sharpeDelta >= 0;
+    if (model?.autoPromote && notWorse && checkpoint.status === 'validated') {
+      await ctx.registry.checkpoints.promote(checkpoint.id, `worker ${ctx.hostId} (job ${ctx.job.id})`, `autoPromote: ${summary.verdict}`);
+    }
+  }
   return summary;
 }
 

@@ -11,6 +11,7 @@ import type { PayloadOf } from '../../queues/payloads.js';
 import { publishFeed } from '../../registry/feed-signal.js';
 import { prune } from '../../registry/retention.js';
 import { judge } from '../../registry/validation-rules.js';
+import { launchBacktests } from '../../pipelines/research.js';
 import { JobStopped, type JobContext, type Processor } from '../job-context.js';
 import type { ProtocolEvent } from '../protocol.js';
 
@@ -141,7 +142,22 @@ export const deployTest: Processor = async (ctx) => {
     if (final.status === 'validated' && final.feedSeq !== null) {
       // After the commit: a feed request woken now finds the checkpoint.
       await publishFeed(ctx.redis, ctx.prefix, modelName, final.feedSeq);
-      if (model.autoPromote) final = await checkpoints.promote(final.id, actor, 'autoPromote is set for this model');
+      if (model.compareBeforePromotion && promoted && promoted.id !== final.id) {
+        // Backtested against the live one first; the comparison's summary lands in the lineage
+        // (and promotes it, with autoPromote, when it is not worse).
+        const pipelineId = `compare-${final.id}`;
+        await ctx.registry.pipelines.create({
+          id: pipelineId,
+          kind: 'comparison',
+          model: modelName,
+          spec: { model: modelName, primarySymbol: model.compareBeforePromotion.symbols[0], ...model.compareBeforePromotion },
+          trainingJobId: final.trainingJobId,
+          createdBy: actor,
+        });
+        await launchBacktests({ fleet: ctx.fleet, queues: ctx.queues, registry: ctx.registry }, pipelineId, final.id, ctx.job.data.trigger);
+      } else if (model.autoPromote) {
+        final = await checkpoints.promote(final.id, actor, 'autoPromote is set for this model');
+      }
     }
     await prune(checkpoints, modelName, model, actor, ctx.log);
   }
