@@ -3,23 +3,12 @@
 // On start it repairs fires a dead replica claimed but never finished, and catches up on fires
 // missed while no scheduler ran.
 import type { ScheduleConfig } from '../config/fleet-schema.js';
-import type { LoadedFleet } from '../config/load-fleet.js';
 import type { Logger } from '../logger.js';
-import type { QueueSet } from '../queues/queue-set.js';
-import type { ScheduleRepository } from '../registry/schedules.js';
-import type { MarketDataRepository } from '../registry/market-data.js';
-import type { Metrics } from '../metrics.js';
 import { catchUp } from './catch-up.js';
 import { completeFire, fireSchedule, type FireDeps } from './fire.js';
 import { cronOf } from './fire-times.js';
 
-export interface SchedulerDeps {
-  fleet: LoadedFleet;
-  queues: QueueSet;
-  schedules: ScheduleRepository;
-  logger: Logger;
-  marketData?: MarketDataRepository;
-  metrics?: Pick<Metrics, 'scheduleFires'>;
+export interface SchedulerDeps extends FireDeps {
   /** Milliseconds since the epoch; injectable so catch-up can be tested with a moved clock. */
   now?: () => number;
 }
