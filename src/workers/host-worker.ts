@@ -232,12 +232,16 @@ export class HostWorker {
 
   /** The GPU queue to hold GPUs for, per the starvation rule above. */
   private async reservation(): Promise<string | undefined> {
-    if (this.capacity.freeGpus() === 0) return this.reservedFor;
+    const { redis, prefix } = this.deps;
+    // A reservation stands until a job of its queue starts (launch clears it) or the queue has
+    // nothing waiting. Dropping it as soon as enough GPUs are free would hand them to a smaller
+    // job of another queue first, and the big one would wait again.
+    if (this.reservedFor && (await redis.lindex(waitKey(prefix, this.reservedFor), -1))) return this.reservedFor;
+    if (this.capacity.freeGpus() === 0) return undefined;
     const blocked = this.ordered.filter(
       (q) => q.gpus > 0 && !this.capacity.fits(this.need(q)) && this.capacity.couldEverFit(this.need(q)),
     );
     if (blocked.length === 0) return undefined;
-    const { redis, prefix } = this.deps;
     const heads = await Promise.all(blocked.map((q) => redis.lindex(waitKey(prefix, q.name), -1)));
     const stamps = await Promise.all(
       blocked.map((q, i) => (heads[i] ? redis.hget(jobKey(prefix, q.name, heads[i]!), 'timestamp') : Promise.resolve(null))),
@@ -284,6 +288,7 @@ export class HostWorker {
   private launch(spec: QueueSpec, job: Job<JobData>, token: string, lease: Lease): void {
     const entry: Running = { job, spec, lease, startedAt: Date.now(), abort: new AbortController(), output: new JobOutput(job, this.log) };
     this.running.set(job.id!, entry);
+    if (spec.name === this.reservedFor) this.reservedFor = undefined; // the job it was held for has started
     const { metrics } = this.deps;
     metrics.jobWait.observe({ kind: spec.kind }, Math.max(0, entry.startedAt - job.timestamp - (job.opts.delay ?? 0)) / 1000);
     for (const g of lease.gpus) metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 1);

@@ -34,24 +34,28 @@ function feedEntry(c: Checkpoint) {
 
 export async function checkpointRoutes(app: FastifyInstance, deps: CheckpointRouteDeps): Promise<void> {
   const { registry, fleet, feed } = deps;
+  // Built once: a schema per request would be the largest cost of a feed poll.
+  const listSchema = checkpointListQuery(fleet);
+  const feedSchema = feedQuery(fleet);
 
   app.get('/api/checkpoints', { config: { access: 'read' } }, async (request) => {
-    const q = parseInput(checkpointListQuery(fleet), request.query, 'query');
+    const q = parseInput(listSchema, request.query, 'query');
     const { checkpoints, total } = await registry.checkpoints.list(q);
     return { checkpoints, total, limit: q.limit, offset: q.offset };
   });
 
   app.get('/api/checkpoints/feed', { config: { access: 'read' } }, async (request, reply) => {
-    const q = parseInput(feedQuery(fleet), request.query, 'feed query');
+    const q = parseInput(feedSchema, request.query, 'feed query');
+    const query = { ...(q.model ? { model: q.model } : {}), after: q.after, limit: FEED_PAGE };
+    let rows: Checkpoint[] = q.wait === 0 ? await registry.checkpoints.feed(query) : [];
     const deadline = Date.now() + q.wait * 1000;
     const gone = new AbortController();
-    request.raw.once('close', () => gone.abort());
-    let rows: Checkpoint[];
-    for (;;) {
+    if (q.wait > 0) request.raw.once('close', () => gone.abort());
+    while (q.wait > 0) {
       // Listen before looking, so a validation committed in between still wakes us.
       const listening = new AbortController();
       const woke = feed.wait(q.model, Math.max(0, deadline - Date.now()), AbortSignal.any([listening.signal, gone.signal]));
-      rows = await registry.checkpoints.feed({ ...(q.model ? { model: q.model } : {}), after: q.after, limit: FEED_PAGE });
+      rows = await registry.checkpoints.feed(query);
       if (rows.length > 0 || Date.now() >= deadline || gone.signal.aborted) {
         listening.abort();
         break;
