@@ -104,8 +104,8 @@ export async function startServices(opts: StartOptions): Promise<Running> {
       closers.add('workers', () => running.close());
     }
 
+    const registry = createRegistry(pool);
     if (opts.scheduler) {
-      const registry = createRegistry(pool);
       const scheduler = new Scheduler({
         fleet: opts.fleet,
         queues,
@@ -128,7 +128,7 @@ export async function startServices(opts: StartOptions): Promise<Running> {
         queues,
         redis,
         pool,
-        registry: createRegistry(pool),
+        registry,
         feed,
         metrics,
         logger: opts.logger,

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
+import { withTransaction } from './transaction.js';
 
 const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 // Any fixed number: all caelum-scheduler processes of one database take the same lock.
@@ -39,9 +40,7 @@ export async function migrate(
   schema = 'public',
   migrations = loadMigrations(),
 ): Promise<number[]> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  const done = await withTransaction(pool, async (client) => {
     await client.query('select pg_advisory_xact_lock($1)', [LOCK_KEY]);
     if (schema !== 'public') await client.query(`create schema if not exists ${client.escapeIdentifier(schema)}`);
     await client.query(`create table if not exists caelum_migrations (
@@ -58,20 +57,15 @@ export async function migrate(
         `the database has migration ${ahead.map((r) => r.version).join(', ')}, newer than this build knows (${newest}); upgrade caelum-scheduler`,
       );
     }
-    const done: number[] = [];
+    const applying: number[] = [];
     for (const m of migrations) {
       if (applied.has(m.version)) continue;
       await client.query(m.sql);
       await client.query('insert into caelum_migrations (version, name) values ($1, $2)', [m.version, m.name]);
-      done.push(m.version);
+      applying.push(m.version);
     }
-    await client.query('commit');
-    if (done.length) logger.info({ applied: done }, 'database migrated');
-    return done;
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+    return applying;
+  });
+  if (done.length) logger.info({ applied: done }, 'database migrated');
+  return done;
 }
