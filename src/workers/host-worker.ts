@@ -5,7 +5,8 @@
 // from right now, plus a wake key of its own that it writes when capacity frees up. No job is
 // ever held while waiting for capacity, and nothing polls Redis.
 //
-// Order: across queues a host serves data sync, then training and deploy tests, then backtests.
+// Order: across queues a host serves data sync, then training and deploy tests, then backtests;
+// among GPU queues of one priority that could start a job, the oldest waiting job goes first.
 //
 // Starvation rule: when the oldest waiting job of a GPU queue cannot start because too few GPUs
 // are free, and it has waited at least `starvationGuardMs`, the host reserves its GPUs for it:
@@ -214,7 +215,7 @@ export class HostWorker {
       if (this.stopping) return tried;
       this.reservedFor = await this.reservation();
       let started = false;
-      for (const spec of this.ordered) {
+      for (const spec of await this.fillOrder()) {
         if (!this.capacity.fits(this.need(spec)) || this.heldBack(spec)) continue;
         tried.add(spec.name);
         const token = `${this.instance}:${++this.tokenSeq}`;
@@ -230,6 +231,34 @@ export class HostWorker {
     }
   }
 
+  /** Head job timestamps of these queues (Infinity for an empty one), in one round trip each way. */
+  private async headTimestamps(queues: QueueSpec[]): Promise<number[]> {
+    const { redis, prefix } = this.deps;
+    const heads = await Promise.all(queues.map((q) => redis.lindex(waitKey(prefix, q.name), -1)));
+    const stamps = await Promise.all(
+      queues.map((q, i) => (heads[i] ? redis.hget(jobKey(prefix, q.name, heads[i]!), 'timestamp') : Promise.resolve(null))),
+    );
+    return stamps.map((t) => (t ? Number(t) : Infinity));
+  }
+
+  /**
+   * Serving order for one pass: by kind priority; among GPU queues of the same priority that
+   * could start a job now, the one whose waiting job is oldest first (config order would let the
+   * first-listed model's jobs always go ahead of a bigger model's).
+   */
+  private async fillOrder(): Promise<QueueSpec[]> {
+    const gpu = this.ordered.filter((q) => q.gpus > 0 && this.capacity.fits(this.need(q)) && !this.heldBack(q));
+    if (gpu.length < 2) return this.ordered;
+    const stamps = await this.headTimestamps(gpu);
+    const age = new Map(gpu.map((q, i) => [q.name, stamps[i]!]));
+    return [...this.ordered].sort(
+      (a, b) =>
+        SERVING_PRIORITY[b.kind] - SERVING_PRIORITY[a.kind] ||
+        (age.get(a.name) ?? Infinity) - (age.get(b.name) ?? Infinity) ||
+        this.ordered.indexOf(a) - this.ordered.indexOf(b),
+    );
+  }
+
   /** The GPU queue to hold GPUs for, per the starvation rule above. */
   private async reservation(): Promise<string | undefined> {
     const { redis, prefix } = this.deps;
@@ -242,14 +271,11 @@ export class HostWorker {
       (q) => q.gpus > 0 && !this.capacity.fits(this.need(q)) && this.capacity.couldEverFit(this.need(q)),
     );
     if (blocked.length === 0) return undefined;
-    const heads = await Promise.all(blocked.map((q) => redis.lindex(waitKey(prefix, q.name), -1)));
-    const stamps = await Promise.all(
-      blocked.map((q, i) => (heads[i] ? redis.hget(jobKey(prefix, q.name, heads[i]!), 'timestamp') : Promise.resolve(null))),
-    );
+    const stamps = await this.headTimestamps(blocked);
     let oldest: { name: string; at: number } | undefined;
     blocked.forEach((q, i) => {
-      const at = Number(stamps[i]);
-      if (stamps[i] && (!oldest || at < oldest.at)) oldest = { name: q.name, at };
+      const at = stamps[i]!;
+      if (at !== Infinity && (!oldest || at < oldest.at)) oldest = { name: q.name, at };
     });
     if (!oldest || Date.now() - oldest.at < this.deps.options.starvationGuardMs) return undefined;
     if (this.reservedFor !== oldest.name) this.log.info({ queue: oldest.name }, 'holding GPUs for a job that has waited too long');
