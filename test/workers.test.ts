@@ -143,6 +143,15 @@ describe('GPU leases', () => {
 });
 
 describe('placement and order', () => {
+  it('serves the oldest waiting job first among training queues, whatever the config order', async () => {
+    // "big" is listed before "small"; the small job has waited longer.
+    const small = await add('training', { model: 'small', params: { epoch_ms: 200 } });
+    const big = await add('training', { model: 'big', params: { epoch_ms: 100 } });
+    workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-a']);
+    const [s, b] = [await finished(small.id), await finished(big.id)];
+    expect(s.processedOn!).toBeLessThan(b.processedOn!);
+  });
+
   it('pins each model to the hosts of its pool, and lists both live workers', async () => {
     workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-a', 'host-b']);
     const ys = await Promise.all([1, 2, 3].map(() => add('training', { model: 'yield' })));
