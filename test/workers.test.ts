@@ -146,6 +146,9 @@ describe('placement and order', () => {
   it('serves the oldest waiting job first among training queues, whatever the config order', async () => {
     // "big" is listed before "small"; the small job has waited longer.
     const small = await add('training', { model: 'small', params: { epoch_ms: 200 } });
+    // Job timestamps are in milliseconds: make sure the big job is really the younger one.
+    const addedAt = (await jobOf(small.id)).timestamp;
+    await waitFor('the clock to move on', () => Date.now() > addedAt, { intervalMs: 1 });
     const big = await add('training', { model: 'big', params: { epoch_ms: 100 } });
     workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-a']);
     const [s, b] = [await finished(small.id), await finished(big.id)];
