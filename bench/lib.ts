@@ -23,19 +23,7 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /** Wall clock with sub-millisecond precision, comparable across processes of this machine. */
 export const preciseNow = () => performance.timeOrigin + performance.now();
 
-export async function deletePrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
+export { deletePrefix } from '../test/helpers/redis.js';
 
 /** Bytes Redis attributes to the keys of a prefix (MEMORY USAGE of each, SAMPLES 0). */
 export async function prefixMemory(prefix: string): Promise<{ keys: number; bytes: number }> {

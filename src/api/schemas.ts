@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import { JOB_STATES } from '../queues/jobs.js';
 import { JOB_KINDS } from '../queues/kinds.js';
+import { knownModel as modelName } from '../queues/payloads.js';
 import { CHECKPOINT_STATUSES } from '../registry/checkpoints.js';
 
 /** The longest a feed request may be held open, in seconds. */
@@ -16,10 +17,7 @@ export const jobListQuery = z.strictObject({
   offset: z.coerce.number().int().min(0).max(100_000).default(0),
 });
 
-export const modelName = (fleet: LoadedFleet) =>
-  z.string().refine((m) => m in fleet.models, {
-    error: (issue) => `unknown model "${String(issue.input)}"; known: ${Object.keys(fleet.models).join(', ')}`,
-  });
+export { modelName };
 
 export const checkpointListQuery = (fleet: LoadedFleet) =>
   z.strictObject({

@@ -3,6 +3,9 @@
 import { z } from 'zod';
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** A ticker as payloads, pipelines and the config write it: AAPL, BRK.B, ^VIX. */
+export const SYMBOL_PATTERN = /^[A-Z0-9][A-Z0-9.^=-]{0,15}$/;
+export const TIMEFRAMES = ['1m', '5m', '15m', '30m', '1h', '4h', '1d', '1w'] as const;
 const name = (what: string) =>
   z.string().regex(NAME_PATTERN, `${what} must be lower-case letters, digits and dashes`);
 
@@ -87,8 +90,8 @@ const modelSchema = z.strictObject({
   /** Backtest a validated checkpoint against the promoted one on these symbols before promotion. */
   compareBeforePromotion: z
     .strictObject({
-      symbols: z.array(z.string().regex(/^[A-Z0-9][A-Z0-9.^=-]{0,15}$/, 'must be an upper-case ticker')).min(1),
-      timeframe: z.enum(['1m', '5m', '15m', '30m', '1h', '4h', '1d', '1w']).default('1d'),
+      symbols: z.array(z.string().regex(SYMBOL_PATTERN, 'must be an upper-case ticker')).min(1),
+      timeframe: z.enum(TIMEFRAMES).default('1d'),
     })
     .optional(),
   /**
@@ -96,7 +99,7 @@ const modelSchema = z.strictObject({
    * than `maxAgeHours` (or missing) are synced first, as children of the training job (a flow).
    */
   freshData: z
-    .strictObject({ timeframe: z.enum(['1m', '5m', '15m', '30m', '1h', '4h', '1d', '1w']), maxAgeHours: z.number().positive() })
+    .strictObject({ timeframe: z.enum(TIMEFRAMES), maxAgeHours: z.number().positive() })
     .optional(),
   symbols: z.array(z.string().min(1)).default([]),
 });

@@ -13,28 +13,20 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import { enqueue } from '../queues/enqueue.js';
-import { TIMEFRAMES, type JobData, type Trigger } from '../queues/payloads.js';
+import { knownModel, paramsSchema, symbolSchema, TIMEFRAMES, windowSchema, type JobData, type Trigger } from '../queues/payloads.js';
 import { newJobId, placeJob } from '../queues/placement.js';
 import { defaultJobOptions, type QueueSet } from '../queues/queue-set.js';
 import type { Registry } from '../registry/index.js';
 
-const symbol = z.string().regex(/^[A-Z0-9][A-Z0-9.^=-]{0,15}$/, 'must be an upper-case ticker such as AAPL');
-const isoDate = z.iso.datetime({ offset: true }).or(z.iso.date());
-const window = z
-  .strictObject({ from: isoDate, to: isoDate })
-  .refine((w) => Date.parse(w.from) < Date.parse(w.to), { message: 'from must be before to', path: ['to'] });
-
 export const researchBody = (fleet: LoadedFleet) =>
   z.strictObject({
-    model: z.string().refine((m) => m in fleet.models, {
-      error: (issue) => `unknown model "${String(issue.input)}"; known: ${Object.keys(fleet.models).join(', ')}`,
-    }),
-    primarySymbol: symbol,
-    symbols: z.array(symbol).min(1).max(50),
+    model: knownModel(fleet),
+    primarySymbol: symbolSchema,
+    symbols: z.array(symbolSchema).min(1).max(50),
     timeframe: z.enum(TIMEFRAMES).default('1d'),
-    trainWindow: window.optional(),
-    testWindow: window.optional(),
-    params: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.union([z.string().max(256), z.number(), z.boolean()])).default({}),
+    trainWindow: windowSchema.optional(),
+    testWindow: windowSchema.optional(),
+    params: paramsSchema.default({}),
   });
 export type ResearchSpec = z.output<ReturnType<typeof researchBody>>;
 

@@ -1,18 +1,29 @@
 // Payload schemas of each kind, as a client sends them. Every field is data: none of it ever
 // becomes a program, a flag or a path; the worker hands the payload to the child as JSON.
 import { z } from 'zod';
-import { NAME_PATTERN } from '../config/fleet-schema.js';
+import { NAME_PATTERN, SYMBOL_PATTERN, TIMEFRAMES } from '../config/fleet-schema.js';
+import type { LoadedFleet } from '../config/load-fleet.js';
 import type { JobKind } from './kinds.js';
 
+export { TIMEFRAMES };
+
+// The field schemas below are shared by the job payloads, the research pipeline and the API's
+// queries, so a field is checked the same way wherever it is sent.
 const model = z.string().regex(NAME_PATTERN, 'must be a model name');
-const symbol = z.string().regex(/^[A-Z0-9][A-Z0-9.^=-]{0,15}$/, 'must be an upper-case ticker such as AAPL');
-export const TIMEFRAMES = ['1m', '5m', '15m', '30m', '1h', '4h', '1d', '1w'] as const;
+export const symbolSchema = z.string().regex(SYMBOL_PATTERN, 'must be an upper-case ticker such as AAPL');
 const timeframe = z.enum(TIMEFRAMES);
-const isoDate = z.iso.datetime({ offset: true }).or(z.iso.date());
-const window = z
-  .strictObject({ from: isoDate, to: isoDate })
+export const isoDateSchema = z.iso.datetime({ offset: true }).or(z.iso.date());
+export const windowSchema = z
+  .strictObject({ from: isoDateSchema, to: isoDateSchema })
   .refine((w) => Date.parse(w.from) < Date.parse(w.to), { message: 'from must be before to', path: ['to'] });
-const params = z
+
+/** A model of this fleet, refused with the list of known ones. */
+export const knownModel = (fleet: LoadedFleet) =>
+  z.string().refine((m) => m in fleet.models, {
+    error: (issue) => `unknown model "${String(issue.input)}"; known: ${Object.keys(fleet.models).join(', ')}`,
+  });
+
+export const paramsSchema = z
   .record(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'parameter names are identifiers'),
     z.union([z.string().max(256), z.number(), z.boolean()]),
@@ -21,26 +32,26 @@ const params = z
 
 export const trainingPayload = z.strictObject({
   model,
-  params: params.default({}),
-  datasetWindow: window.optional(),
-  symbols: z.array(symbol).max(200).optional(),
+  params: paramsSchema.default({}),
+  datasetWindow: windowSchema.optional(),
+  symbols: z.array(symbolSchema).max(200).optional(),
 });
 
 export const backtestPayload = z.strictObject({
   model,
   /** A checkpoint id, or "promoted" for the model's live one; omitted means the latest validated. */
   checkpoint: z.union([z.number().int().positive(), z.literal('promoted')]).optional(),
-  symbols: z.array(symbol).min(1).max(200),
+  symbols: z.array(symbolSchema).min(1).max(200),
   timeframe: timeframe.default('1d'),
-  window: window.optional(),
+  window: windowSchema.optional(),
 });
 
 export const dataSyncPayload = z.strictObject({
-  symbol,
+  symbol: symbolSchema,
   timeframe: timeframe.default('1d'),
   source: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be a source name').default('default'),
   /** The interval to sync; a schedule sets it from its previous fire to this one. */
-  window: window.optional(),
+  window: windowSchema.optional(),
 });
 
 export const deployTestPayload = z.strictObject({

@@ -42,6 +42,7 @@ export async function startApi(
     schema?: string;
     /** A second API on a prefix another harness owns: leave its keys alone on close. */
     shared?: boolean;
+    poolMax?: number;
   } = {},
 ): Promise<ApiHarness> {
   const fleet = opts.fleet ?? testFleet();
@@ -50,7 +51,7 @@ export async function startApi(
   const redis = createRedis(redisUrl, 'producer', testLogger);
   const dead = redisUrl === DEAD_REDIS_URL;
   if (!dead) await waitForRedis(redis, redisUrl);
-  const pool = createPool(opts.databaseUrl ?? DATABASE_URL, testLogger, { max: 4, ...(opts.schema ? { schema: opts.schema } : {}) });
+  const pool = createPool(opts.databaseUrl ?? DATABASE_URL, testLogger, { max: opts.poolMax ?? 4, ...(opts.schema ? { schema: opts.schema } : {}) });
   const queues = new QueueSet(fleet, redis, prefix, testLogger);
   // Against a dead Redis (the "Redis is down" tests) the feed subscribes to the live one, since
   // subscribing waits for a connection.

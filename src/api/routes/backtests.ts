@@ -6,13 +6,14 @@ import { GROUP_BY } from '../../registry/backtests.js';
 import type { Registry } from '../../registry/index.js';
 import { parseInput } from '../../validation.js';
 import { modelName } from '../schemas.js';
+import { isoDateSchema, symbolSchema } from '../../queues/payloads.js';
 
 export const backtestListQuery = (fleet: LoadedFleet) =>
   z.strictObject({
     model: modelName(fleet).optional(),
-    symbol: z.string().regex(/^[A-Z0-9][A-Z0-9.^=-]{0,15}$/, 'must be an upper-case ticker').optional(),
+    symbol: symbolSchema.optional(),
     checkpoint: z.coerce.number().int().positive().optional(),
-    since: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+    since: isoDateSchema.optional(),
     limit: z.coerce.number().int().min(1).max(500).default(100),
     offset: z.coerce.number().int().min(0).default(0),
   });
@@ -21,7 +22,7 @@ export const backtestSummaryQuery = (fleet: LoadedFleet) =>
   z.strictObject({
     groupBy: z.enum(GROUP_BY).default('model'),
     model: modelName(fleet).optional(),
-    since: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+    since: isoDateSchema.optional(),
   });
 
 export async function backtestRoutes(app: FastifyInstance, deps: { fleet: LoadedFleet; registry: Registry }): Promise<void> {
