@@ -1,20 +1,9 @@
 // The few typed errors the service throws on purpose. The API maps them to HTTP statuses in one
 // place (src/api/error-handler.ts); processes that start up print their message and exit.
 
-export interface ErrorDetail {
-  path: string;
-  message: string;
-}
+import type { ErrorDetail } from './config/config-error.js';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  constructor(
-    readonly source: string,
-    readonly problems: ErrorDetail[],
-  ) {
-    super(`${source}:\n${problems.map((p) => `  ${p.path ? `${p.path}: ` : ''}${p.message}`).join('\n')}`);
-  }
-}
+export { ConfigError, type ErrorDetail } from './config/config-error.js';
 
 /** A request or payload that fails its schema; `details` name each bad field. */
 export class ValidationError extends Error {

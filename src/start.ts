@@ -14,7 +14,7 @@ import { closeRedis, createRedis, redactUrl, waitForRedis } from './redis.js';
 import { createPool } from './registry/pool.js';
 import { migrate } from './registry/migrate.js';
 import { createRegistry } from './registry/index.js';
-import { FeedSignal } from './registry/feed-signal.js';
+import { FeedSignal } from './checkpoints/feed-signal.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { checkRedisSafety } from './redis-safety.js';

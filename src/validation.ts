@@ -1,21 +1,6 @@
 import type { z } from 'zod';
-import { ValidationError, type ErrorDetail } from './errors.js';
-
-/** Turns zod issues into `path: message` details, paths dotted as an operator would type them. */
-export function issuesToDetails(issues: readonly z.core.$ZodIssue[]): ErrorDetail[] {
-  return issues.flatMap((issue) => {
-    const path = issue.path.map(String);
-    // zod reports unknown keys on the parent object; name each key itself instead.
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ path: [...path, key].join('.'), message: 'unknown field' }));
-    }
-    // A bad record key: zod says only "Invalid key in record"; the key's own issue says why.
-    if (issue.code === 'invalid_key' && issue.issues[0]) {
-      return [{ path: path.join('.'), message: issue.issues[0].message }];
-    }
-    return [{ path: path.join('.'), message: issue.message }];
-  });
-}
+import { issuesToDetails } from './config/config-error.js';
+import { ValidationError } from './errors.js';
 
 /** Parses input from outside (a body, a query, a CLI flag) or throws a ValidationError naming the field. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {

@@ -18,7 +18,7 @@ import { DATABASE_URL, uniqueName } from './helpers/servers.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { waitFor } from './helpers/wait.js';
 import { startTestWorkers } from './helpers/workers.js';
-import { listWorkers } from '../src/workers/heartbeat.js';
+import { listWorkers } from '../src/queues/worker-status.js';
 
 const checkpoints = mkdtempSync(path.join(os.tmpdir(), 'caelum-flow-'));
 const train = { command: ['node', 'examples/trainer.mjs', '--epochs', '1', '--epoch-ms', '100'], timeoutSeconds: 60, attempts: 1 };

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFleet, type LoadedFleet } from '../src/config/load-fleet.js';
 import { enqueue } from '../src/queues/enqueue.js';
 import { QueueSet } from '../src/queues/queue-set.js';
-import { listWorkers } from '../src/workers/heartbeat.js';
+import { listWorkers } from '../src/queues/worker-status.js';
 import type { JobRunResult } from '../src/workers/processors/result.js';
 import { REPO_ROOT } from './helpers/fleet.js';
 import { testLogger } from './helpers/logger.js';

@@ -24,7 +24,7 @@ import { backtestRoutes } from './routes/backtests.js';
 import { VERSION } from '../version.js';
 import { FencedLock } from '../locks/fenced-lock.js';
 import type { Registry } from '../registry/index.js';
-import type { FeedSignal } from '../registry/feed-signal.js';
+import type { FeedSignal } from '../checkpoints/feed-signal.js';
 
 export interface ApiDeps {
   fleet: LoadedFleet;

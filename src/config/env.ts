@@ -2,8 +2,7 @@
 // process.env: the parsed value is handed down.
 import os from 'node:os';
 import { z } from 'zod';
-import { ConfigError } from '../errors.js';
-import { issuesToDetails } from '../validation.js';
+import { ConfigError, issuesToDetails } from './config-error.js';
 
 const token = z
   .string()

@@ -1,7 +1,7 @@
 // Checks across fields of a parsed fleet: references between hosts, pools, models and
 // schedules, and whether every model can actually be placed somewhere.
 import { Cron } from 'croner';
-import type { ErrorDetail } from '../errors.js';
+import type { ErrorDetail } from './config-error.js';
 import type { Fleet } from './fleet-schema.js';
 
 export function checkFleetRules(fleet: Fleet): ErrorDetail[] {

@@ -3,10 +3,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, toError } from '../errors.js';
+import { ConfigError, issuesToDetails } from './config-error.js';
 import { checkFleetRules } from './fleet-rules.js';
 import { fleetSchema, type Fleet } from './fleet-schema.js';
-import { issuesToDetails } from '../validation.js';
 
 export interface LoadedFleet extends Fleet {
   /** Absolute path of the file it came from ("(inline)" for configs built in code). */
@@ -39,7 +38,7 @@ export async function loadFleet(file: string, cwd = process.cwd()): Promise<Load
   try {
     mod = (await import(pathToFileURL(absolute).href)) as { default?: unknown };
   } catch (err) {
-    throw new ConfigError(absolute, [{ path: '', message: `cannot load: ${toError(err).message}` }]);
+    throw new ConfigError(absolute, [{ path: '', message: `cannot load: ${err instanceof Error ? err.message : String(err)}` }]);
   }
   if (mod.default === undefined) {
     throw new ConfigError(absolute, [{ path: '', message: 'has no default export (export default defineConfig({...}))' }]);

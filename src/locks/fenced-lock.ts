@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Metrics } from '../metrics.js';
+import { lockKeyPrefix } from '../queues/redis-names.js';
 
 const ACQUIRE = `
 local newest = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -127,7 +128,7 @@ export class FencedLock {
   ) {}
 
   private keys(key: string) {
-    const base = `${this.prefix}:lock:${key}`;
+    const base = `${lockKeyPrefix(this.prefix)}${key}`;
     return { lock: base, info: `${base}:holder`, newest: `${base}:fence`, released: `${base}:released` };
   }
 
@@ -200,7 +201,7 @@ export class FencedLock {
 
   /** Held keys that start with `keyPrefix`, with their holders (an admin view: SCAN, not a hot path). */
   async held(keyPrefix: string): Promise<Map<string, HolderInfo>> {
-    const base = `${this.prefix}:lock:`;
+    const base = lockKeyPrefix(this.prefix);
     const found = new Map<string, HolderInfo>();
     let cursor = '0';
     do {

@@ -2,11 +2,10 @@
 // The request is a Redis key (so a worker that has just dequeued the job sees it before the
 // child starts) plus a pub/sub message (so a worker with the child running hears it at once).
 import type { Redis } from 'ioredis';
+import { cancelChannel, cancelKey } from './redis-names.js';
 
 const TTL_SECONDS = 7 * 24 * 3600;
 
-export const cancelChannel = (prefix: string) => `${prefix}:cancel-requests`;
-const cancelKey = (prefix: string, jobId: string) => `${prefix}:cancel:${jobId}`;
 
 export interface CancelRequest {
   by: string;

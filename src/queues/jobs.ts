@@ -2,7 +2,7 @@
 import type { Job, JobType } from 'bullmq';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
-import { listWorkers } from '../workers/heartbeat.js';
+import { listWorkers } from './worker-status.js';
 import { waitReason } from './wait-reason.js';
 import { cancelRequestOf, clearCancelRequest, requestCancel } from './cancel-requests.js';
 import type { JobKind } from './kinds.js';

@@ -1,7 +1,7 @@
 // Why a waiting job has not started, derived from the live workers' heartbeats: which hosts of
 // its pool run, and what they have free. Nothing extra is written to Redis for it.
 import type { LoadedFleet } from '../config/load-fleet.js';
-import type { WorkerStatus } from '../workers/heartbeat.js';
+import type { WorkerStatus } from './worker-status.js';
 import type { QueueSpec } from './placement.js';
 
 export function waitReason(spec: QueueSpec, fleet: LoadedFleet, workers: WorkerStatus[]): string {

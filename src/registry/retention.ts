@@ -4,7 +4,7 @@
 import { rm } from 'node:fs/promises';
 import type { ModelConfig } from '../config/fleet-schema.js';
 import type { Logger } from '../logger.js';
-import { isInside } from '../workers/checkpoint-file.js';
+import { isInside } from '../paths.js';
 import type { CheckpointRepository } from './checkpoints.js';
 
 export async function prune(

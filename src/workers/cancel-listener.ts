@@ -2,7 +2,7 @@
 // whichever host worker of this process runs that job ends it.
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
-import { cancelChannel } from '../queues/cancel-requests.js';
+import { cancelChannel } from '../queues/redis-names.js';
 
 export class CancelListener {
   private closing: Promise<void> | undefined;

@@ -4,16 +4,12 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { isInside } from '../paths.js';
 
 export interface CheckpointFile {
   path: string;
   sizeBytes: number;
   sha256: string;
-}
-
-export function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
 export async function describeCheckpoint(reported: string, cwd: string, allowedDirs: string[]): Promise<CheckpointFile> {

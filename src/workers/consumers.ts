@@ -46,7 +46,3 @@ export class Consumers {
     return this.closing;
   }
 }
-
-export const markerKey = (prefix: string, queue: string) => `${prefix}:${queue}:marker`;
-export const waitKey = (prefix: string, queue: string) => `${prefix}:${queue}:wait`;
-export const jobKey = (prefix: string, queue: string, id: string) => `${prefix}:${queue}:${id}`;

@@ -30,9 +30,10 @@ import type { JobData } from '../queues/payloads.js';
 import type { QueueSpec } from '../queues/placement.js';
 import { Capacity, cudaDevices, type Lease } from './capacity.js';
 import { runChild } from './child-runner.js';
-import { jobKey, markerKey, waitKey, type Consumers } from './consumers.js';
+import type { Consumers } from './consumers.js';
+import { jobKey, markerKey, waitKey, wakeKey } from '../queues/redis-names.js';
 import type { Gpu } from './gpu-discovery.js';
-import { publishStatus, withdrawStatus, type WorkerStatus } from './heartbeat.js';
+import { publishStatus, withdrawStatus, type WorkerStatus } from '../queues/worker-status.js';
 import { JobOutput } from './job-output.js';
 import { forgetChild, recordChild, sweepOrphans } from './orphans.js';
 import { commandFailure, JobStopped, type JobContext } from './job-context.js';
@@ -123,7 +124,7 @@ export class HostWorker {
     this.capacity = new Capacity(deps.gpus, deps.cpuSlots);
     // Stable sort: within a priority, the config's order.
     this.ordered = [...deps.served].sort((a, b) => SERVING_PRIORITY[b.kind] - SERVING_PRIORITY[a.kind]);
-    this.wakeKey = `${deps.prefix}:wake:${deps.hostId}:${this.instance}`;
+    this.wakeKey = wakeKey(deps.prefix, deps.hostId, this.instance);
     this.log = deps.logger.child({ component: 'worker', host: deps.hostId });
   }
 

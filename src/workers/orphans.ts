@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { childrenKey as key } from '../queues/redis-names.js';
 import { endGroup, groupAlive } from './child-runner.js';
 
-const key = (prefix: string, host: string) => `${prefix}:children:${host}`;
 
 interface Entry {
   pgid: number;

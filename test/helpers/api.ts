@@ -8,7 +8,7 @@ import { QueueSet } from '../../src/queues/queue-set.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/redis.js';
 import { createPool } from '../../src/registry/pool.js';
 import { testFleet } from './fleet.js';
-import { FeedSignal } from '../../src/registry/feed-signal.js';
+import { FeedSignal } from '../../src/checkpoints/feed-signal.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { createRegistry, type Registry } from '../../src/registry/index.js';
 import { testLogger } from './logger.js';

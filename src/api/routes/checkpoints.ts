@@ -5,7 +5,7 @@ import type { LoadedFleet } from '../../config/load-fleet.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { Checkpoint } from '../../registry/checkpoints.js';
 import { checkpointIdParam, checkpointListQuery, feedQuery, loadedBody, reasonBody } from '../schemas.js';
-import type { FeedSignal } from '../../registry/feed-signal.js';
+import type { FeedSignal } from '../../checkpoints/feed-signal.js';
 import type { Registry } from '../../registry/index.js';
 import { parseInput } from '../../validation.js';
 

@@ -3,11 +3,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { FencedLock } from '../../locks/fenced-lock.js';
 import type { Registry } from '../../registry/index.js';
-import { syncLockKey } from '../../workers/processors/data-sync.js';
+import { SYNC_LOCK_PREFIX, syncLockKey } from '../../queues/redis-names.js';
 
 export async function dataSyncRoutes(app: FastifyInstance, deps: { registry: Registry; locks: FencedLock }): Promise<void> {
   app.get('/api/data-sync', { config: { access: 'read' } }, async () => {
-    const [syncs, held] = await Promise.all([deps.registry.marketData.list(), deps.locks.held('data-sync:')]);
+    const [syncs, held] = await Promise.all([deps.registry.marketData.list(), deps.locks.held(SYNC_LOCK_PREFIX)]);
     const keys = new Map<string, { symbol: string; timeframe: string }>();
     for (const s of syncs) keys.set(syncLockKey(s.symbol, s.timeframe), s);
     // A key being synced for the first time has no sync yet, only a holder.

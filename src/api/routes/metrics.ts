@@ -5,8 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { Gauge } from 'prom-client';
 import type { Metrics } from '../../metrics.js';
 import type { QueueSet } from '../../queues/queue-set.js';
-import type { FeedSignal } from '../../registry/feed-signal.js';
-import { listWorkers } from '../../workers/heartbeat.js';
+import type { FeedSignal } from '../../checkpoints/feed-signal.js';
+import { listWorkers } from '../../queues/worker-status.js';
 
 export async function metricsRoutes(app: FastifyInstance, deps: { metrics: Metrics; queues: QueueSet; feed: FeedSignal }): Promise<void> {
   const registers = [deps.metrics.registry];

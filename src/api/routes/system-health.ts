@@ -10,7 +10,7 @@ import { probePostgres, probeRedis, withDeadline } from '../../health.js';
 import { checkRedisSafety } from '../../redis-safety.js';
 import type { ScheduleRepository } from '../../registry/schedules.js';
 import { nextFires } from '../../scheduler/fire-times.js';
-import { listWorkers, type RunningJobStatus, type WorkerStatus } from '../../workers/heartbeat.js';
+import { listWorkers, type RunningJobStatus, type WorkerStatus } from '../../queues/worker-status.js';
 
 export interface SystemHealthDeps {
   fleet: LoadedFleet;

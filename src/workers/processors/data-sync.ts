@@ -8,11 +8,8 @@
 // - a finished sync publishes a `data_updates` event on Redis.
 import { UnrecoverableError } from 'bullmq';
 import type { PayloadOf } from '../../queues/payloads.js';
+import { dataUpdatesChannel, syncLockKey } from '../../queues/redis-names.js';
 import type { Processor } from '../job-context.js';
-
-export const dataUpdatesChannel = (prefix: string) => `${prefix}:data_updates`;
-
-export const syncLockKey = (symbol: string, timeframe: string) => `data-sync:${symbol}:${timeframe}`;
 
 export const dataSync: Processor = async (ctx) => {
   const p = ctx.job.data.payload as PayloadOf<'data-sync'>;

@@ -8,7 +8,7 @@ import type { CommandConfig, DeployTestConfig } from '../../config/fleet-schema.
 import { toError } from '../../errors.js';
 import { freePort } from '../../net.js';
 import type { PayloadOf } from '../../queues/payloads.js';
-import { publishFeed } from '../../registry/feed-signal.js';
+import { publishFeed } from '../../checkpoints/feed-signal.js';
 import { prune } from '../../registry/retention.js';
 import { judge } from '../../registry/validation-rules.js';
 import { launchBacktests } from '../../pipelines/research.js';

@@ -5,8 +5,7 @@
 // only makes it fast.
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-
-export const feedChannel = (prefix: string) => `${prefix}:checkpoint-feed`;
+import { feedChannel } from '../queues/redis-names.js';
 
 export async function publishFeed(redis: Redis, prefix: string, model: string, seq: number): Promise<void> {
   await redis.publish(feedChannel(prefix), JSON.stringify({ model, seq }));

@@ -1,6 +1,7 @@
 // Each worker publishes what it is and what it runs every few seconds, under a key that expires
 // after three periods: a dead worker drops off `GET /api/workers` on its own.
 import type { Redis } from 'ioredis';
+import { workerStatusKey, workersSetKey } from './redis-names.js';
 
 export interface RunningJobStatus {
   id: string;
@@ -28,30 +29,27 @@ export interface WorkerStatus {
   reservedFor?: string;
 }
 
-const setKey = (prefix: string) => `${prefix}:workers`;
-const statusKey = (prefix: string, member: string) => `${prefix}:workers:${member}`;
-
 export async function publishStatus(redis: Redis, prefix: string, status: WorkerStatus, ttlMs: number): Promise<void> {
   const member = `${status.host}:${status.instance}`;
   await redis
     .multi()
-    .sadd(setKey(prefix), member)
-    .set(statusKey(prefix, member), JSON.stringify(status), 'PX', ttlMs)
+    .sadd(workersSetKey(prefix), member)
+    .set(workerStatusKey(prefix, member), JSON.stringify(status), 'PX', ttlMs)
     .exec();
 }
 
 export async function withdrawStatus(redis: Redis, prefix: string, host: string, instance: string): Promise<void> {
   const member = `${host}:${instance}`;
-  await redis.multi().srem(setKey(prefix), member).del(statusKey(prefix, member)).exec();
+  await redis.multi().srem(workersSetKey(prefix), member).del(workerStatusKey(prefix, member)).exec();
 }
 
 /** Live workers, sorted by host; members whose key expired are pruned from the set. */
 export async function listWorkers(redis: Redis, prefix: string): Promise<WorkerStatus[]> {
-  const members = await redis.smembers(setKey(prefix));
+  const members = await redis.smembers(workersSetKey(prefix));
   if (members.length === 0) return [];
-  const values = await redis.mget(...members.map((m) => statusKey(prefix, m)));
+  const values = await redis.mget(...members.map((m) => workerStatusKey(prefix, m)));
   const dead = members.filter((_, i) => values[i] === null);
-  if (dead.length) await redis.srem(setKey(prefix), ...dead);
+  if (dead.length) await redis.srem(workersSetKey(prefix), ...dead);
   return values
     .filter((v): v is string => v !== null)
     .map((v) => JSON.parse(v) as WorkerStatus)

@@ -1,0 +1,40 @@
+// Every Redis key and channel that more than one part of the service reads or writes, in one
+// place: the API, the queues, the workers and the scheduler all import these names from here, so
+// none of them has to reach into another's folder to find out where a thing lives.
+//
+// Keys under `${prefix}:${queue}:…` are BullMQ's own layout (marker, wait list, job hash). We
+// read them directly in two places (the worker's BZPOPMIN over markers and the head-job age), so
+// a BullMQ upgrade that changes them must be checked here.
+
+/** BullMQ's marker sorted set: a member appears when a job is ready (score 0) or falls due. */
+export const markerKey = (prefix: string, queue: string) => `${prefix}:${queue}:marker`;
+/** BullMQ's wait list; its tail (LINDEX -1) is the next job to be taken. */
+export const waitKey = (prefix: string, queue: string) => `${prefix}:${queue}:wait`;
+/** BullMQ's job hash. */
+export const jobKey = (prefix: string, queue: string, id: string) => `${prefix}:${queue}:${id}`;
+
+/** A host worker's own wake key, written when its capacity frees so its BZPOPMIN returns. */
+export const wakeKey = (prefix: string, host: string, instance: string) => `${prefix}:wake:${host}:${instance}`;
+
+/** Cancel requests: a key per job (seen before a child starts) and a channel (heard while it runs). */
+export const cancelKey = (prefix: string, jobId: string) => `${prefix}:cancel:${jobId}`;
+export const cancelChannel = (prefix: string) => `${prefix}:cancel-requests`;
+
+/** Live workers: a set of `host:instance` members, and one expiring status key per member. */
+export const workersSetKey = (prefix: string) => `${prefix}:workers`;
+export const workerStatusKey = (prefix: string, member: string) => `${prefix}:workers:${member}`;
+
+/** The process groups of running children, per host, for the orphan sweep after a kill -9. */
+export const childrenKey = (prefix: string, host: string) => `${prefix}:children:${host}`;
+
+/** The fenced lock's keys for one lock name (see src/locks/fenced-lock.ts). */
+export const lockKeyPrefix = (prefix: string) => `${prefix}:lock:`;
+
+/** The lock name of a market-data sync of one (symbol, timeframe). */
+export const SYNC_LOCK_PREFIX = 'data-sync:';
+export const syncLockKey = (symbol: string, timeframe: string) => `${SYNC_LOCK_PREFIX}${symbol}:${timeframe}`;
+
+/** Published after a market-data sync commits. */
+export const dataUpdatesChannel = (prefix: string) => `${prefix}:data_updates`;
+/** Published after a validation commits, to wake FinColl's waiting feed requests. */
+export const feedChannel = (prefix: string) => `${prefix}:checkpoint-feed`;
