@@ -224,7 +224,9 @@ describe('registration while Postgres refuses connections', () => {
     try {
       workers = await startTestWorkers(fleet, prefix, pool, ['host-a']);
       const training = await add('training', { model: 'good', params: { epochs: 2, epoch_ms: 300 } });
-      await waitFor('the trainer to start', async () => (await getJob(training.id)).processedOn);
+      // The trainer's first progress, not the dequeue: before the child starts the job reads its
+      // data lineage from Postgres, and a cut then would hold the GPU instead of freeing it.
+      await waitFor('the trainer to report progress', async () => typeof (await getJob(training.id)).progress === 'object' || undefined);
       await proxy.cut();
       // The trainer is done and its GPU is free, but the job is not complete: registration waits.
       await waitFor('the GPU to be free while the job is still active', async () => {
