@@ -10,9 +10,8 @@ import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QueueSet } from '../src/queues/queue-set.js';
-import { childBaseEnv } from '../src/workers/child-env.js';
 import { DEFAULT_HOST_WORKER_OPTIONS } from '../src/workers/host-worker.js';
-import { startWorkers } from '../src/workers/start-workers.js';
+import { startTestWorkers } from '../test/helpers/workers.js';
 import { GPU_POOLS, GPU_SIZES, gpuFleet, gpuHostIds, gpuModel } from './fleets.js';
 import { createPool } from '../src/registry/pool.js';
 import { type BenchResult, Cleanup, createSchema, DATABASE_URL, deletePrefix, fmt, logger, percentile, REDIS_URL, sleep, uniqueName } from './lib.js';
@@ -81,18 +80,15 @@ async function runFleet(guardMs: number, deadline: number, schema: string): Prom
     cleanup.add(() => queues.close());
     const pool = createPool(DATABASE_URL, logger, { schema, max: 4 });
     cleanup.add(() => pool.end());
-    const workers = await startWorkers({
+    const workers = await startTestWorkers(
       fleet,
-      pool,
-      hostIds: gpuHostIds(HOSTS),
-      redisUrl: REDIS_URL,
       prefix,
-      logger,
-      baseEnv: childBaseEnv(process.env),
-      dataDir,
-      version: 'bench',
-      options: { ...DEFAULT_HOST_WORKER_OPTIONS, starvationGuardMs: guardMs },
-    });
+      pool,
+      gpuHostIds(HOSTS),
+      { ...DEFAULT_HOST_WORKER_OPTIONS, starvationGuardMs: guardMs },
+      undefined,
+      { dataDir, version: 'bench' },
+    );
     cleanup.add(() => workers.close());
 
     const jobs = plan();

@@ -13,8 +13,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { childBaseEnv } from '../src/workers/child-env.js';
-import { startWorkers } from '../src/workers/start-workers.js';
+import { DEFAULT_HOST_WORKER_OPTIONS } from '../src/workers/host-worker.js';
+import { startTestWorkers } from '../test/helpers/workers.js';
 import { createPool } from '../src/registry/pool.js';
 import { cpuFleet } from './fleets.js';
 import { DATABASE_URL, logger, REDIS_URL, REPO_ROOT } from './lib.js';
@@ -36,14 +36,7 @@ let close: () => Promise<void>;
 if (args.mode === 'ours') {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'caelum-bench-'));
   const pool = createPool(DATABASE_URL, logger, { schema: args.schema, max: 2 });
-  const running = await startWorkers({
-    fleet: cpuFleet(args.concurrency, args.command),
-    pool,
-    hostIds: ['bench-host'],
-    redisUrl: REDIS_URL,
-    prefix: args.prefix,
-    logger,
-    baseEnv: childBaseEnv(process.env),
+  const running = await startTestWorkers(cpuFleet(args.concurrency, args.command), args.prefix, pool, ['bench-host'], DEFAULT_HOST_WORKER_OPTIONS, undefined, {
     dataDir,
     version: 'bench',
   });

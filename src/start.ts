@@ -1,5 +1,7 @@
-// The composition root: builds every part in order (pg pool, Redis, queues, then the parts that
-// use them, then the HTTP server) and hands each its dependencies. Closing runs in reverse.
+// The composition root: builds every part once, in order (pg pool and registry, Redis
+// connections, metrics, the queue set and the lock, then the workers, the scheduler and the HTTP
+// server that use them) and hands each its dependencies. No other module opens a connection
+// (test/boundaries.test.ts checks it). Closing runs in reverse, every step even when one fails.
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -22,7 +24,8 @@ import { serveMetrics } from './metrics-server.js';
 import type { AddressInfo } from 'node:net';
 import { toError } from './errors.js';
 import type { HostWorkerOptions } from './workers/host-worker.js';
-import { startWorkers, type RunningWorkers } from './workers/start-workers.js';
+import { startWorkers, type RunningWorkers, type WorkerConnections } from './workers/start-workers.js';
+import { FencedLock } from './locks/fenced-lock.js';
 
 export interface StartOptions {
   fleet: LoadedFleet;
@@ -64,47 +67,73 @@ export class StartupError extends Error {
   override name = 'StartupError';
 }
 
+/** Opens the Redis connections the host workers of a process use (one blocking one per host). */
+export function openWorkerConnections(redisUrl: string, hostIds: string[], logger: Logger, closers: Closers): WorkerConnections {
+  const open = (name: string) => {
+    const connection = createRedis(redisUrl, 'worker', logger);
+    closers.add(name, () => closeRedis(connection));
+    return connection;
+  };
+  return {
+    redis: open('worker redis'),
+    subscriber: open('cancel subscriber'),
+    blocking: new Map(hostIds.map((host) => [host, open(`blocking redis of ${host}`)])),
+  };
+}
+
 export async function startServices(opts: StartOptions): Promise<Running> {
   const closers = new Closers(opts.logger);
   try {
     const pool = createPool(opts.databaseUrl, opts.logger, { max: opts.poolMax, schema: opts.schema });
     closers.add('postgres pool', () => pool.end());
     await withDeadline(pool.query('select 1'), 5000, 'postgres').catch((err: unknown) => {
-      throw new StartupError(`PostgreSQL at ${redactUrl(opts.databaseUrl)} is unreachable: ${toError(err).message}`);
+      throw new StartupError(`PostgreSQL at ${redactUrl(opts.databaseUrl)} is unreachable: ${toError(err).message}`, { cause: err });
     });
     // Every process migrates on start (under an advisory lock), so `dev` and a fresh fleet just
     // work; `caelum-scheduler migrate` does the same for those who prefer it explicit.
     await migrate(pool, opts.logger, opts.schema).catch((err: unknown) => {
-      throw new StartupError(`migrating the database failed: ${toError(err).message}`);
+      throw new StartupError(`migrating the database failed: ${toError(err).message}`, { cause: err });
     });
+    const registry = createRegistry(pool);
 
+    // The producer connection fails fast, so an API request gets 503 at once while Redis is away.
     const redis = createRedis(opts.redisUrl, 'producer', opts.logger);
     closers.add('redis', () => closeRedis(redis));
     await waitForRedis(redis, opts.redisUrl).catch((err: unknown) => {
-      throw new StartupError(toError(err).message);
+      throw new StartupError(toError(err).message, { cause: err });
     });
+    for (const warning of (await checkRedisSafety(redis)).warnings) opts.logger.warn(warning);
+    const workerConnections = opts.workers ? openWorkerConnections(opts.redisUrl, opts.workers.hostIds, opts.logger, closers) : undefined;
 
+    const metrics = createMetrics();
+    // One queue set for every producer of the process (API, scheduler, jobs that enqueue
+    // follow-ups); enqueue() refuses at once while Redis is away, whoever calls it.
     const queues = new QueueSet(opts.fleet, redis, opts.prefix, opts.logger);
     closers.add('queues', () => queues.close());
-    const metrics = createMetrics();
-    for (const warning of (await checkRedisSafety(redis)).warnings) opts.logger.warn(warning);
+    // One lock for the process. Its holders are data-sync jobs, which must ride out a Redis blip
+    // rather than fail at once, so it uses the workers' waiting connection when there is one;
+    // the API only lists holders.
+    const locks = new FencedLock(workerConnections?.redis ?? redis, registry.marketData, opts.prefix, metrics);
 
     let workers: RunningWorkers | undefined;
-    if (opts.workers) {
+    if (opts.workers && workerConnections) {
+      const { hostIds, ...rest } = opts.workers;
       const running = await startWorkers({
         fleet: opts.fleet,
-        pool,
-        redisUrl: opts.redisUrl,
+        hostIds,
+        connections: workerConnections,
+        registry,
+        locks,
+        queues,
+        metrics,
         prefix: opts.prefix,
         logger: opts.logger,
-        metrics,
-        ...opts.workers,
+        ...rest,
       });
       workers = running;
       closers.add('workers', () => running.close());
     }
 
-    const registry = createRegistry(pool);
     if (opts.scheduler) {
       const scheduler = new Scheduler({
         fleet: opts.fleet,
@@ -121,7 +150,9 @@ export async function startServices(opts: StartOptions): Promise<Running> {
     let app: FastifyInstance | undefined;
     let url: string | undefined;
     if (opts.api) {
-      const feed = await FeedSignal.start(createRedis(opts.redisUrl, 'worker', opts.logger), opts.prefix);
+      const subscriber = createRedis(opts.redisUrl, 'worker', opts.logger);
+      closers.add('feed subscriber', () => closeRedis(subscriber));
+      const feed = await FeedSignal.start(subscriber, opts.prefix);
       closers.add('feed signal', () => feed.close());
       app = await buildApp({
         fleet: opts.fleet,
@@ -129,6 +160,7 @@ export async function startServices(opts: StartOptions): Promise<Running> {
         redis,
         pool,
         registry,
+        locks,
         feed,
         metrics,
         logger: opts.logger,

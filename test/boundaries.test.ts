@@ -4,14 +4,23 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkBoundaries, describeViolations } from './helpers/boundaries.js';
+import { checkBoundaries, connectionOpeners, describeViolations } from './helpers/boundaries.js';
 
 const SRC = path.resolve(import.meta.dirname, '../src');
+
+// The files allowed to open a connection: the composition root, the CLI's own commands, the
+// factories themselves, and the demo's probes (does a Redis answer? create the database).
+const OPENERS = ['start.ts', 'cli.ts', 'commands/migrate.ts', 'redis.ts', 'registry/pool.ts', 'dev/embedded-redis.ts', 'dev/embedded-postgres.ts'];
 
 describe('boundaries', () => {
   it('src/ keeps every rule of the boundary table', () => {
     const violations = checkBoundaries(SRC);
     expect(violations, describeViolations(violations)).toEqual([]);
+  });
+
+  it('only the composition root and the CLI open connections', () => {
+    const found = connectionOpeners(SRC, OPENERS);
+    expect(found, describeViolations(found)).toEqual([]);
   });
 
   describe('the checker itself', () => {
@@ -39,6 +48,11 @@ describe('boundaries', () => {
         'src/queues/jobs.ts:1', // queues -> workers
         'src/workers/policy/order.ts:2', // a clock read in the policy
       ]);
+    });
+
+    it('finds a connection opened outside the composition root', () => {
+      const found = connectionOpeners(path.join(dir, 'src'), []).map((v) => `${v.file}:${v.line}`);
+      expect(found).toEqual(['src/scheduler/cron.ts:2']);
     });
   });
 });

@@ -22,7 +22,7 @@ import { openApiDocument } from './openapi.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { backtestRoutes } from './routes/backtests.js';
 import { VERSION } from '../version.js';
-import { FencedLock } from '../locks/fenced-lock.js';
+import type { FencedLock } from '../locks/fenced-lock.js';
 import type { Registry } from '../registry/index.js';
 import type { FeedSignal } from '../checkpoints/feed-signal.js';
 
@@ -36,6 +36,8 @@ export interface ApiDeps {
   registry: Registry;
   feed: FeedSignal;
   metrics: Metrics;
+  /** The process's one fenced lock: the data-sync view lists its holders. */
+  locks: FencedLock;
 }
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
@@ -51,8 +53,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     api.addHook('onRequest', apiAuthHook(deps.tokens));
     await healthRoutes(api, deps);
     await jobRoutes(api, { ...deps, marketData: deps.registry.marketData });
-    await dataSyncRoutes(api, { registry: deps.registry, locks: new FencedLock(deps.redis, deps.registry.marketData, deps.queues.prefix) });
-
+    await dataSyncRoutes(api, deps);
     await workerRoutes(api, deps);
     await checkpointRoutes(api, deps);
     await pipelineRoutes(api, deps);

@@ -22,10 +22,10 @@ export class CancelListener {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.subscriber.quit().then(
-      () => undefined,
-      () => this.subscriber.disconnect(),
-    );
+    // The connection is the composition root's to close; this only stops listening (and does
+    // not wait on a Redis that is away: closing the connection ends the subscription anyway).
+    this.closing ??=
+      this.subscriber.status === 'ready' ? this.subscriber.unsubscribe().then(() => undefined, () => undefined) : Promise.resolve();
     return this.closing;
   }
 }

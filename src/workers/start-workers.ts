@@ -1,27 +1,40 @@
 // Starts the host workers of one process: `worker --host <id>` runs one; `dev` may stand in for
-// every host of the config. They share a command connection, the per-queue consumers and one
-// cancel subscription; each has its own blocking connection.
+// every host of the config. They share the command connection, the per-queue consumers and one
+// cancel subscription; each has its own blocking connection. Every connection, the registry, the
+// lock and the queue set are made by the composition root (src/start.ts) and handed in here.
 import type { Redis } from 'ioredis';
-import type pg from 'pg';
-import { QueueSet } from '../queues/queue-set.js';
-import { createRegistry } from '../registry/index.js';
-import { FencedLock } from '../locks/fenced-lock.js';
-import { detachedMetrics, type Metrics } from '../metrics.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import { Closers } from '../lifecycle.js';
+import type { FencedLock } from '../locks/fenced-lock.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import { queuesForHost } from '../queues/placement.js';
-import { closeRedis, createRedis } from '../redis.js';
+import type { QueueSet } from '../queues/queue-set.js';
+import type { Registry } from '../registry/index.js';
 import { CancelListener } from './cancel-listener.js';
 import { Consumers } from './consumers.js';
 import { discoverGpus } from './gpu-discovery.js';
 import { DEFAULT_HOST_WORKER_OPTIONS, HostWorker, type HostWorkerOptions } from './host-worker.js';
 
-export interface WorkersOptions {
+/** The connections the workers of a process use; the composition root opens and closes them. */
+export interface WorkerConnections {
+  /** Commands: consumers, heartbeats, job bookkeeping. Waits while Redis is away. */
+  redis: Redis;
+  /** Subscribed to the cancel channel. */
+  subscriber: Redis;
+  /** One per host worker, for its BZPOPMIN. */
+  blocking: ReadonlyMap<string, Redis>;
+}
+
+export interface WorkersDeps {
   fleet: LoadedFleet;
-  pool: pg.Pool;
   hostIds: string[];
-  redisUrl: string;
+  connections: WorkerConnections;
+  registry: Registry;
+  locks: FencedLock;
+  /** For jobs that enqueue follow-up jobs (a checkpoint's validation). */
+  queues: QueueSet;
+  metrics: Metrics;
   prefix: string;
   logger: Logger;
   baseEnv: Record<string, string>;
@@ -29,7 +42,6 @@ export interface WorkersOptions {
   version: string;
   options?: Partial<HostWorkerOptions> & { stalledIntervalMs?: number };
   nvidiaSmi?: string;
-  metrics?: Metrics;
 }
 
 export interface RunningWorkers {
@@ -37,64 +49,50 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
-export async function startWorkers(opts: WorkersOptions): Promise<RunningWorkers> {
-  const closers = new Closers(opts.logger);
-  const options: HostWorkerOptions = { ...DEFAULT_HOST_WORKER_OPTIONS, ...opts.options };
+export async function startWorkers(deps: WorkersDeps): Promise<RunningWorkers> {
+  const closers = new Closers(deps.logger);
+  const options: HostWorkerOptions = { ...DEFAULT_HOST_WORKER_OPTIONS, ...deps.options };
+  const { redis, subscriber } = deps.connections;
   try {
-    const redis = createRedis(opts.redisUrl, 'worker', opts.logger);
-    closers.add('worker redis', () => closeRedis(redis));
-    const registry = createRegistry(opts.pool);
-    const metrics = opts.metrics ?? detachedMetrics();
-    const locks = new FencedLock(redis, registry.marketData, opts.prefix, metrics);
-    const queues = new QueueSet(opts.fleet, redis, opts.prefix, opts.logger);
-    closers.add('queues', () => queues.close());
     const consumers = new Consumers(
       redis,
-      opts.prefix,
-      { lockDurationMs: options.lockDurationMs, stalledIntervalMs: opts.options?.stalledIntervalMs ?? 30_000 },
-      opts.logger,
+      deps.prefix,
+      { lockDurationMs: options.lockDurationMs, stalledIntervalMs: deps.options?.stalledIntervalMs ?? 30_000 },
+      deps.logger,
     );
     closers.add('consumers', () => consumers.close());
 
     const workers: HostWorker[] = [];
-    const subscriber = createRedis(opts.redisUrl, 'worker', opts.logger);
-    const listener = await CancelListener.start(
-      subscriber,
-      opts.prefix,
-      (jobId) => workers.forEach((w) => w.cancel(jobId)),
-      opts.logger,
-    );
+    const listener = await CancelListener.start(subscriber, deps.prefix, (jobId) => workers.forEach((w) => w.cancel(jobId)), deps.logger);
     closers.add('cancel listener', () => listener.close());
 
-    const blockings: Redis[] = [];
-    closers.add('blocking connections', () => Promise.all(blockings.map(closeRedis)).then(() => undefined));
     // All host workers close together, so one host's grace period does not wait on another's.
     closers.add('host workers', () => Promise.all(workers.map((w) => w.close())).then(() => undefined));
-    for (const hostId of opts.hostIds) {
-      const host = opts.fleet.hosts[hostId];
+    for (const hostId of deps.hostIds) {
+      const host = deps.fleet.hosts[hostId];
       if (!host) throw new Error(`unknown host "${hostId}"`);
-      const discovery = await discoverGpus(host.gpus, opts.logger.child({ host: hostId }), opts.nvidiaSmi);
-      const blocking: Redis = createRedis(opts.redisUrl, 'worker', opts.logger);
-      blockings.push(blocking);
+      const blocking = deps.connections.blocking.get(hostId);
+      if (!blocking) throw new Error(`no blocking connection was opened for host "${hostId}"`);
+      const discovery = await discoverGpus(host.gpus, deps.logger.child({ host: hostId }), deps.nvidiaSmi);
       const worker = new HostWorker({
         hostId,
         gpus: discovery.gpus,
         gpuSource: discovery.source,
         cpuSlots: host.cpuSlots,
-        fleet: opts.fleet,
-        served: queuesForHost(opts.fleet, hostId),
+        fleet: deps.fleet,
+        served: queuesForHost(deps.fleet, hostId),
         consumers,
-        registry,
-        locks,
-        metrics,
-        queues,
+        registry: deps.registry,
+        locks: deps.locks,
+        metrics: deps.metrics,
+        queues: deps.queues,
         redis,
         blocking,
-        prefix: opts.prefix,
-        logger: opts.logger,
-        baseEnv: opts.baseEnv,
-        dataDir: opts.dataDir,
-        version: opts.version,
+        prefix: deps.prefix,
+        logger: deps.logger,
+        baseEnv: deps.baseEnv,
+        dataDir: deps.dataDir,
+        version: deps.version,
         options,
       });
       workers.push(worker);

@@ -11,6 +11,7 @@ import { testFleet } from './fleet.js';
 import { FeedSignal } from '../../src/checkpoints/feed-signal.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { createRegistry, type Registry } from '../../src/registry/index.js';
+import { FencedLock } from '../../src/locks/fenced-lock.js';
 import { testLogger } from './logger.js';
 import { deletePrefix } from './redis.js';
 import { DATABASE_URL, DEAD_REDIS_URL, REDIS_URL, uniqueName } from './servers.js';
@@ -55,10 +56,12 @@ export async function startApi(
   const queues = new QueueSet(fleet, redis, prefix, testLogger);
   // Against a dead Redis (the "Redis is down" tests) the feed subscribes to the live one, since
   // subscribing waits for a connection.
-  const feed = await FeedSignal.start(createRedis(dead ? REDIS_URL : redisUrl, 'worker', testLogger), prefix);
+  const subscriber = createRedis(dead ? REDIS_URL : redisUrl, 'worker', testLogger);
+  const feed = await FeedSignal.start(subscriber, prefix);
   const registry = createRegistry(pool);
   const metrics = createMetrics({ defaults: false });
-  const app = await buildApp({ fleet, queues, redis, pool, registry, feed, metrics, logger: testLogger, tokens: { operator: OPERATOR, read: READER } });
+  const locks = new FencedLock(redis, registry.marketData, prefix, metrics);
+  const app = await buildApp({ fleet, queues, redis, pool, registry, locks, feed, metrics, logger: testLogger, tokens: { operator: OPERATOR, read: READER } });
   await app.ready();
   return {
     app,
@@ -73,6 +76,7 @@ export async function startApi(
     async close() {
       await app.close();
       await feed.close();
+      await closeRedis(subscriber);
       await queues.close();
       await closeRedis(redis);
       await pool.end();

@@ -1,11 +1,18 @@
-// Host workers in the test process, on the real Redis, under the test file's prefix.
+// Host workers in the test process, on the real Redis, under the test file's prefix: the
+// worker half of the composition root, wired to the pool the test hands in (which may go through
+// a TCP proxy the test controls).
 import os from 'node:os';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
-import type { Metrics } from '../../src/metrics.js';
-import { childBaseEnv } from '../../src/workers/child-env.js';
 import type { LoadedFleet } from '../../src/config/load-fleet.js';
+import { Closers } from '../../src/lifecycle.js';
+import { FencedLock } from '../../src/locks/fenced-lock.js';
+import { detachedMetrics, type Metrics } from '../../src/metrics.js';
+import { QueueSet } from '../../src/queues/queue-set.js';
+import { createRegistry } from '../../src/registry/index.js';
+import { openWorkerConnections } from '../../src/start.js';
+import { childBaseEnv } from '../../src/workers/child-env.js';
 import { DEFAULT_HOST_WORKER_OPTIONS, type HostWorkerOptions } from '../../src/workers/host-worker.js';
 import { startWorkers, type RunningWorkers } from '../../src/workers/start-workers.js';
 import { testLogger } from './logger.js';
@@ -20,27 +27,44 @@ export const TEST_WORKER_OPTIONS: HostWorkerOptions = {
   maxBlockMs: 2_000,
 };
 
-export function startTestWorkers(
+export async function startTestWorkers(
   fleet: LoadedFleet,
   prefix: string,
   pool: pg.Pool,
   hostIds: string[],
   options: Partial<HostWorkerOptions> & { stalledIntervalMs?: number } = {},
   nvidiaSmi?: string,
-  extra: { metrics?: Metrics; redisUrl?: string } = {},
+  extra: { metrics?: Metrics; redisUrl?: string; dataDir?: string; version?: string } = {},
 ): Promise<RunningWorkers> {
-  return startWorkers({
-    fleet,
-    pool,
-    hostIds,
-    redisUrl: extra.redisUrl ?? REDIS_URL,
-    ...(extra.metrics ? { metrics: extra.metrics } : {}),
-    prefix,
-    logger: testLogger,
-    baseEnv: childBaseEnv(process.env),
-    dataDir: mkdtempSync(path.join(os.tmpdir(), 'caelum-worker-')),
-    version: 'test',
-    options: { ...TEST_WORKER_OPTIONS, ...options },
-    ...(nvidiaSmi ? { nvidiaSmi } : {}),
-  });
+  const closers = new Closers(testLogger);
+  try {
+    const dataDir = extra.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'caelum-worker-'));
+    if (!extra.dataDir) closers.add('data dir', () => rmSync(dataDir, { recursive: true, force: true }));
+    const connections = openWorkerConnections(extra.redisUrl ?? REDIS_URL, hostIds, testLogger, closers);
+    const registry = createRegistry(pool);
+    const metrics = extra.metrics ?? detachedMetrics();
+    const queues = new QueueSet(fleet, connections.redis, prefix, testLogger);
+    closers.add('queues', () => queues.close());
+    const running = await startWorkers({
+      fleet,
+      hostIds,
+      connections,
+      registry,
+      locks: new FencedLock(connections.redis, registry.marketData, prefix, metrics),
+      queues,
+      metrics,
+      prefix,
+      logger: testLogger,
+      baseEnv: childBaseEnv(process.env),
+      dataDir,
+      version: extra.version ?? 'test',
+      options: { ...TEST_WORKER_OPTIONS, ...options },
+      ...(nvidiaSmi ? { nvidiaSmi } : {}),
+    });
+    closers.add('workers', () => running.close());
+    return { workers: running.workers, close: () => closers.close() };
+  } catch (err) {
+    await closers.close().catch(() => {});
+    throw err;
+  }
 }
