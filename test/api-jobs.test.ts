@@ -18,15 +18,26 @@ const post = (url: string, payload: unknown, headers: Record<string, string> = a
 const get = (url: string, headers: Record<string, string> = asReader) => h.app.inject({ method: 'GET', url, headers });
 
 /** Takes the next job of a queue as a worker would, leaving it active under our lock. */
-async function takeJob(queue: string): Promise<{ job: Job; token: string; worker: Worker }> {
-  const worker = new Worker(queue, null, {
-    connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }),
+async function takeJob(queue: string): Promise<{ job: Job; token: string; worker: { close(): Promise<void> } }> {
+  // BullMQ does not close a connection it is handed; the worker's close() here does.
+  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const consumer = new Worker(queue, null, {
+    connection,
     prefix: h.prefix,
     autorun: false,
   });
   const token = 'test-token';
-  const job = (await worker.getNextJob(token, { block: false })) as Job | undefined;
-  if (!job) throw new Error(`no job in ${queue}`);
+  const worker = {
+    close: async () => {
+      await consumer.close();
+      connection.disconnect();
+    },
+  };
+  const job = (await consumer.getNextJob(token, { block: false })) as Job | undefined;
+  if (!job) {
+    await worker.close();
+    throw new Error(`no job in ${queue}`);
+  }
   return { job, token, worker };
 }
 

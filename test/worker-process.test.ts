@@ -65,7 +65,8 @@ function startWorkerProcess(host: string): ResultPromise {
 
 describe('kill -9 of a worker in the middle of a job', () => {
   it('the job runs again on a live worker and completes exactly once; the orphaned trainer dies', async () => {
-    const events = new QueueEvents('training-yield', { connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }), prefix });
+    const eventsConnection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const events = new QueueEvents('training-yield', { connection: eventsConnection, prefix });
     await events.waitUntilReady();
     const completions: string[] = [];
     events.on('completed', ({ jobId }) => completions.push(jobId));
@@ -99,6 +100,7 @@ describe('kill -9 of a worker in the middle of a job', () => {
       expect(completions.filter((c) => c === id)).toHaveLength(1);
     } finally {
       await events.close();
+      eventsConnection.disconnect(); // QueueEvents does not close a connection it is handed
     }
   });
 });

@@ -60,7 +60,7 @@ let db: TestSchema;
 let workers: RunningWorkers | undefined;
 beforeAll(async () => {
   db = await createTestSchema('workers');
-  api = await startApi({ fleet, prefix: uniqueName('workers') });
+  api = await startApi({ fleet, prefix: uniqueName('workers'), schema: db.schema });
 });
 afterEach(async () => {
   await workers?.close();

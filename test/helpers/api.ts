@@ -12,9 +12,10 @@ import { FeedSignal } from '../../src/checkpoints/feed-signal.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { createRegistry, type Registry } from '../../src/registry/index.js';
 import { FencedLock } from '../../src/locks/fenced-lock.js';
+import { createTestSchema, type TestSchema } from './db.js';
 import { testLogger } from './logger.js';
 import { deletePrefix } from './redis.js';
-import { DATABASE_URL, DEAD_REDIS_URL, REDIS_URL, uniqueName } from './servers.js';
+import { DATABASE_URL, DEAD_DATABASE_URL, DEAD_REDIS_URL, REDIS_URL, uniqueName } from './servers.js';
 
 export const OPERATOR = 'operator-token-for-tests';
 export const READER = 'reader-token-for-tests';
@@ -52,7 +53,11 @@ export async function startApi(
   const redis = createRedis(redisUrl, 'producer', testLogger);
   const dead = redisUrl === DEAD_REDIS_URL;
   if (!dead) await waitForRedis(redis, redisUrl);
-  const pool = createPool(opts.databaseUrl ?? DATABASE_URL, testLogger, { max: opts.poolMax ?? 4, ...(opts.schema ? { schema: opts.schema } : {}) });
+  const databaseUrl = opts.databaseUrl ?? DATABASE_URL;
+  // Never the public schema: without one of the caller's, the harness makes (and drops) its own.
+  const own: TestSchema | undefined = opts.schema || databaseUrl === DEAD_DATABASE_URL ? undefined : await createTestSchema('api', databaseUrl);
+  const schema = opts.schema ?? own?.schema;
+  const pool = createPool(databaseUrl, testLogger, { max: opts.poolMax ?? 4, ...(schema ? { schema } : {}) });
   const queues = new QueueSet(fleet, redis, prefix, testLogger);
   // Against a dead Redis (the "Redis is down" tests) the feed subscribes to the live one, since
   // subscribing waits for a connection.
@@ -80,6 +85,7 @@ export async function startApi(
       await queues.close();
       await closeRedis(redis);
       await pool.end();
+      await own?.drop();
       if (redisUrl === REDIS_URL && !opts.shared) await deletePrefix(prefix);
     },
   };
