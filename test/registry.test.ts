@@ -7,7 +7,7 @@ import { createCheckpointRepository, type CheckpointRepository } from '../src/re
 import { loadMigrations, migrate, SchemaAheadError } from '../src/registry/migrate.js';
 import { createPool } from '../src/registry/pool.js';
 import { prune } from '../src/registry/retention.js';
-import { judge } from '../src/registry/validation-rules.js';
+import { judge } from '../src/checkpoints/judge.js';
 import { createTestSchema, type TestSchema } from './helpers/db.js';
 import { testLogger } from './helpers/logger.js';
 import { DATABASE_URL, uniqueName } from './helpers/servers.js';

@@ -10,7 +10,7 @@ import { freePort } from '../../net.js';
 import type { PayloadOf } from '../../queues/payloads.js';
 import { publishFeed } from '../../checkpoints/feed-signal.js';
 import { prune } from '../../registry/retention.js';
-import { judge } from '../../registry/validation-rules.js';
+import { judge } from '../../checkpoints/judge.js';
 import { launchBacktests } from '../../pipelines/research.js';
 import { JobStopped, type JobContext, type Processor } from '../job-context.js';
 import type { ProtocolEvent } from '../protocol.js';
