@@ -1,14 +1,15 @@
 // 6. Feed latency: 100 clients waiting on GET /api/checkpoints/feed?wait=30 across 2 APIs (two
 // apps in this process listening on real loopback ports, same prefix and schema). A checkpoint is
-// registered, validated with the registry repository (register, startValidation, decide) and
-// the feed published (publishFeed), exactly as the worker does; then the time from the decide
-// commit to each response. Then the poll without wait, with If-None-Match, under autocannon: 304s
+// registered and validated with the registry's guarded writes, and the feed published
+// (publishFeed): the checkpoint lifecycle's decide, taken apart so that the commit time can be
+// read between the write and the wake-up; then the time from the decide commit to each response. Then the poll without wait, with If-None-Match, under autocannon: 304s
 // per second, against a bare Fastify route answering 304 (the HTTP ceiling of this machine).
 import http from 'node:http';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { createCheckpointRepository } from '../src/registry/checkpoints.js';
 import { publishFeed } from '../src/checkpoints/feed-signal.js';
+import { sourcesOf } from '../src/checkpoints/transitions.js';
 import { feedChannel } from '../src/queues/redis-names.js';
 import { startBenchApi, READER } from './api.js';
 import { NOOP_COMMAND } from './dispatch.js';
@@ -85,8 +86,14 @@ export async function feedBench(budgetMs: number): Promise<BenchResult> {
       },
       'bench',
     );
-    await checkpoints.startValidation(checkpoint.id, 'bench');
-    const decided = await checkpoints.decide(checkpoint.id, { passed: true, metrics: { val_accuracy: 0.7 }, reasons: [], actor: 'bench' });
+    const by = { actor: 'bench', reason: 'bench' };
+    await checkpoints.setValidating(checkpoint.id, { ...by, from: sourcesOf('validating') });
+    const { checkpoint: decided } = await checkpoints.setVerdict(checkpoint.id, 'validated', {
+      ...by,
+      from: sourcesOf('validated'),
+      metrics: { val_accuracy: 0.7 },
+      reasons: [],
+    });
     const committedAt = preciseNow();
     await publishFeed(publisher, prefix, decided.model, decided.feedSeq!);
     const answers = await Promise.all(waiting);

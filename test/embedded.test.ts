@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { provideDatabase } from '../src/dev/embedded-postgres.js';
+import { sourcesOf } from '../src/checkpoints/transitions.js';
 import { createCheckpointRepository } from '../src/registry/checkpoints.js';
 import { loadMigrations, migrate } from '../src/registry/migrate.js';
 import { provideRedis } from '../src/dev/embedded-redis.js';
@@ -70,10 +71,11 @@ describe('provideDatabase', () => {
         { model: 'm', versionMajor: 1, path: '/x.pt', sizeBytes: 1, sha256: 'a', metrics: {}, trainingJobId: 'j1', trigger: {} },
         'test',
       );
-      await repo.startValidation(checkpoint.id, 'test');
-      const validated = await repo.decide(checkpoint.id, { passed: true, metrics: { val_accuracy: 0.7 }, reasons: [], actor: 'test' });
-      expect(validated.feedSeq).toBe(1);
-      expect((await repo.promote(checkpoint.id, 'test', 'demo')).status).toBe('promoted');
+      const by = { actor: 'test', reason: 'demo' };
+      await repo.setValidating(checkpoint.id, { ...by, from: sourcesOf('validating') });
+      const validated = await repo.setVerdict(checkpoint.id, 'validated', { ...by, from: sourcesOf('validated'), metrics: { val_accuracy: 0.7 }, reasons: [] });
+      expect(validated.checkpoint.feedSeq).toBe(1);
+      expect((await repo.setPromoted(checkpoint.id, { ...by, from: sourcesOf('promoted') })).checkpoint.status).toBe('promoted');
       expect((await repo.feed({ after: 0, limit: 10 })).map((c) => c.id)).toEqual([checkpoint.id]);
       await pool.end();
     } finally {

@@ -3,24 +3,32 @@ import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CheckpointLifecycle } from '../src/checkpoints/lifecycle.js';
 import { createCheckpointRepository, type CheckpointRepository } from '../src/registry/checkpoints.js';
 import { loadMigrations, migrate, SchemaAheadError } from '../src/registry/migrate.js';
 import { createPool } from '../src/registry/pool.js';
-import { prune } from '../src/registry/retention.js';
-import { judge } from '../src/registry/validation-rules.js';
+import { prune } from '../src/checkpoints/prune.js';
+import { judge } from '../src/checkpoints/judge.js';
 import { createTestSchema, type TestSchema } from './helpers/db.js';
+import { startLifecycle, type LifecycleHarness } from './helpers/lifecycle.js';
 import { testLogger } from './helpers/logger.js';
 import { DATABASE_URL, uniqueName } from './helpers/servers.js';
 
 let db: TestSchema;
 let repo: CheckpointRepository;
+// Every status change goes through the lifecycle; the repository holds the SQL.
+let harness: LifecycleHarness;
+let lifecycle: CheckpointLifecycle;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-registry-'));
 
 beforeAll(async () => {
   db = await createTestSchema('registry');
   repo = createCheckpointRepository(db.pool);
+  harness = await startLifecycle(db.pool);
+  lifecycle = harness.lifecycle;
 });
 afterAll(async () => {
+  await harness.close();
   await db.drop();
 });
 
@@ -38,8 +46,8 @@ async function registered(model: string, metrics: Record<string, unknown> = { va
 
 async function validated(model: string) {
   const c = await registered(model);
-  await repo.startValidation(c.id, 'test');
-  return repo.decide(c.id, { passed: true, metrics: { val_accuracy: 0.7 }, reasons: [], actor: 'test' });
+  await lifecycle.startValidation(c.id, 'test');
+  return lifecycle.decide(c.id, { passed: true, metrics: { val_accuracy: 0.7 }, reasons: [], actor: 'test' });
 }
 
 describe('migrations', () => {
@@ -80,10 +88,11 @@ describe('registration', () => {
 
   it('assigns feed numbers in validation order, and records every change with its actor', async () => {
     const c = await registered('feed-model');
-    await repo.startValidation(c.id, 'worker x');
-    const v = await repo.decide(c.id, { passed: true, metrics: { val_accuracy: 0.8 }, reasons: [], actor: 'worker x' });
+    await lifecycle.startValidation(c.id, 'worker x');
+    const v = await lifecycle.decide(c.id, { passed: true, metrics: { val_accuracy: 0.8 }, reasons: [], actor: 'worker x' });
     const r = await registered('feed-model');
-    const rejected = await repo.decide(r.id, { passed: false, metrics: { val_accuracy: 0.1 }, reasons: ['val_accuracy 0.1 is below the minimum 0.5'], actor: 'worker y' });
+    await lifecycle.startValidation(r.id, 'worker y');
+    const rejected = await lifecycle.decide(r.id, { passed: false, metrics: { val_accuracy: 0.1 }, reasons: ['val_accuracy 0.1 is below the minimum 0.5'], actor: 'worker y' });
     expect(v.status).toBe('validated');
     expect(v.feedSeq).toBeGreaterThan(0);
     expect(rejected).toMatchObject({ status: 'rejected', feedSeq: null, rejectionReasons: ['val_accuracy 0.1 is below the minimum 0.5'] });
@@ -103,24 +112,25 @@ describe('promotion, rollback and retention', () => {
   it('promotes, supersedes, and rolls back to the previous validated checkpoint', async () => {
     const one = await validated('roll-model');
     const two = await validated('roll-model');
-    await expect(repo.rollback('roll-model', 'test', 'nothing yet')).rejects.toThrow(/no promoted checkpoint/);
-    await repo.promote(one.id, 'test', 'first');
-    await repo.promote(two.id, 'test', 'better');
+    await expect(lifecycle.rollback('roll-model', 'test', 'nothing yet')).rejects.toThrow(/no promoted checkpoint/);
+    await lifecycle.promote(one.id, 'test', 'first');
+    await lifecycle.promote(two.id, 'test', 'better');
     expect((await repo.get(one.id))!.status).toBe('superseded');
-    const { from, to } = await repo.rollback('roll-model', 'fincoll', 'accuracy dropped in production');
+    const { from, to } = await lifecycle.rollback('roll-model', 'fincoll', 'accuracy dropped in production');
     expect([from.id, from.status, to.id, to.status]).toEqual([two.id, 'rolled_back', one.id, 'promoted']);
     expect((await repo.history(two.id)).at(-1)).toMatchObject({ toStatus: 'rolled_back', actor: 'fincoll', reason: 'accuracy dropped in production' });
-    await expect(repo.rollback('roll-model', 'test', 'again')).rejects.toThrow(/no earlier validated checkpoint/);
+    await expect(lifecycle.rollback('roll-model', 'test', 'again')).rejects.toThrow(/no earlier validated checkpoint/);
     const rejected = await registered('roll-model');
-    await repo.decide(rejected.id, { passed: false, metrics: {}, reasons: ['bad'], actor: 'test' });
-    await expect(repo.promote(rejected.id, 'test', 'no')).rejects.toThrow(/is rejected; only a validated checkpoint can be promoted/);
+    await lifecycle.startValidation(rejected.id, 'test');
+    await lifecycle.decide(rejected.id, { passed: false, metrics: {}, reasons: ['bad'], actor: 'test' });
+    await expect(lifecycle.promote(rejected.id, 'test', 'no')).rejects.toThrow(/is rejected; only a validated checkpoint can be promoted/);
   });
 
   it('keeps exactly the newest N, never the promoted one nor one FinColl has loaded, and deletes pruned files', async () => {
     const model = 'keep-model';
     const cs = [];
     for (let i = 0; i < 6; i++) cs.push(await validated(model));
-    await repo.promote(cs[0]!.id, 'test', 'live');
+    await lifecycle.promote(cs[0]!.id, 'test', 'live');
     await repo.recordLoad(cs[1]!.id, 'fincoll-1', { host: 'wsl-27' });
     const pruned = await prune(repo, model, { retention: 2, checkpointDir: dir }, 'test', testLogger);
     expect(pruned).toEqual([cs[2]!.id, cs[3]!.id]);
@@ -128,7 +138,7 @@ describe('promotion, rollback and retention', () => {
     expect(live).toEqual([cs[0]!.id, cs[1]!.id, cs[4]!.id, cs[5]!.id].sort());
     expect(existsSync(cs[2]!.path)).toBe(false);
     expect(existsSync(cs[4]!.path)).toBe(true);
-    await expect(repo.promote(cs[2]!.id, 'test', 'no')).rejects.toThrow(/was pruned/);
+    await expect(lifecycle.promote(cs[2]!.id, 'test', 'no')).rejects.toThrow(/was pruned/);
     // Pruning again changes nothing.
     expect(await prune(repo, model, { retention: 2, checkpointDir: dir }, 'test', testLogger)).toEqual([]);
   });

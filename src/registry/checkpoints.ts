@@ -1,10 +1,9 @@
-// The checkpoint registry: registration, the status machine with its history, promotion,
-// rollback, FinColl's loads and the feed. Parameterised SQL only.
-//
-//   registered -> validating -> validated -> promoted -> superseded | rolled_back
-//                            \-> rejected
+// The checkpoint registry: registration, status writes with their history, FinColl's loads and
+// the feed. Parameterised SQL only. Which status changes are allowed is the checkpoint
+// lifecycle's decision (src/checkpoints/transitions.ts); each write here takes the statuses it
+// may start from and, under the row lock, applies only when the row is in one of them.
 import type pg from 'pg';
-import { ConflictError, NotFoundError } from '../errors.js';
+import { NotFoundError } from '../errors.js';
 import { lockModel, withTransaction } from './transaction.js';
 
 export const CHECKPOINT_STATUSES = [
@@ -134,6 +133,32 @@ async function lockRow(client: pg.PoolClient, id: number): Promise<Checkpoint> {
   return toCheckpoint(rows[0]);
 }
 
+/** A guarded status write: applied only when the row is in one of `from` and not pruned. */
+export interface StatusWrite {
+  from: readonly CheckpointStatus[];
+  actor: string;
+  reason: string;
+}
+
+/** The row after a guarded write, and whether the write applied (if not, the row as it stands). */
+export interface Written {
+  checkpoint: Checkpoint;
+  changed: boolean;
+}
+
+async function guarded(
+  pool: pg.Pool,
+  id: number,
+  w: StatusWrite,
+  write: (client: pg.PoolClient, c: Checkpoint) => Promise<Checkpoint>,
+): Promise<Written> {
+  return withTransaction(pool, async (client) => {
+    const c = await lockRow(client, id);
+    if (c.prunedAt || !w.from.includes(c.status)) return { checkpoint: c, changed: false };
+    return { checkpoint: await write(client, c), changed: true };
+  });
+}
+
 export function createCheckpointRepository(pool: pg.Pool) {
   return {
     /** Idempotent on the training job id: a rerun of the same job returns the existing row. */
@@ -213,83 +238,77 @@ export function createCheckpointRepository(pool: pg.Pool) {
       return rows[0] ? toCheckpoint(rows[0]) : undefined;
     },
 
-    /** registered -> validating; a checkpoint already past validation is left as it is. */
-    async startValidation(id: number, actor: string): Promise<Checkpoint> {
-      return withTransaction(pool, async (client) => {
-        const c = await lockRow(client, id);
-        if (c.status !== 'registered') return c;
+    /** -> validating, when the row is in one of `w.from` and not pruned. */
+    async setValidating(id: number, w: StatusWrite): Promise<Written> {
+      return guarded(pool, id, w, async (client, c) => {
         await client.query("update checkpoints set status = 'validating', updated_at = now() where id = $1", [id]);
-        await insertEvent(client, id, c.status, 'validating', actor, 'validation started');
+        await insertEvent(client, id, c.status, 'validating', w.actor, w.reason);
         return { ...c, status: 'validating' };
       });
     },
 
-    /** validating -> validated (with the next feed sequence number) or rejected with reasons. */
-    async decide(
+    /** -> validated (with the next feed sequence number) or rejected (with reasons), guarded like setValidating. */
+    async setVerdict(
       id: number,
-      d: { passed: boolean; metrics: Record<string, unknown>; reasons: string[]; actor: string },
-    ): Promise<Checkpoint> {
-      return withTransaction(pool, async (client) => {
-        const c = await lockRow(client, id);
-        if (c.status !== 'validating' && c.status !== 'registered') return c; // decided already (a rerun)
-        const to: CheckpointStatus = d.passed ? 'validated' : 'rejected';
+      to: 'validated' | 'rejected',
+      w: StatusWrite & { metrics: Record<string, unknown>; reasons: string[] },
+    ): Promise<Written> {
+      return guarded(pool, id, w, async (client, c) => {
         const { rows } = await client.query<Row>(
           `update checkpoints set status = $2, validation_metrics = $3, rejection_reasons = $4,
              feed_seq = case when $2 = 'validated' then nextval('checkpoint_feed_seq') else null end,
              updated_at = now()
            where id = $1 returning ${COLUMNS}`,
-          [id, to, JSON.stringify(d.metrics), d.passed ? null : JSON.stringify(d.reasons)],
+          [id, to, JSON.stringify(w.metrics), to === 'rejected' ? JSON.stringify(w.reasons) : null],
         );
-        await insertEvent(client, id, c.status, to, d.actor, d.passed ? 'validation passed' : d.reasons.join('; '), { metrics: d.metrics });
+        await insertEvent(client, id, c.status, to, w.actor, w.reason, { metrics: w.metrics });
         return toCheckpoint(rows[0]!);
       });
     },
 
-    async promote(id: number, actor: string, reason: string): Promise<Checkpoint> {
-      return withTransaction(pool, async (client) => {
-        const target = await lockRow(client, id);
+    /** -> promoted, guarded like setValidating; the model's promoted checkpoint so far becomes superseded. */
+    async setPromoted(id: number, w: StatusWrite): Promise<Written> {
+      return guarded(pool, id, w, async (client, target) => {
         await lockModel(client, target.model);
-        if (target.prunedAt) throw new ConflictError(`checkpoint ${id} was pruned; it cannot be promoted`);
-        if (target.status === 'promoted') return target;
-        if (target.status !== 'validated' && target.status !== 'superseded') {
-          throw new ConflictError(`checkpoint ${id} is ${target.status}; only a validated checkpoint can be promoted`);
-        }
         const current = await client.query<{ id: string }>("select id from checkpoints where model = $1 and status = 'promoted' for update", [target.model]);
         for (const r of current.rows) {
           await client.query("update checkpoints set status = 'superseded', updated_at = now() where id = $1", [r.id]);
-          await insertEvent(client, Number(r.id), 'promoted', 'superseded', actor, `superseded by checkpoint ${id}`);
+          await insertEvent(client, Number(r.id), 'promoted', 'superseded', w.actor, `superseded by checkpoint ${id}`);
         }
         const { rows } = await client.query<Row>(
           `update checkpoints set status = 'promoted', updated_at = now() where id = $1 returning ${COLUMNS}`,
           [id],
         );
-        await insertEvent(client, id, target.status, 'promoted', actor, reason);
+        await insertEvent(client, id, target.status, 'promoted', w.actor, w.reason);
         return toCheckpoint(rows[0]!);
       });
     },
 
-    /** The promoted checkpoint goes to rolled_back; the previous validated one is promoted again. */
-    async rollback(model: string, actor: string, reason: string): Promise<{ from: Checkpoint; to: Checkpoint }> {
+    /**
+     * The model's promoted checkpoint -> rolled_back, and the newest earlier one whose status is
+     * in `w.from` (not pruned) -> promoted. Changes nothing unless both exist; says which were found.
+     */
+    async rollBack(model: string, w: StatusWrite): Promise<{ from?: Checkpoint; to?: Checkpoint }> {
       return withTransaction(pool, async (client) => {
         await lockModel(client, model);
         const cur = await client.query<Row>(`select ${COLUMNS} from checkpoints where model = $1 and status = 'promoted' for update`, [model]);
-        if (!cur.rows[0]) throw new ConflictError(`model ${model} has no promoted checkpoint to roll back`);
+        if (!cur.rows[0]) return {};
         const from = toCheckpoint(cur.rows[0]);
         const prev = await client.query<Row>(
           `select ${COLUMNS} from checkpoints
-           where model = $1 and status in ('validated', 'superseded') and version < $2 and pruned_at is null
+           where model = $1 and status = any($3::text[]) and version < $2 and pruned_at is null
            order by version desc limit 1 for update`,
-          [model, from.version],
+          [model, from.version, w.from],
         );
-        if (!prev.rows[0]) throw new ConflictError(`model ${model} has no earlier validated checkpoint to roll back to`);
+        if (!prev.rows[0]) return { from };
         const to = toCheckpoint(prev.rows[0]);
         await client.query("update checkpoints set status = 'rolled_back', updated_at = now() where id = $1", [from.id]);
-        await insertEvent(client, from.id, 'promoted', 'rolled_back', actor, reason, { rolledBackTo: to.id });
+        await insertEvent(client, from.id, 'promoted', 'rolled_back', w.actor, w.reason, { rolledBackTo: to.id });
         const { rows } = await client.query<Row>(
           `update checkpoints set status = 'promoted', updated_at = now() where id = $1 returning ${COLUMNS}`,
           [to.id],
         );
-        await insertEvent(client, to.id, to.status, 'promoted', actor, `rollback from checkpoint ${from.id}: ${reason}`);
+        await insertEvent(client, to.id, to.status, 'promoted', w.actor, `rollback from checkpoint ${from.id}: ${w.reason}`);
         return { from: { ...from, status: 'rolled_back' }, to: toCheckpoint(rows[0]!) };
       });
     },
@@ -344,12 +363,12 @@ export function createCheckpointRepository(pool: pg.Pool) {
       return rows.map(toCheckpoint);
     },
 
-    async markPruned(id: number, actor: string, reason: string): Promise<void> {
-      await withTransaction(pool, async (client) => {
-        const c = await lockRow(client, id);
-        if (c.prunedAt) return;
-        await client.query('update checkpoints set pruned_at = now(), updated_at = now() where id = $1', [id]);
-        await insertEvent(client, id, c.status, c.status, actor, reason, { pruned: true });
+    /** Sets pruned_at, guarded like setValidating; the status stays, the event says pruned. */
+    async markPruned(id: number, w: StatusWrite): Promise<Written> {
+      return guarded(pool, id, w, async (client, c) => {
+        const { rows } = await client.query<Row>(`update checkpoints set pruned_at = now(), updated_at = now() where id = $1 returning ${COLUMNS}`, [id]);
+        await insertEvent(client, id, c.status, c.status, w.actor, w.reason, { pruned: true });
+        return toCheckpoint(rows[0]!);
       });
     },
   };

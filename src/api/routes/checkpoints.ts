@@ -1,18 +1,26 @@
 // The checkpoint registry over HTTP: listing, one checkpoint with its lineage, the FinColl feed,
-// FinColl's load reports, promotion and rollback.
+// FinColl's load reports, promotion and rollback (the last three through the checkpoint
+// lifecycle, which refuses a step its table does not allow with a 409).
 import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { createCheckpointLifecycle } from '../../checkpoints/lifecycle.js';
 import type { LoadedFleet } from '../../config/load-fleet.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { Checkpoint } from '../../registry/checkpoints.js';
 import { checkpointIdParam, checkpointListQuery, feedQuery, loadedBody, reasonBody } from '../schemas.js';
 import type { FeedSignal } from '../../checkpoints/feed-signal.js';
 import type { Registry } from '../../registry/index.js';
+import type { Logger } from '../../logger.js';
+import type { QueueSet } from '../../queues/queue-set.js';
 import { parseInput } from '../../validation.js';
 
 export interface CheckpointRouteDeps {
   fleet: LoadedFleet;
   registry: Registry;
   feed: FeedSignal;
+  queues: QueueSet;
+  redis: Redis;
+  logger: Logger;
 }
 
 const FEED_PAGE = 100;
@@ -33,7 +41,8 @@ function feedEntry(c: Checkpoint) {
 }
 
 export async function checkpointRoutes(app: FastifyInstance, deps: CheckpointRouteDeps): Promise<void> {
-  const { registry, fleet, feed } = deps;
+  const { registry, fleet, feed, queues } = deps;
+  const lifecycle = createCheckpointLifecycle({ registry, fleet, queues, redis: deps.redis, prefix: queues.prefix, logger: deps.logger });
   // Built once: a schema per request would be the largest cost of a feed poll.
   const listSchema = checkpointListQuery(fleet);
   const feedSchema = feedQuery(fleet);
@@ -89,14 +98,14 @@ export async function checkpointRoutes(app: FastifyInstance, deps: CheckpointRou
   app.post('/api/checkpoints/:id/loaded', { config: { access: 'operate' } }, async (request) => {
     const { id } = parseInput(checkpointIdParam, request.params, 'checkpoint id');
     const body = parseInput(loadedBody, request.body, 'body');
-    await registry.checkpoints.recordLoad(id, body.instance, body.details);
+    await lifecycle.markLoaded(id, body.instance, body.details);
     return { checkpoint: id, instance: body.instance, recorded: true };
   });
 
   app.post('/api/checkpoints/:id/promote', { config: { access: 'operate' } }, async (request) => {
     const { id } = parseInput(checkpointIdParam, request.params, 'checkpoint id');
     const { reason } = parseInput(reasonBody, request.body ?? {}, 'body');
-    const checkpoint = await registry.checkpoints.promote(id, `api (${request.principal})`, reason ?? 'promoted through the API');
+    const checkpoint = await lifecycle.promote(id, `api (${request.principal})`, reason ?? 'promoted through the API');
     return { checkpoint };
   });
 
@@ -106,7 +115,7 @@ export async function checkpointRoutes(app: FastifyInstance, deps: CheckpointRou
       throw new ValidationError(`unknown model "${name}"`, [{ path: 'model', message: `unknown model "${name}"` }]);
     }
     const { reason } = parseInput(reasonBody, request.body ?? {}, 'body');
-    const { from, to } = await registry.checkpoints.rollback(name, `api (${request.principal})`, reason ?? 'rolled back through the API');
+    const { from, to } = await lifecycle.rollback(name, `api (${request.principal})`, reason ?? 'rolled back through the API');
     return { rolledBack: from, promoted: to };
   });
 }

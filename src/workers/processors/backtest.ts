@@ -8,6 +8,7 @@ import type { PayloadOf } from '../../queues/payloads.js';
 import type { BacktestRow } from '../../registry/backtests.js';
 import { retryTransient } from '../../registry/retry.js';
 import type { JobContext, Processor } from '../job-context.js';
+import { lifecycleFor } from './lifecycle-for.js';
 import { REGISTRATION_RETRY_MS } from './training.js';
 
 interface SymbolResult {
@@ -38,12 +39,7 @@ async function summaryStep(ctx: JobContext) {
   await ctx.registry.pipelines.setSummary(pipelineId, summary);
   const pipeline = await ctx.registry.pipelines.get(pipelineId);
   if (pipeline?.kind === 'comparison' && checkpoint) {
-    await ctx.registry.checkpoints.addLineage(checkpoint.id, 'comparison', { pipeline: pipelineId, ...summary });
-    const model = ctx.fleet.models[p.model];
-    const notWorse = summary.overall.sharpeDelta === null || summary.overall.sharpeDelta >= 0;
-    if (model?.autoPromote && notWorse && checkpoint.status === 'validated') {
-      await ctx.registry.checkpoints.promote(checkpoint.id, `worker ${ctx.hostId} (job ${ctx.job.id})`, `autoPromote: ${summary.verdict}`);
-    }
+    await lifecycleFor(ctx).recordComparison(checkpoint, pipelineId, summary, `worker ${ctx.hostId} (job ${ctx.job.id})`);
   }
   return summary;
 }

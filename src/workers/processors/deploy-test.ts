@@ -1,19 +1,17 @@
 // Validation and deploy tests of a checkpoint. The model's `validation` decides how: run its
 // validate command, or deploy-test the candidate service (start it on a free port with the
 // checkpoint, wait until healthy, run the accuracy check against it, stop it). Either way the
-// run is one deployment_history row, and a checkpoint still awaiting its verdict is then
-// validated (with the next feed sequence number, and the feed woken) or rejected with reasons.
+// run is one deployment_history row. The verdict, and for a checkpoint still awaiting one every
+// status change that follows, are the checkpoint lifecycle's (src/checkpoints/lifecycle.ts).
 import { UnrecoverableError } from 'bullmq';
 import type { CommandConfig, DeployTestConfig } from '../../config/fleet-schema.js';
 import { toError } from '../../errors.js';
 import { freePort } from '../../net.js';
 import type { PayloadOf } from '../../queues/payloads.js';
-import { publishFeed } from '../../checkpoints/feed-signal.js';
-import { prune } from '../../registry/retention.js';
-import { judge } from '../../registry/validation-rules.js';
-import { launchBacktests } from '../../pipelines/research.js';
+import { awaitsVerdict } from '../../checkpoints/transitions.js';
 import { JobStopped, type JobContext, type Processor } from '../job-context.js';
 import type { ProtocolEvent } from '../protocol.js';
+import { lifecycleFor } from './lifecycle-for.js';
 
 function metricsOf(events: ProtocolEvent[]): Record<string, unknown> {
   const result = [...events].reverse().find((e) => e.event === 'result');
@@ -80,6 +78,7 @@ export const deployTest: Processor = async (ctx) => {
   const modelName = ctx.spec.model!;
   const model = ctx.fleet.models[modelName]!;
   const { checkpoints, deployments } = ctx.registry;
+  const lifecycle = lifecycleFor(ctx);
   const actor = `worker ${ctx.hostId} (job ${ctx.job.id})`;
 
   const checkpoint = payload.checkpoint !== undefined ? await checkpoints.get(payload.checkpoint) : await checkpoints.promoted(modelName);
@@ -90,8 +89,8 @@ export const deployTest: Processor = async (ctx) => {
   }
   if (checkpoint.model !== modelName) throw new UnrecoverableError(`checkpoint ${checkpoint.id} belongs to ${checkpoint.model}, not ${modelName}`);
   if (checkpoint.prunedAt) throw new UnrecoverableError(`checkpoint ${checkpoint.id} was pruned`);
-  const deciding = checkpoint.status === 'registered' || checkpoint.status === 'validating';
-  if (deciding) await checkpoints.startValidation(checkpoint.id, actor);
+  const deciding = awaitsVerdict(checkpoint.status);
+  if (deciding) await lifecycle.startValidation(checkpoint.id, actor);
 
   const action = model.validation === 'deploy-test' ? 'deploy-test' : 'validate';
   const deploymentId = await deployments.start({
@@ -121,14 +120,12 @@ export const deployTest: Processor = async (ctx) => {
     await deployments.finish(deploymentId, { status: 'error', reasons: [message], logs: notes.join('\n') });
     const lastAttempt = ctx.job.attemptsMade + 1 >= (ctx.job.opts.attempts ?? 1);
     if (!(err instanceof JobStopped) && lastAttempt && deciding) {
-      await checkpoints.decide(checkpoint.id, { passed: false, metrics: {}, reasons: [`${action} could not run: ${message}`], actor });
+      await lifecycle.decide(checkpoint.id, { passed: false, metrics: {}, reasons: [`${action} could not run: ${message}`], actor });
     }
     throw err;
   }
 
-  const promoted = await checkpoints.promoted(modelName);
-  const baseline = promoted && promoted.id !== checkpoint.id ? (promoted.validationMetrics ?? promoted.metrics) : undefined;
-  const verdict = judge(model, metrics, baseline);
+  const { baseline, ...verdict } = await lifecycle.judge(checkpoint, metrics);
   await deployments.finish(deploymentId, {
     status: verdict.passed ? 'passed' : 'failed',
     metrics,
@@ -138,28 +135,8 @@ export const deployTest: Processor = async (ctx) => {
 
   let final = checkpoint;
   if (deciding) {
-    final = await checkpoints.decide(checkpoint.id, { passed: verdict.passed, metrics, reasons: verdict.reasons, actor });
-    if (final.status === 'validated' && final.feedSeq !== null) {
-      // After the commit: a feed request woken now finds the checkpoint.
-      await publishFeed(ctx.redis, ctx.prefix, modelName, final.feedSeq);
-      if (model.compareBeforePromotion && promoted && promoted.id !== final.id) {
-        // Backtested against the live one first; the comparison's summary lands in the lineage
-        // (and promotes it, with autoPromote, when it is not worse).
-        const pipelineId = `compare-${final.id}`;
-        await ctx.registry.pipelines.create({
-          id: pipelineId,
-          kind: 'comparison',
-          model: modelName,
-          spec: { model: modelName, primarySymbol: model.compareBeforePromotion.symbols[0], ...model.compareBeforePromotion },
-          trainingJobId: final.trainingJobId,
-          createdBy: actor,
-        });
-        await launchBacktests({ fleet: ctx.fleet, queues: ctx.queues, registry: ctx.registry }, pipelineId, final.id, ctx.job.data.trigger);
-      } else if (model.autoPromote) {
-        final = await checkpoints.promote(final.id, actor, 'autoPromote is set for this model');
-      }
-    }
-    await prune(checkpoints, modelName, model, actor, ctx.log);
+    const decided = await lifecycle.decide(checkpoint.id, { ...verdict, metrics, actor });
+    final = await lifecycle.afterVerdict(decided, { actor, trigger: ctx.job.data.trigger });
   }
   ctx.log.info({ checkpoint: checkpoint.id, status: final.status, reasons: verdict.reasons }, `${action} finished`);
   return {

@@ -7,6 +7,7 @@ import { retryTransient } from '../../registry/retry.js';
 import type { Processor } from '../job-context.js';
 import type { PayloadOf } from '../../queues/payloads.js';
 import { launchBacktests } from '../../pipelines/research.js';
+import { lifecycleFor } from './lifecycle-for.js';
 import { buildResult } from './result.js';
 
 /** How long registration keeps retrying before the job fails (and BullMQ retries it). */
@@ -54,6 +55,7 @@ export const train: Processor = async (ctx) => {
   });
   const modelName = ctx.spec.model!;
   const model = ctx.fleet.models[modelName]!;
+  const lifecycle = lifecycleFor(ctx);
   const registered: { id: number; label: string; created: boolean }[] = [];
   for (const [i, file] of result.checkpoints.entries()) {
     // One training job may report several checkpoints; each gets its own registration key.
@@ -61,7 +63,7 @@ export const train: Processor = async (ctx) => {
     const { checkpoint, created } = await retryTransient(
       'checkpoint registration',
       () =>
-        ctx.registry.checkpoints.register(
+        lifecycle.register(
           {
             model: modelName,
             versionMajor: model.versionMajor,

@@ -1,7 +1,9 @@
-// Whether a candidate's metrics pass: each threshold of the model must be met, and no threshold
-// metric may be worse than the promoted checkpoint's by more than the allowed margin. Pure, so
-// every rule is easy to test and to read.
+// The verdicts of the checkpoint lifecycle. Whether a candidate's metrics pass: each threshold of
+// the model must be met, and no threshold metric may be worse than the promoted checkpoint's by
+// more than the allowed margin. Whether a comparison backtest lets it be promoted. Pure, so every
+// rule is easy to test and to read.
 import type { ModelConfig } from '../config/fleet-schema.js';
+import type { Checkpoint } from '../registry/checkpoints.js';
 
 export interface Verdict {
   passed: boolean;
@@ -38,3 +40,15 @@ export function judge(
   }
   return { passed: reasons.length === 0, reasons };
 }
+
+/** What a candidate is held against: the promoted checkpoint's metrics (as validated), unless it is the candidate. */
+export function baselineOf(
+  candidateId: number,
+  promoted: Pick<Checkpoint, 'id' | 'metrics' | 'validationMetrics'> | undefined,
+): Record<string, unknown> | undefined {
+  return promoted && promoted.id !== candidateId ? (promoted.validationMetrics ?? promoted.metrics) : undefined;
+}
+
+/** A comparison lets the candidate be promoted when its overall sharpe ratio is not worse (or there was none to compare). */
+export const comparisonAllowsPromotion = (overall: { sharpeDelta: number | null }): boolean =>
+  overall.sharpeDelta === null || overall.sharpeDelta >= 0;
