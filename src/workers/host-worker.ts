@@ -5,13 +5,10 @@
 // from right now, plus a wake key of its own that it writes when capacity frees up. No job is
 // ever held while waiting for capacity, and nothing polls Redis.
 //
-// Order: across queues a host serves data sync, then training and deploy tests, then backtests;
-// among GPU queues of one priority that could start a job, the oldest waiting job goes first.
-//
-// Starvation rule: when the oldest waiting job of a GPU queue cannot start because too few GPUs
-// are free, and it has waited at least `starvationGuardMs`, the host reserves its GPUs for it:
-// it starts no other GPU job until that job has started (CPU jobs go on). Freed GPUs therefore
-// accumulate until the big job fits, so a 2-GPU job cannot be starved by a stream of 1-GPU jobs.
+// Which queue it takes from, and when it holds GPUs for a starved multi-GPU job, is the dispatch
+// policy's decision (./policy/: serving order and the starvation rule, as pure functions). This
+// file reads what the policy needs (capacity, the standing reservation, queue heads) and carries
+// the decision out.
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { UnrecoverableError, type Job } from 'bullmq';
@@ -31,7 +28,7 @@ import type { QueueSpec } from '../queues/placement.js';
 import { Capacity, cudaDevices, type Lease } from './capacity.js';
 import { runChild } from './child-runner.js';
 import type { Consumers } from './consumers.js';
-import { jobKey, markerKey, waitKey, wakeKey } from '../queues/redis-names.js';
+import { markerKey, wakeKey } from '../queues/redis-names.js';
 import type { Gpu } from './gpu-discovery.js';
 import { publishStatus, withdrawStatus, type WorkerStatus } from '../queues/worker-status.js';
 import { JobOutput } from './job-output.js';
@@ -40,6 +37,17 @@ import { commandFailure, JobStopped, type JobContext } from './job-context.js';
 import { PROCESSORS } from './processors/index.js';
 import { outputDirFor } from './processors/result.js';
 import type { ProtocolEvent } from './protocol.js';
+import { readHeads } from './queue-heads.js';
+import {
+  afterStart,
+  byPriority,
+  decide,
+  headsToRead,
+  serveableQueues,
+  type DispatchSnapshot,
+  type HostView,
+  type QueueState,
+} from './policy/index.js';
 
 export interface HostWorkerOptions {
   lockDurationMs: number;
@@ -105,7 +113,9 @@ interface Running {
 export class HostWorker {
   readonly instance = randomBytes(4).toString('hex');
   private readonly capacity: Capacity;
-  private readonly ordered: QueueSpec[];
+  /** The served queues as the policy sees them, in config order; their specs by name. */
+  private readonly queues: QueueState[];
+  private readonly specs: Map<string, QueueSpec>;
   private readonly running = new Map<string, Running>();
   private readonly finishing = new Set<Promise<void>>();
   private readonly dueAt = new Map<string, number>();
@@ -122,8 +132,8 @@ export class HostWorker {
 
   constructor(private readonly deps: HostWorkerDeps) {
     this.capacity = new Capacity(deps.gpus, deps.cpuSlots);
-    // Stable sort: within a priority, the config's order.
-    this.ordered = [...deps.served].sort((a, b) => SERVING_PRIORITY[b.kind] - SERVING_PRIORITY[a.kind]);
+    this.queues = deps.served.map((q) => ({ name: q.name, priority: SERVING_PRIORITY[q.kind], gpus: q.gpus }));
+    this.specs = new Map(deps.served.map((q) => [q.name, q]));
     this.wakeKey = wakeKey(deps.prefix, deps.hostId, this.instance);
     this.log = deps.logger.child({ component: 'worker', host: deps.hostId });
   }
@@ -138,7 +148,7 @@ export class HostWorker {
     this.heartbeatTimer = setInterval(() => void this.beat(), this.deps.options.heartbeatMs);
     this.loopDone = this.loop();
     this.log.info(
-      { gpus: this.deps.gpus.map((g) => g.index), cpuSlots: this.deps.cpuSlots, queues: this.ordered.map((q) => q.name) },
+      { gpus: this.deps.gpus.map((g) => g.index), cpuSlots: this.deps.cpuSlots, queues: byPriority(this.queues).map((q) => q.name) },
       'host worker started',
     );
   }
@@ -163,7 +173,7 @@ export class HostWorker {
       gpuSource: this.deps.gpuSource,
       gpus: snap.gpus.map(({ index, name, memoryMiB, uuid, jobId }) => ({ index, name, memoryMiB, ...(uuid ? { uuid } : {}), jobId })),
       cpuSlots: snap.cpuSlots,
-      queues: this.ordered.map((q) => q.name),
+      queues: byPriority(this.queues).map((q) => q.name),
       running: [...this.running.values()].map((r) => ({
         id: r.job.id!,
         queue: r.spec.name,
@@ -201,29 +211,22 @@ export class HostWorker {
     }
   }
 
-  private need(spec: QueueSpec) {
-    return { gpus: spec.gpus };
-  }
-
-  private heldBack(spec: QueueSpec): boolean {
-    return this.reservedFor !== undefined && spec.gpus > 0 && spec.name !== this.reservedFor;
-  }
-
   /** Takes and starts jobs while there is capacity and work; returns the queues it tried. */
   private async fill(): Promise<Set<string>> {
     const tried = new Set<string>();
     for (;;) {
       if (this.stopping) return tried;
-      this.reservedFor = await this.reservation();
+      const { reservedFor, order } = decide(await this.snapshot());
+      this.reserve(reservedFor);
       let started = false;
-      for (const spec of await this.fillOrder()) {
-        if (!this.capacity.fits(this.need(spec)) || this.heldBack(spec)) continue;
-        tried.add(spec.name);
+      for (const { name } of order) {
+        tried.add(name);
+        const spec = this.specs.get(name)!;
         const token = `${this.instance}:${++this.tokenSeq}`;
-        const job = (await this.deps.consumers.get(spec.name).getNextJob(token, { block: false })) as Job<JobData> | undefined;
+        const job = (await this.deps.consumers.get(name).getNextJob(token, { block: false })) as Job<JobData> | undefined;
         if (!job) continue;
-        // Nothing else leases between the check above and here: only this loop leases.
-        const lease = this.capacity.lease(job.id!, this.need(spec))!;
+        // Nothing else leases between the decision and here: only this loop leases.
+        const lease = this.capacity.lease(job.id!, spec)!;
         this.launch(spec, job, token, lease);
         started = true;
         break; // start again from the highest priority
@@ -232,61 +235,28 @@ export class HostWorker {
     }
   }
 
-  /** Head job timestamps of these queues (Infinity for an empty one), in one round trip each way. */
-  private async headTimestamps(queues: QueueSpec[]): Promise<number[]> {
-    const { redis, prefix } = this.deps;
-    const heads = await Promise.all(queues.map((q) => redis.lindex(waitKey(prefix, q.name), -1)));
-    const stamps = await Promise.all(
-      queues.map((q, i) => (heads[i] ? redis.hget(jobKey(prefix, q.name, heads[i]!), 'timestamp') : Promise.resolve(null))),
-    );
-    return stamps.map((t) => (t ? Number(t) : Infinity));
+  /** Capacity, standing reservation and served queues, without heads: enough to know what to wait on. */
+  private view(): HostView {
+    return { queues: this.queues, capacity: this.capacity.state(), reservedFor: this.reservedFor };
   }
 
-  /**
-   * Serving order for one pass: by kind priority; among GPU queues of the same priority that
-   * could start a job now, the one whose waiting job is oldest first (config order would let the
-   * first-listed model's jobs always go ahead of a bigger model's).
-   */
-  private async fillOrder(): Promise<QueueSpec[]> {
-    const gpu = this.ordered.filter((q) => q.gpus > 0 && this.capacity.fits(this.need(q)) && !this.heldBack(q));
-    if (gpu.length < 2) return this.ordered;
-    const stamps = await this.headTimestamps(gpu);
-    const age = new Map(gpu.map((q, i) => [q.name, stamps[i]!]));
-    return [...this.ordered].sort(
-      (a, b) =>
-        SERVING_PRIORITY[b.kind] - SERVING_PRIORITY[a.kind] ||
-        (age.get(a.name) ?? Infinity) - (age.get(b.name) ?? Infinity) ||
-        this.ordered.indexOf(a) - this.ordered.indexOf(b),
-    );
+  /** What the policy decides from: the view, and the heads it needs read from Redis. */
+  private async snapshot(): Promise<DispatchSnapshot> {
+    const view = this.view();
+    const heads = await readHeads(this.deps.redis, this.deps.prefix, headsToRead(view));
+    const queues = view.queues.map((q) => (heads.has(q.name) ? { ...q, headAt: heads.get(q.name) } : q));
+    return { ...view, queues, now: Date.now(), starvationGuardMs: this.deps.options.starvationGuardMs };
   }
 
-  /** The GPU queue to hold GPUs for, per the starvation rule above. */
-  private async reservation(): Promise<string | undefined> {
-    const { redis, prefix } = this.deps;
-    // A reservation stands until a job of its queue starts (launch clears it) or the queue has
-    // nothing waiting. Dropping it as soon as enough GPUs are free would hand them to a smaller
-    // job of another queue first, and the big one would wait again.
-    if (this.reservedFor && (await redis.lindex(waitKey(prefix, this.reservedFor), -1))) return this.reservedFor;
-    if (this.capacity.freeGpus() === 0) return undefined;
-    const blocked = this.ordered.filter(
-      (q) => q.gpus > 0 && !this.capacity.fits(this.need(q)) && this.capacity.couldEverFit(this.need(q)),
-    );
-    if (blocked.length === 0) return undefined;
-    const stamps = await this.headTimestamps(blocked);
-    let oldest: { name: string; at: number } | undefined;
-    blocked.forEach((q, i) => {
-      const at = stamps[i]!;
-      if (at !== Infinity && (!oldest || at < oldest.at)) oldest = { name: q.name, at };
-    });
-    if (!oldest || Date.now() - oldest.at < this.deps.options.starvationGuardMs) return undefined;
-    if (this.reservedFor !== oldest.name) this.log.info({ queue: oldest.name }, 'holding GPUs for a job that has waited too long');
-    return oldest.name;
+  private reserve(queue: string | undefined): void {
+    if (queue !== undefined && queue !== this.reservedFor) this.log.info({ queue }, 'holding GPUs for a job that has waited too long');
+    this.reservedFor = queue;
   }
 
   /** Blocks until a queue we could serve has work, capacity frees, or a delayed job falls due. */
   private async waitForWork(): Promise<string | undefined> {
     const { prefix, blocking } = this.deps;
-    const serveable = this.ordered.filter((q) => this.capacity.fits(this.need(q)) && !this.heldBack(q));
+    const serveable = serveableQueues(this.view());
     const now = Date.now();
     let timeoutMs = this.deps.options.maxBlockMs;
     for (const [queue, at] of this.dueAt) {
@@ -315,7 +285,7 @@ export class HostWorker {
   private launch(spec: QueueSpec, job: Job<JobData>, token: string, lease: Lease): void {
     const entry: Running = { job, spec, lease, startedAt: Date.now(), abort: new AbortController(), output: new JobOutput(job, this.log) };
     this.running.set(job.id!, entry);
-    if (spec.name === this.reservedFor) this.reservedFor = undefined; // the job it was held for has started
+    this.reservedFor = afterStart(this.reservedFor, spec.name);
     const { metrics } = this.deps;
     metrics.jobWait.observe({ kind: spec.kind }, Math.max(0, entry.startedAt - job.timestamp - (job.opts.delay ?? 0)) / 1000);
     for (const g of lease.gpus) metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 1);

@@ -11,7 +11,7 @@ import type { DispatchSnapshot, QueueState } from './snapshot.js';
 
 export { afterStart, heldBack, reservation } from './reservation.js';
 export { fillOrder, headsToRead, serveableQueues } from './serving-order.js';
-export { byPriority, couldEverFit, fits, type DispatchSnapshot, type HostCapacity, type QueueState } from './snapshot.js';
+export { byPriority, couldEverFit, fits, type DispatchSnapshot, type HostCapacity, type HostView, type QueueState } from './snapshot.js';
 
 export interface DispatchDecision {
   /** The queue GPUs are held for from now on; undefined: none. */

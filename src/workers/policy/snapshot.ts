@@ -35,6 +35,9 @@ export interface DispatchSnapshot {
   starvationGuardMs: number;
 }
 
+/** The part of a snapshot that needs no queue head and no clock. */
+export type HostView = Pick<DispatchSnapshot, 'queues' | 'capacity' | 'reservedFor'>;
+
 /** Whether a job of this queue could start now. */
 export function fits(capacity: HostCapacity, queue: { gpus: number }): boolean {
   return queue.gpus > 0 ? capacity.gpusFree >= queue.gpus : capacity.cpuSlotsFree > 0;
