@@ -10,34 +10,23 @@
 // file reads what the policy needs (capacity, the standing reservation, queue heads) and carries
 // the decision out.
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { UnrecoverableError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { CommandConfig } from '../config/fleet-schema.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
-import type { QueueSet } from '../queues/queue-set.js';
-import type { Registry } from '../registry/index.js';
 import type { FencedLock } from '../locks/fenced-lock.js';
-import type { Metrics } from '../metrics.js';
-import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { cancelRequestOf, clearCancelRequest } from '../queues/cancel-requests.js';
+import type { Metrics } from '../metrics.js';
 import { SERVING_PRIORITY } from '../queues/kinds.js';
 import type { JobData } from '../queues/payloads.js';
 import type { QueueSpec } from '../queues/placement.js';
-import { Capacity, cudaDevices, type Lease } from './capacity.js';
-import { runChild } from './child-runner.js';
-import type { Consumers } from './consumers.js';
+import type { QueueSet } from '../queues/queue-set.js';
 import { markerKey, wakeKey } from '../queues/redis-names.js';
-import type { Gpu } from './gpu-discovery.js';
 import { publishStatus, withdrawStatus, type WorkerStatus } from '../queues/worker-status.js';
-import { JobOutput } from './job-output.js';
-import { forgetChild, recordChild, sweepOrphans } from './orphans.js';
-import { commandFailure, JobStopped, type JobContext } from './job-context.js';
-import { PROCESSORS } from './processors/index.js';
-import { outputDirFor } from './processors/result.js';
-import type { ProtocolEvent } from './protocol.js';
-import { readHeads } from './queue-heads.js';
+import type { Registry } from '../registry/index.js';
+import { Capacity, type Lease } from './capacity.js';
+import type { Consumers } from './consumers.js';
+import type { Gpu } from './gpu-discovery.js';
+import { sweepOrphans } from './orphans.js';
 import {
   afterStart,
   byPriority,
@@ -48,6 +37,8 @@ import {
   type HostView,
   type QueueState,
 } from './policy/index.js';
+import { readHeads } from './queue-heads.js';
+import { RunningJob } from './running-job.js';
 
 export interface HostWorkerOptions {
   lockDurationMs: number;
@@ -97,26 +88,13 @@ export interface HostWorkerDeps {
   options: HostWorkerOptions;
 }
 
-type StopReason = 'cancel' | 'shutdown' | 'lock-lost';
-
-interface Running {
-  job: Job<JobData>;
-  spec: QueueSpec;
-  lease: Lease;
-  startedAt: number;
-  abort: AbortController;
-  stopReason?: StopReason;
-  output: JobOutput;
-  released?: boolean;
-}
-
 export class HostWorker {
   readonly instance = randomBytes(4).toString('hex');
   private readonly capacity: Capacity;
   /** The served queues as the policy sees them, in config order; their specs by name. */
   private readonly queues: QueueState[];
   private readonly specs: Map<string, QueueSpec>;
-  private readonly running = new Map<string, Running>();
+  private readonly running = new Map<string, RunningJob>();
   private readonly finishing = new Set<Promise<void>>();
   private readonly dueAt = new Map<string, number>();
   private readonly wakeKey: string;
@@ -157,7 +135,7 @@ export class HostWorker {
   cancel(jobId: string): boolean {
     const entry = this.running.get(jobId);
     if (!entry) return false;
-    this.stop(entry, 'cancel');
+    entry.stop('cancel');
     return true;
   }
 
@@ -174,15 +152,7 @@ export class HostWorker {
       gpus: snap.gpus.map(({ index, name, memoryMiB, uuid, jobId }) => ({ index, name, memoryMiB, ...(uuid ? { uuid } : {}), jobId })),
       cpuSlots: snap.cpuSlots,
       queues: byPriority(this.queues).map((q) => q.name),
-      running: [...this.running.values()].map((r) => ({
-        id: r.job.id!,
-        queue: r.spec.name,
-        kind: r.spec.kind,
-        ...(r.spec.model ? { model: r.spec.model } : {}),
-        startedAt: new Date(r.startedAt).toISOString(),
-        gpus: r.lease.gpus.map((g) => g.index),
-        progress: r.output.latestProgress() ?? null,
-      })),
+      running: [...this.running.values()].map((r) => r.status()),
       ...(this.reservedFor ? { reservedFor: this.reservedFor } : {}),
     };
   }
@@ -283,17 +253,16 @@ export class HostWorker {
   // --- running jobs ------------------------------------------------------------------------
 
   private launch(spec: QueueSpec, job: Job<JobData>, token: string, lease: Lease): void {
-    const entry: Running = { job, spec, lease, startedAt: Date.now(), abort: new AbortController(), output: new JobOutput(job, this.log) };
+    const entry = new RunningJob(this.deps, job, spec, lease, token, this.log, (l) => this.released(l));
     this.running.set(job.id!, entry);
     this.reservedFor = afterStart(this.reservedFor, spec.name);
-    const { metrics } = this.deps;
-    metrics.jobWait.observe({ kind: spec.kind }, Math.max(0, entry.startedAt - job.timestamp - (job.opts.delay ?? 0)) / 1000);
-    for (const g of lease.gpus) metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 1);
+    for (const g of lease.gpus) this.deps.metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 1);
     this.beatSoon();
-    const done = this.execute(entry, token)
+    const done = entry
+      .run()
       .catch((err: unknown) => this.log.error({ err, jobId: job.id }, 'job bookkeeping failed'))
       .finally(() => {
-        this.releaseLease(entry);
+        entry.release();
         this.running.delete(job.id!);
         this.finishing.delete(done);
         this.beatSoon();
@@ -301,166 +270,12 @@ export class HostWorker {
     this.finishing.add(done);
   }
 
-  private releaseLease(entry: Running): void {
-    if (entry.released) return;
-    entry.released = true;
-    this.capacity.release(entry.lease);
-    for (const g of entry.lease.gpus) this.deps.metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 0);
+  /** A running job gave its lease back: the capacity is free for the next job. */
+  private released(lease: Lease): void {
+    this.capacity.release(lease);
+    for (const g of lease.gpus) this.deps.metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 0);
     this.beatSoon();
     if (!this.stopping) this.wake();
-  }
-
-  private stop(entry: Running, reason: StopReason): void {
-    entry.stopReason ??= reason;
-    entry.abort.abort();
-  }
-
-  private async execute(entry: Running, token: string): Promise<void> {
-    const { job, spec } = entry;
-    const { redis, prefix, options } = this.deps;
-    const log = this.log.child({ jobId: job.id, queue: spec.name, kind: spec.kind, ...(spec.model ? { model: spec.model } : {}) });
-    const lockTimer = setInterval(() => {
-      job.extendLock(token, options.lockDurationMs).then(
-        (ok) => {
-          if (!ok) {
-            log.warn('lost the job lock (another worker took it over); ending the child');
-            this.stop(entry, 'lock-lost');
-          }
-        },
-        (err: unknown) => log.warn({ err }, 'could not extend the job lock'),
-      );
-    }, Math.max(500, Math.floor(options.lockDurationMs / 3)));
-
-    let result: unknown;
-    let failure: Error | undefined;
-    try {
-      // A cancel that arrived between the dequeue and now still wins: the child never starts.
-      if (await cancelRequestOf(redis, prefix, job.id!)) this.stop(entry, 'cancel');
-      if (entry.abort.signal.aborted) throw new JobStopped('stopped before start');
-      const outputDir = outputDirFor(this.deps.fleet, spec, job.id!, this.deps.dataDir);
-      await mkdir(outputDir, { recursive: true });
-      log.info({ gpus: entry.lease.gpus.map((g) => g.index), attempt: job.attemptsMade + 1 }, 'job started');
-      result = await PROCESSORS[spec.kind](this.context(entry, outputDir, log));
-    } catch (err) {
-      failure = toError(err);
-    } finally {
-      clearInterval(lockTimer);
-      await entry.output.drain();
-    }
-    await this.settle(entry, token, result, failure, log);
-  }
-
-  private context(entry: Running, outputDir: string, log: Logger): JobContext {
-    const { job, spec, lease } = entry;
-    const { redis, prefix, hostId, options } = this.deps;
-    const start = (command: CommandConfig, extraEnv: Record<string, string>, signal: AbortSignal, events: ProtocolEvent[]) =>
-      runChild({
-        argv: command.command,
-        cwd: command.cwd ?? '.',
-        env: { ...this.childEnv(job, spec, lease, outputDir), ...extraEnv },
-        timeoutMs: command.timeoutSeconds * 1000,
-        graceMs: options.killGraceMs,
-        signal,
-        onSpawn: (pid) => void recordChild(redis, prefix, hostId, job.id!, pid).catch(() => {}),
-        onEvent: (event) => {
-          if (event.event === 'progress') {
-            const { event: _e, ...progress } = event;
-            entry.output.progress(progress);
-          } else events.push(event);
-        },
-        onLog: (line, stream) => entry.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),
-      }).finally(() => forgetChild(redis, prefix, hostId, job.id!).catch(() => {}));
-    return {
-      job,
-      spec,
-      fleet: this.deps.fleet,
-      hostId,
-      lease,
-      outputDir,
-      signal: entry.abort.signal,
-      log,
-      registry: this.deps.registry,
-      queues: this.deps.queues,
-      redis,
-      prefix,
-      locks: this.deps.locks,
-      metrics: this.deps.metrics,
-      run: async (command, extraEnv = {}, also) => {
-        const events: ProtocolEvent[] = [];
-        const signal = also ? AbortSignal.any([entry.abort.signal, also]) : entry.abort.signal;
-        const outcome = await start(command, extraEnv, signal, events);
-        if (outcome.aborted) {
-          if (entry.abort.signal.aborted) throw new JobStopped('stopped');
-          throw also?.reason instanceof Error ? also.reason : new Error(String(also?.reason ?? 'aborted'));
-        }
-        if (outcome.timedOut || outcome.exitCode !== 0) throw commandFailure('', outcome, command.timeoutSeconds);
-        return { events, outcome };
-      },
-      startService: (command, extraEnv = {}) => {
-        const own = new AbortController();
-        const onJobAbort = () => own.abort();
-        entry.abort.signal.addEventListener('abort', onJobAbort, { once: true });
-        const done = start(command, extraEnv, own.signal, []).finally(() =>
-          entry.abort.signal.removeEventListener('abort', onJobAbort),
-        );
-        return {
-          done,
-          stop: () => {
-            own.abort();
-            return done;
-          },
-        };
-      },
-      releaseCapacity: () => this.releaseLease(entry),
-    };
-  }
-
-  private async settle(entry: Running, token: string, result: unknown, failure: Error | undefined, log: Logger): Promise<void> {
-    const { job, spec } = entry;
-    const { redis, prefix, metrics } = this.deps;
-    const labels = { kind: spec.kind, model: spec.model ?? '' };
-    const outcome = entry.stopReason ?? (failure ? 'failed' : 'completed');
-    metrics.jobDuration.observe({ ...labels, outcome }, (Date.now() - entry.startedAt) / 1000);
-    if (outcome === 'failed') {
-      metrics.jobFailures.inc(labels);
-      if (!(failure instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) metrics.jobRetries.inc(labels);
-    }
-    switch (entry.stopReason) {
-      case 'lock-lost':
-        return; // the job belongs to another worker now
-      case 'shutdown':
-        log.info('handing the job back to its queue');
-        await job.moveToWait(token);
-        return;
-      case 'cancel':
-        log.info('job cancelled');
-        await job.moveToFailed(new UnrecoverableError('cancelled'), token, false);
-        await clearCancelRequest(redis, prefix, job.id!);
-        return;
-    }
-    if (!failure) {
-      await job.moveToCompleted(result, token, false);
-      log.info({ durationMs: Date.now() - entry.startedAt }, 'job completed');
-      return;
-    }
-    log.warn({ reason: failure.message, attempt: job.attemptsMade + 1 }, 'job failed');
-    await job.moveToFailed(failure, token, false);
-  }
-
-  private childEnv(job: Job<JobData>, spec: QueueSpec, lease: Lease, outputDir: string): Record<string, string> {
-    return {
-      ...this.deps.baseEnv,
-      // Exactly the leased GPUs, whatever the worker itself inherited; none for CPU jobs.
-      ...(lease.gpus.length ? cudaDevices(lease) : { CUDA_VISIBLE_DEVICES: '', CUDA_DEVICE_ORDER: 'PCI_BUS_ID' }),
-      CAELUM_JOB_ID: job.id!,
-      CAELUM_ATTEMPT: String(job.attemptsMade + 1),
-      CAELUM_OUTPUT_DIR: outputDir,
-      CAELUM_KIND: spec.kind,
-      CAELUM_HOST: this.deps.hostId,
-      ...(spec.model ? { CAELUM_MODEL: spec.model } : {}),
-      // The payload is data for the program to read, never arguments or flags.
-      CAELUM_PAYLOAD: JSON.stringify(job.data.payload),
-    };
   }
 
   // --- heartbeats and shutdown ---------------------------------------------------------------
@@ -492,7 +307,7 @@ export class HostWorker {
       this.log.info({ running: this.running.size, graceMs: this.deps.options.shutdownGraceMs }, 'waiting for running jobs');
       const timer = new Promise((r) => setTimeout(r, this.deps.options.shutdownGraceMs).unref());
       await Promise.race([Promise.all(this.finishing), timer]);
-      for (const entry of this.running.values()) this.stop(entry, 'shutdown');
+      for (const entry of this.running.values()) entry.stop('shutdown');
       await Promise.all(this.finishing);
     }
     clearInterval(this.heartbeatTimer);
