@@ -2,8 +2,10 @@
 // as a child process on exactly the GPUs (or CPU slot) it leased, and reports back.
 //
 // How it waits: one BZPOPMIN over the BullMQ "marker" keys of every queue it could start a job
-// from right now, plus a wake key of its own that it writes when capacity frees up. No job is
-// ever held while waiting for capacity, and nothing polls Redis.
+// from right now, plus a wake key of its own (./marker-wait.ts). No job is ever held while
+// waiting for capacity, and nothing polls Redis. Each job it starts is a RunningJob
+// (./running-job.ts), which runs the processor and settles the job; ./heartbeat.ts publishes
+// what the host runs.
 //
 // Which queue it takes from, and when it holds GPUs for a starved multi-GPU job, is the dispatch
 // policy's decision (./policy/: serving order and the starvation rule, as pure functions). This
@@ -20,12 +22,13 @@ import { SERVING_PRIORITY } from '../queues/kinds.js';
 import type { JobData } from '../queues/payloads.js';
 import type { QueueSpec } from '../queues/placement.js';
 import type { QueueSet } from '../queues/queue-set.js';
-import { markerKey, wakeKey } from '../queues/redis-names.js';
-import { publishStatus, withdrawStatus, type WorkerStatus } from '../queues/worker-status.js';
+import type { WorkerStatus } from '../queues/worker-status.js';
 import type { Registry } from '../registry/index.js';
 import { Capacity, type Lease } from './capacity.js';
 import type { Consumers } from './consumers.js';
 import type { Gpu } from './gpu-discovery.js';
+import { Heartbeat } from './heartbeat.js';
+import { MarkerWait } from './marker-wait.js';
 import { sweepOrphans } from './orphans.js';
 import {
   afterStart,
@@ -96,14 +99,12 @@ export class HostWorker {
   private readonly specs: Map<string, QueueSpec>;
   private readonly running = new Map<string, RunningJob>();
   private readonly finishing = new Set<Promise<void>>();
-  private readonly dueAt = new Map<string, number>();
-  private readonly wakeKey: string;
+  private readonly markers: MarkerWait;
   private readonly log: Logger;
   private readonly startedAt = new Date().toISOString();
   private stopping = false;
   private loopDone: Promise<void> | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
-  private heartbeatSoon: NodeJS.Timeout | undefined;
+  private readonly heartbeat: Heartbeat;
   private reservedFor: string | undefined;
   private tokenSeq = 0;
   private closing: Promise<void> | undefined;
@@ -112,8 +113,10 @@ export class HostWorker {
     this.capacity = new Capacity(deps.gpus, deps.cpuSlots);
     this.queues = deps.served.map((q) => ({ name: q.name, priority: SERVING_PRIORITY[q.kind], gpus: q.gpus }));
     this.specs = new Map(deps.served.map((q) => [q.name, q]));
-    this.wakeKey = wakeKey(deps.prefix, deps.hostId, this.instance);
     this.log = deps.logger.child({ component: 'worker', host: deps.hostId });
+    const { redis, blocking, prefix, hostId: host, options } = deps;
+    this.markers = new MarkerWait({ redis, blocking, prefix, host, instance: this.instance, maxBlockMs: options.maxBlockMs, log: this.log });
+    this.heartbeat = new Heartbeat({ redis, prefix, host, instance: this.instance, periodMs: options.heartbeatMs, status: () => this.status(), log: this.log });
   }
 
   get hostId(): string {
@@ -122,8 +125,7 @@ export class HostWorker {
 
   async start(): Promise<void> {
     await sweepOrphans(this.deps.redis, this.deps.prefix, this.deps.hostId, this.log);
-    await this.beat();
-    this.heartbeatTimer = setInterval(() => void this.beat(), this.deps.options.heartbeatMs);
+    await this.heartbeat.start();
     this.loopDone = this.loop();
     this.log.info(
       { gpus: this.deps.gpus.map((g) => g.index), cpuSlots: this.deps.cpuSlots, queues: byPriority(this.queues).map((q) => q.name) },
@@ -170,9 +172,9 @@ export class HostWorker {
       try {
         const tried = await this.fill();
         // A marker we consumed for a queue we did not get to try belongs to another host.
-        if (popped && !tried.has(popped)) await this.deps.redis.zadd(markerKey(this.deps.prefix, popped), 0, '0');
+        if (popped && !tried.has(popped)) await this.markers.giveBack(popped);
         if (this.stopping) break;
-        popped = await this.waitForWork();
+        popped = await this.markers.next(serveableQueues(this.view()).map((q) => q.name));
       } catch (err) {
         if (this.stopping) break;
         this.log.error({ err }, 'dispatch loop error; retrying in a second');
@@ -223,33 +225,6 @@ export class HostWorker {
     this.reservedFor = queue;
   }
 
-  /** Blocks until a queue we could serve has work, capacity frees, or a delayed job falls due. */
-  private async waitForWork(): Promise<string | undefined> {
-    const { prefix, blocking } = this.deps;
-    const serveable = serveableQueues(this.view());
-    const now = Date.now();
-    let timeoutMs = this.deps.options.maxBlockMs;
-    for (const [queue, at] of this.dueAt) {
-      if (at <= now) this.dueAt.delete(queue);
-      else timeoutMs = Math.min(timeoutMs, at - now);
-    }
-    const keys = [...serveable.map((q) => markerKey(prefix, q.name)), this.wakeKey];
-    const res = await blocking.bzpopmin(...keys, Math.max(timeoutMs, 10) / 1000);
-    if (!res) return undefined;
-    const [key, , score] = res;
-    const queue = serveable.find((q) => markerKey(prefix, q.name) === key)?.name;
-    // A marker's score is when a delayed job falls due (0: a job is ready now).
-    if (queue && Number(score) > Date.now()) {
-      this.dueAt.set(queue, Math.min(this.dueAt.get(queue) ?? Infinity, Number(score)));
-      return undefined;
-    }
-    return queue;
-  }
-
-  private wake(): void {
-    this.deps.redis.zadd(this.wakeKey, 0, 'wake').catch((err: unknown) => this.log.warn({ err }, 'wake failed'));
-  }
-
   // --- running jobs ------------------------------------------------------------------------
 
   private launch(spec: QueueSpec, job: Job<JobData>, token: string, lease: Lease): void {
@@ -257,7 +232,7 @@ export class HostWorker {
     this.running.set(job.id!, entry);
     this.reservedFor = afterStart(this.reservedFor, spec.name);
     for (const g of lease.gpus) this.deps.metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 1);
-    this.beatSoon();
+    this.heartbeat.soon();
     const done = entry
       .run()
       .catch((err: unknown) => this.log.error({ err, jobId: job.id }, 'job bookkeeping failed'))
@@ -265,7 +240,7 @@ export class HostWorker {
         entry.release();
         this.running.delete(job.id!);
         this.finishing.delete(done);
-        this.beatSoon();
+        this.heartbeat.soon();
       });
     this.finishing.add(done);
   }
@@ -274,31 +249,15 @@ export class HostWorker {
   private released(lease: Lease): void {
     this.capacity.release(lease);
     for (const g of lease.gpus) this.deps.metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 0);
-    this.beatSoon();
-    if (!this.stopping) this.wake();
+    this.heartbeat.soon();
+    if (!this.stopping) this.markers.wake();
   }
 
-  // --- heartbeats and shutdown ---------------------------------------------------------------
-
-  private async beat(): Promise<void> {
-    try {
-      await publishStatus(this.deps.redis, this.deps.prefix, this.status(), this.deps.options.heartbeatMs * 3);
-    } catch (err) {
-      this.log.warn({ err }, 'heartbeat failed');
-    }
-  }
-
-  /** A heartbeat shortly after a change, so the API sees a job start or end without waiting. */
-  private beatSoon(): void {
-    this.heartbeatSoon ??= setTimeout(() => {
-      this.heartbeatSoon = undefined;
-      void this.beat();
-    }, 100);
-  }
+  // --- shutdown ----------------------------------------------------------------------------
 
   private async shutdown(): Promise<void> {
     this.stopping = true;
-    this.wake();
+    this.markers.wake();
     // With Redis away the wake cannot land; drop the blocking connection instead.
     const stuck = setTimeout(() => this.deps.blocking.disconnect(), 2000);
     await this.loopDone;
@@ -310,9 +269,7 @@ export class HostWorker {
       for (const entry of this.running.values()) entry.stop('shutdown');
       await Promise.all(this.finishing);
     }
-    clearInterval(this.heartbeatTimer);
-    clearTimeout(this.heartbeatSoon);
-    await withdrawStatus(this.deps.redis, this.deps.prefix, this.deps.hostId, this.instance).catch(() => {});
-    await this.deps.redis.del(this.wakeKey).catch(() => {});
+    await this.heartbeat.close();
+    await this.markers.close();
   }
 }
