@@ -1,16 +1,11 @@
 // The worker of one host: takes a job off a queue only when the host can start it now, runs it
 // as a child process on exactly the GPUs (or CPU slot) it leased, and reports back.
 //
-// How it waits: one BZPOPMIN over the BullMQ "marker" keys of every queue it could start a job
-// from right now, plus a wake key of its own (./marker-wait.ts). No job is ever held while
-// waiting for capacity, and nothing polls Redis. Each job it starts is a RunningJob
-// (./running-job.ts), which runs the processor and settles the job; ./heartbeat.ts publishes
-// what the host runs.
-//
-// Which queue it takes from, and when it holds GPUs for a starved multi-GPU job, is the dispatch
-// policy's decision (./policy/: serving order and the starvation rule, as pure functions). This
-// file reads what the policy needs (capacity, the standing reservation, queue heads) and carries
-// the decision out.
+// Which queue it takes from, and when it holds GPUs for a starved multi-GPU job, is decided by the
+// dispatch policy (./policy/, pure functions) on a snapshot this worker reads (./dispatch-snapshot.ts);
+// between passes it blocks on the markers of the queues it could serve (./marker-wait.ts), so no
+// job is held while waiting for capacity and nothing polls Redis. Each job it starts is a
+// RunningJob (./running-job.ts); ./heartbeat.ts publishes what the host runs.
 import { randomBytes } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -26,21 +21,12 @@ import type { WorkerStatus } from '../queues/worker-status.js';
 import type { Registry } from '../registry/index.js';
 import { Capacity, type Lease } from './capacity.js';
 import type { Consumers } from './consumers.js';
+import { readSnapshot } from './dispatch-snapshot.js';
 import type { Gpu } from './gpu-discovery.js';
 import { Heartbeat } from './heartbeat.js';
 import { MarkerWait } from './marker-wait.js';
 import { sweepOrphans } from './orphans.js';
-import {
-  afterStart,
-  byPriority,
-  decide,
-  headsToRead,
-  serveableQueues,
-  type DispatchSnapshot,
-  type HostView,
-  type QueueState,
-} from './policy/index.js';
-import { readHeads } from './queue-heads.js';
+import { afterStart, byPriority, decide, serveableQueues, type HostView, type QueueState } from './policy/index.js';
 import { RunningJob } from './running-job.js';
 
 export interface HostWorkerOptions {
@@ -188,7 +174,8 @@ export class HostWorker {
     const tried = new Set<string>();
     for (;;) {
       if (this.stopping) return tried;
-      const { reservedFor, order } = decide(await this.snapshot());
+      const snapshot = await readSnapshot(this.deps.redis, this.deps.prefix, this.view(), this.deps.options.starvationGuardMs);
+      const { reservedFor, order } = decide(snapshot);
       this.reserve(reservedFor);
       let started = false;
       for (const { name } of order) {
@@ -212,14 +199,6 @@ export class HostWorker {
     return { queues: this.queues, capacity: this.capacity.state(), reservedFor: this.reservedFor };
   }
 
-  /** What the policy decides from: the view, and the heads it needs read from Redis. */
-  private async snapshot(): Promise<DispatchSnapshot> {
-    const view = this.view();
-    const heads = await readHeads(this.deps.redis, this.deps.prefix, headsToRead(view));
-    const queues = view.queues.map((q) => (heads.has(q.name) ? { ...q, headAt: heads.get(q.name) } : q));
-    return { ...view, queues, now: Date.now(), starvationGuardMs: this.deps.options.starvationGuardMs };
-  }
-
   private reserve(queue: string | undefined): void {
     if (queue !== undefined && queue !== this.reservedFor) this.log.info({ queue }, 'holding GPUs for a job that has waited too long');
     this.reservedFor = queue;
@@ -231,7 +210,6 @@ export class HostWorker {
     const entry = new RunningJob(this.deps, job, spec, lease, token, this.log, (l) => this.released(l));
     this.running.set(job.id!, entry);
     this.reservedFor = afterStart(this.reservedFor, spec.name);
-    for (const g of lease.gpus) this.deps.metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 1);
     this.heartbeat.soon();
     const done = entry
       .run()
@@ -248,7 +226,6 @@ export class HostWorker {
   /** A running job gave its lease back: the capacity is free for the next job. */
   private released(lease: Lease): void {
     this.capacity.release(lease);
-    for (const g of lease.gpus) this.deps.metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 0);
     this.heartbeat.soon();
     if (!this.stopping) this.markers.wake();
   }

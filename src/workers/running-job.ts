@@ -49,6 +49,7 @@ export class RunningJob {
   ) {
     this.log = logger.child({ jobId: job.id, queue: spec.name, kind: spec.kind, ...(spec.model ? { model: spec.model } : {}) });
     this.output = new JobOutput(job, this.log);
+    this.leasedGpus(1);
   }
 
   /** Ends the job's children; the first reason given is the one the job is settled by. */
@@ -61,7 +62,12 @@ export class RunningJob {
   release(): void {
     if (this.released) return;
     this.released = true;
+    this.leasedGpus(0);
     this.onRelease(this.lease);
+  }
+
+  private leasedGpus(value: 0 | 1): void {
+    for (const g of this.lease.gpus) this.deps.metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, value);
   }
 
   status(): RunningJobStatus {
