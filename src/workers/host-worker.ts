@@ -111,6 +111,8 @@ export class HostWorker {
 
   async start(): Promise<void> {
     await sweepOrphans(this.deps.redis, this.deps.prefix, this.deps.hostId, this.log);
+    // Connect the consumers now, not inside a getNextJob that should follow its snapshot at once.
+    await Promise.all(serveableQueues(this.view()).map((q) => this.deps.consumers.get(q.name).waitUntilReady()));
     await this.heartbeat.start();
     this.loopDone = this.loop();
     this.log.info(
@@ -172,26 +174,45 @@ export class HostWorker {
   /** Takes and starts jobs while there is capacity and work; returns the queues it tried. */
   private async fill(): Promise<Set<string>> {
     const tried = new Set<string>();
-    for (;;) {
-      if (this.stopping) return tried;
+    const empty = new Set<string>();
+    let outcome: 'started' | 'stale' | 'idle' = 'idle';
+    do {
+      if (this.stopping) break;
       const snapshot = await readSnapshot(this.deps.redis, this.deps.prefix, this.view(), this.deps.options.starvationGuardMs);
       const { reservedFor, order } = decide(snapshot);
       this.reserve(reservedFor);
-      let started = false;
-      for (const { name } of order) {
-        tried.add(name);
-        const spec = this.specs.get(name)!;
-        const token = `${this.instance}:${++this.tokenSeq}`;
-        const job = (await this.deps.consumers.get(name).getNextJob(token, { block: false })) as Job<JobData> | undefined;
-        if (!job) continue;
-        // Nothing else leases between the decision and here: only this loop leases.
-        const lease = this.capacity.lease(job.id!, spec)!;
-        this.launch(spec, job, token, lease);
-        started = true;
-        break; // start again from the highest priority
+      outcome = await this.startOne(order, tried, empty);
+    } while (outcome !== 'idle');
+    return tried;
+  }
+
+  /**
+   * Asks the queues of `order` in turn for a job and starts the first it gets ('started'). A GPU
+   * queue is asked only on heads read after the last queue that had nothing: a decision on older
+   * heads misses a big job that came meanwhile and gives its GPUs to a smaller job enqueued after
+   * it ('stale': read again). Queues in `empty` had nothing since the last start; they are not
+   * asked again in this pass (a job that comes to one leaves a marker for the next wait).
+   */
+  private async startOne(order: QueueState[], tried: Set<string>, empty: Set<string>): Promise<'started' | 'stale' | 'idle'> {
+    let missed = false;
+    for (const { name, gpus } of order) {
+      if (empty.has(name)) continue;
+      if (gpus > 0 && missed) return 'stale';
+      tried.add(name);
+      const token = `${this.instance}:${++this.tokenSeq}`;
+      const job = (await this.deps.consumers.get(name).getNextJob(token, { block: false })) as Job<JobData> | undefined;
+      if (!job) {
+        empty.add(name);
+        missed = true;
+        continue;
       }
-      if (!started) return tried;
+      const spec = this.specs.get(name)!;
+      // Nothing else leases between the decision and here: only this loop leases.
+      this.launch(spec, job, token, this.capacity.lease(job.id!, spec)!);
+      empty.clear(); // after a start, every queue is asked again, from the highest priority
+      return 'started';
     }
+    return 'idle';
   }
 
   /** Capacity, standing reservation and served queues, without heads: enough to know what to wait on. */
