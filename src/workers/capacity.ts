@@ -2,6 +2,7 @@
 // leased and no other job gets them until the lease is released, which the runner does only
 // once no process of that job is left.
 import type { Gpu } from './gpu-discovery.js';
+import { fits, type HostCapacity } from './policy/index.js';
 
 export interface Need {
   gpus: number;
@@ -31,13 +32,13 @@ export class Capacity {
     return this.cpuSlots - this.cpuUsed;
   }
 
-  fits(need: Need): boolean {
-    return need.gpus > 0 ? this.freeGpus() >= need.gpus : this.freeCpuSlots() > 0;
+  /** What is free now, as the dispatch policy sees it. */
+  state(): HostCapacity {
+    return { gpusTotal: this.gpus.length, gpusFree: this.freeGpus(), cpuSlotsTotal: this.cpuSlots, cpuSlotsFree: this.freeCpuSlots() };
   }
 
-  /** Whether this host could ever run it (a 4-GPU job never fits a 2-GPU host). */
-  couldEverFit(need: Need): boolean {
-    return need.gpus > 0 ? this.gpus.length >= need.gpus : this.cpuSlots > 0;
+  fits(need: Need): boolean {
+    return fits(this.state(), need);
   }
 
   lease(jobId: string, need: Need): Lease | undefined {

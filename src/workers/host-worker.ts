@@ -1,45 +1,33 @@
 // The worker of one host: takes a job off a queue only when the host can start it now, runs it
 // as a child process on exactly the GPUs (or CPU slot) it leased, and reports back.
 //
-// How it waits: one BZPOPMIN over the BullMQ "marker" keys of every queue it could start a job
-// from right now, plus a wake key of its own that it writes when capacity frees up. No job is
-// ever held while waiting for capacity, and nothing polls Redis.
-//
-// Order: across queues a host serves data sync, then training and deploy tests, then backtests;
-// among GPU queues of one priority that could start a job, the oldest waiting job goes first.
-//
-// Starvation rule: when the oldest waiting job of a GPU queue cannot start because too few GPUs
-// are free, and it has waited at least `starvationGuardMs`, the host reserves its GPUs for it:
-// it starts no other GPU job until that job has started (CPU jobs go on). Freed GPUs therefore
-// accumulate until the big job fits, so a 2-GPU job cannot be starved by a stream of 1-GPU jobs.
+// Which queue it takes from, and when it holds GPUs for a starved multi-GPU job, is decided by the
+// dispatch policy (./policy/, pure functions) on a snapshot this worker reads (./dispatch-snapshot.ts);
+// between passes it blocks on the markers of the queues it could serve (./marker-wait.ts), so no
+// job is held while waiting for capacity and nothing polls Redis. Each job it starts is a
+// RunningJob (./running-job.ts); ./heartbeat.ts publishes what the host runs.
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { UnrecoverableError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { CommandConfig } from '../config/fleet-schema.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
-import type { QueueSet } from '../queues/queue-set.js';
-import type { Registry } from '../registry/index.js';
 import type { FencedLock } from '../locks/fenced-lock.js';
-import type { Metrics } from '../metrics.js';
-import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { cancelRequestOf, clearCancelRequest } from '../queues/cancel-requests.js';
+import type { Metrics } from '../metrics.js';
 import { SERVING_PRIORITY } from '../queues/kinds.js';
 import type { JobData } from '../queues/payloads.js';
 import type { QueueSpec } from '../queues/placement.js';
-import { Capacity, cudaDevices, type Lease } from './capacity.js';
-import { runChild } from './child-runner.js';
+import type { QueueSet } from '../queues/queue-set.js';
+import type { WorkerStatus } from '../queues/worker-status.js';
+import type { Registry } from '../registry/index.js';
+import { Capacity, type Lease } from './capacity.js';
 import type { Consumers } from './consumers.js';
-import { jobKey, markerKey, waitKey, wakeKey } from '../queues/redis-names.js';
+import { readSnapshot } from './dispatch-snapshot.js';
 import type { Gpu } from './gpu-discovery.js';
-import { publishStatus, withdrawStatus, type WorkerStatus } from '../queues/worker-status.js';
-import { JobOutput } from './job-output.js';
-import { forgetChild, recordChild, sweepOrphans } from './orphans.js';
-import { commandFailure, JobStopped, type JobContext } from './job-context.js';
-import { PROCESSORS } from './processors/index.js';
-import { outputDirFor } from './processors/result.js';
-import type { ProtocolEvent } from './protocol.js';
+import { Heartbeat } from './heartbeat.js';
+import { MarkerWait } from './marker-wait.js';
+import { sweepOrphans } from './orphans.js';
+import { afterStart, byPriority, decide, serveableQueues, type HostView, type QueueState } from './policy/index.js';
+import { RunningJob } from './running-job.js';
 
 export interface HostWorkerOptions {
   lockDurationMs: number;
@@ -89,43 +77,32 @@ export interface HostWorkerDeps {
   options: HostWorkerOptions;
 }
 
-type StopReason = 'cancel' | 'shutdown' | 'lock-lost';
-
-interface Running {
-  job: Job<JobData>;
-  spec: QueueSpec;
-  lease: Lease;
-  startedAt: number;
-  abort: AbortController;
-  stopReason?: StopReason;
-  output: JobOutput;
-  released?: boolean;
-}
-
 export class HostWorker {
   readonly instance = randomBytes(4).toString('hex');
   private readonly capacity: Capacity;
-  private readonly ordered: QueueSpec[];
-  private readonly running = new Map<string, Running>();
+  /** The served queues as the policy sees them, in config order; their specs by name. */
+  private readonly queues: QueueState[];
+  private readonly specs: Map<string, QueueSpec>;
+  private readonly running = new Map<string, RunningJob>();
   private readonly finishing = new Set<Promise<void>>();
-  private readonly dueAt = new Map<string, number>();
-  private readonly wakeKey: string;
+  private readonly markers: MarkerWait;
   private readonly log: Logger;
   private readonly startedAt = new Date().toISOString();
   private stopping = false;
   private loopDone: Promise<void> | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
-  private heartbeatSoon: NodeJS.Timeout | undefined;
+  private readonly heartbeat: Heartbeat;
   private reservedFor: string | undefined;
   private tokenSeq = 0;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly deps: HostWorkerDeps) {
     this.capacity = new Capacity(deps.gpus, deps.cpuSlots);
-    // Stable sort: within a priority, the config's order.
-    this.ordered = [...deps.served].sort((a, b) => SERVING_PRIORITY[b.kind] - SERVING_PRIORITY[a.kind]);
-    this.wakeKey = wakeKey(deps.prefix, deps.hostId, this.instance);
+    this.queues = deps.served.map((q) => ({ name: q.name, priority: SERVING_PRIORITY[q.kind], gpus: q.gpus }));
+    this.specs = new Map(deps.served.map((q) => [q.name, q]));
     this.log = deps.logger.child({ component: 'worker', host: deps.hostId });
+    const { redis, blocking, prefix, hostId: host, options } = deps;
+    this.markers = new MarkerWait({ redis, blocking, prefix, host, instance: this.instance, maxBlockMs: options.maxBlockMs, log: this.log });
+    this.heartbeat = new Heartbeat({ redis, prefix, host, instance: this.instance, periodMs: options.heartbeatMs, status: () => this.status(), log: this.log });
   }
 
   get hostId(): string {
@@ -134,11 +111,12 @@ export class HostWorker {
 
   async start(): Promise<void> {
     await sweepOrphans(this.deps.redis, this.deps.prefix, this.deps.hostId, this.log);
-    await this.beat();
-    this.heartbeatTimer = setInterval(() => void this.beat(), this.deps.options.heartbeatMs);
+    // Connect the consumers now, not inside a getNextJob that should follow its snapshot at once.
+    await Promise.all(serveableQueues(this.view()).map((q) => this.deps.consumers.get(q.name).waitUntilReady()));
+    await this.heartbeat.start();
     this.loopDone = this.loop();
     this.log.info(
-      { gpus: this.deps.gpus.map((g) => g.index), cpuSlots: this.deps.cpuSlots, queues: this.ordered.map((q) => q.name) },
+      { gpus: this.deps.gpus.map((g) => g.index), cpuSlots: this.deps.cpuSlots, queues: byPriority(this.queues).map((q) => q.name) },
       'host worker started',
     );
   }
@@ -147,7 +125,7 @@ export class HostWorker {
   cancel(jobId: string): boolean {
     const entry = this.running.get(jobId);
     if (!entry) return false;
-    this.stop(entry, 'cancel');
+    entry.stop('cancel');
     return true;
   }
 
@@ -163,16 +141,8 @@ export class HostWorker {
       gpuSource: this.deps.gpuSource,
       gpus: snap.gpus.map(({ index, name, memoryMiB, uuid, jobId }) => ({ index, name, memoryMiB, ...(uuid ? { uuid } : {}), jobId })),
       cpuSlots: snap.cpuSlots,
-      queues: this.ordered.map((q) => q.name),
-      running: [...this.running.values()].map((r) => ({
-        id: r.job.id!,
-        queue: r.spec.name,
-        kind: r.spec.kind,
-        ...(r.spec.model ? { model: r.spec.model } : {}),
-        startedAt: new Date(r.startedAt).toISOString(),
-        gpus: r.lease.gpus.map((g) => g.index),
-        progress: r.output.latestProgress() ?? null,
-      })),
+      queues: byPriority(this.queues).map((q) => q.name),
+      running: [...this.running.values()].map((r) => r.status()),
       ...(this.reservedFor ? { reservedFor: this.reservedFor } : {}),
     };
   }
@@ -190,9 +160,9 @@ export class HostWorker {
       try {
         const tried = await this.fill();
         // A marker we consumed for a queue we did not get to try belongs to another host.
-        if (popped && !tried.has(popped)) await this.deps.redis.zadd(markerKey(this.deps.prefix, popped), 0, '0');
+        if (popped && !tried.has(popped)) await this.markers.giveBack(popped);
         if (this.stopping) break;
-        popped = await this.waitForWork();
+        popped = await this.markers.next(serveableQueues(this.view()).map((q) => q.name));
       } catch (err) {
         if (this.stopping) break;
         this.log.error({ err }, 'dispatch loop error; retrying in a second');
@@ -201,319 +171,91 @@ export class HostWorker {
     }
   }
 
-  private need(spec: QueueSpec) {
-    return { gpus: spec.gpus };
-  }
-
-  private heldBack(spec: QueueSpec): boolean {
-    return this.reservedFor !== undefined && spec.gpus > 0 && spec.name !== this.reservedFor;
-  }
-
   /** Takes and starts jobs while there is capacity and work; returns the queues it tried. */
   private async fill(): Promise<Set<string>> {
     const tried = new Set<string>();
-    for (;;) {
-      if (this.stopping) return tried;
-      this.reservedFor = await this.reservation();
-      let started = false;
-      for (const spec of await this.fillOrder()) {
-        if (!this.capacity.fits(this.need(spec)) || this.heldBack(spec)) continue;
-        tried.add(spec.name);
-        const token = `${this.instance}:${++this.tokenSeq}`;
-        const job = (await this.deps.consumers.get(spec.name).getNextJob(token, { block: false })) as Job<JobData> | undefined;
-        if (!job) continue;
-        // Nothing else leases between the check above and here: only this loop leases.
-        const lease = this.capacity.lease(job.id!, this.need(spec))!;
-        this.launch(spec, job, token, lease);
-        started = true;
-        break; // start again from the highest priority
-      }
-      if (!started) return tried;
-    }
-  }
-
-  /** Head job timestamps of these queues (Infinity for an empty one), in one round trip each way. */
-  private async headTimestamps(queues: QueueSpec[]): Promise<number[]> {
-    const { redis, prefix } = this.deps;
-    const heads = await Promise.all(queues.map((q) => redis.lindex(waitKey(prefix, q.name), -1)));
-    const stamps = await Promise.all(
-      queues.map((q, i) => (heads[i] ? redis.hget(jobKey(prefix, q.name, heads[i]!), 'timestamp') : Promise.resolve(null))),
-    );
-    return stamps.map((t) => (t ? Number(t) : Infinity));
+    const empty = new Set<string>();
+    let outcome: 'started' | 'stale' | 'idle' = 'idle';
+    do {
+      if (this.stopping) break;
+      const snapshot = await readSnapshot(this.deps.redis, this.deps.prefix, this.view(), this.deps.options.starvationGuardMs);
+      const { reservedFor, order } = decide(snapshot);
+      this.reserve(reservedFor);
+      outcome = await this.startOne(order, tried, empty);
+    } while (outcome !== 'idle');
+    return tried;
   }
 
   /**
-   * Serving order for one pass: by kind priority; among GPU queues of the same priority that
-   * could start a job now, the one whose waiting job is oldest first (config order would let the
-   * first-listed model's jobs always go ahead of a bigger model's).
+   * Asks the queues of `order` in turn for a job and starts the first it gets ('started'). A GPU
+   * queue is asked only on heads read after the last queue that had nothing: a decision on older
+   * heads misses a big job that came meanwhile and gives its GPUs to a smaller job enqueued after
+   * it ('stale': read again). Queues in `empty` had nothing since the last start; they are not
+   * asked again in this pass (a job that comes to one leaves a marker for the next wait).
    */
-  private async fillOrder(): Promise<QueueSpec[]> {
-    const gpu = this.ordered.filter((q) => q.gpus > 0 && this.capacity.fits(this.need(q)) && !this.heldBack(q));
-    if (gpu.length < 2) return this.ordered;
-    const stamps = await this.headTimestamps(gpu);
-    const age = new Map(gpu.map((q, i) => [q.name, stamps[i]!]));
-    return [...this.ordered].sort(
-      (a, b) =>
-        SERVING_PRIORITY[b.kind] - SERVING_PRIORITY[a.kind] ||
-        (age.get(a.name) ?? Infinity) - (age.get(b.name) ?? Infinity) ||
-        this.ordered.indexOf(a) - this.ordered.indexOf(b),
-    );
-  }
-
-  /** The GPU queue to hold GPUs for, per the starvation rule above. */
-  private async reservation(): Promise<string | undefined> {
-    const { redis, prefix } = this.deps;
-    // A reservation stands until a job of its queue starts (launch clears it) or the queue has
-    // nothing waiting. Dropping it as soon as enough GPUs are free would hand them to a smaller
-    // job of another queue first, and the big one would wait again.
-    if (this.reservedFor && (await redis.lindex(waitKey(prefix, this.reservedFor), -1))) return this.reservedFor;
-    if (this.capacity.freeGpus() === 0) return undefined;
-    const blocked = this.ordered.filter(
-      (q) => q.gpus > 0 && !this.capacity.fits(this.need(q)) && this.capacity.couldEverFit(this.need(q)),
-    );
-    if (blocked.length === 0) return undefined;
-    const stamps = await this.headTimestamps(blocked);
-    let oldest: { name: string; at: number } | undefined;
-    blocked.forEach((q, i) => {
-      const at = stamps[i]!;
-      if (at !== Infinity && (!oldest || at < oldest.at)) oldest = { name: q.name, at };
-    });
-    if (!oldest || Date.now() - oldest.at < this.deps.options.starvationGuardMs) return undefined;
-    if (this.reservedFor !== oldest.name) this.log.info({ queue: oldest.name }, 'holding GPUs for a job that has waited too long');
-    return oldest.name;
-  }
-
-  /** Blocks until a queue we could serve has work, capacity frees, or a delayed job falls due. */
-  private async waitForWork(): Promise<string | undefined> {
-    const { prefix, blocking } = this.deps;
-    const serveable = this.ordered.filter((q) => this.capacity.fits(this.need(q)) && !this.heldBack(q));
-    const now = Date.now();
-    let timeoutMs = this.deps.options.maxBlockMs;
-    for (const [queue, at] of this.dueAt) {
-      if (at <= now) this.dueAt.delete(queue);
-      else timeoutMs = Math.min(timeoutMs, at - now);
+  private async startOne(order: QueueState[], tried: Set<string>, empty: Set<string>): Promise<'started' | 'stale' | 'idle'> {
+    let missed = false;
+    for (const { name, gpus } of order) {
+      if (empty.has(name)) continue;
+      if (gpus > 0 && missed) return 'stale';
+      tried.add(name);
+      const token = `${this.instance}:${++this.tokenSeq}`;
+      const job = (await this.deps.consumers.get(name).getNextJob(token, { block: false })) as Job<JobData> | undefined;
+      if (!job) {
+        empty.add(name);
+        missed = true;
+        continue;
+      }
+      const spec = this.specs.get(name)!;
+      // Nothing else leases between the decision and here: only this loop leases.
+      this.launch(spec, job, token, this.capacity.lease(job.id!, spec)!);
+      empty.clear(); // after a start, every queue is asked again, from the highest priority
+      return 'started';
     }
-    const keys = [...serveable.map((q) => markerKey(prefix, q.name)), this.wakeKey];
-    const res = await blocking.bzpopmin(...keys, Math.max(timeoutMs, 10) / 1000);
-    if (!res) return undefined;
-    const [key, , score] = res;
-    const queue = serveable.find((q) => markerKey(prefix, q.name) === key)?.name;
-    // A marker's score is when a delayed job falls due (0: a job is ready now).
-    if (queue && Number(score) > Date.now()) {
-      this.dueAt.set(queue, Math.min(this.dueAt.get(queue) ?? Infinity, Number(score)));
-      return undefined;
-    }
-    return queue;
+    return 'idle';
   }
 
-  private wake(): void {
-    this.deps.redis.zadd(this.wakeKey, 0, 'wake').catch((err: unknown) => this.log.warn({ err }, 'wake failed'));
+  /** Capacity, standing reservation and served queues, without heads: enough to know what to wait on. */
+  private view(): HostView {
+    return { queues: this.queues, capacity: this.capacity.state(), reservedFor: this.reservedFor };
+  }
+
+  private reserve(queue: string | undefined): void {
+    if (queue !== undefined && queue !== this.reservedFor) this.log.info({ queue }, 'holding GPUs for a job that has waited too long');
+    this.reservedFor = queue;
   }
 
   // --- running jobs ------------------------------------------------------------------------
 
   private launch(spec: QueueSpec, job: Job<JobData>, token: string, lease: Lease): void {
-    const entry: Running = { job, spec, lease, startedAt: Date.now(), abort: new AbortController(), output: new JobOutput(job, this.log) };
+    const entry = new RunningJob(this.deps, job, spec, lease, token, this.log, (l) => this.released(l));
     this.running.set(job.id!, entry);
-    if (spec.name === this.reservedFor) this.reservedFor = undefined; // the job it was held for has started
-    const { metrics } = this.deps;
-    metrics.jobWait.observe({ kind: spec.kind }, Math.max(0, entry.startedAt - job.timestamp - (job.opts.delay ?? 0)) / 1000);
-    for (const g of lease.gpus) metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 1);
-    this.beatSoon();
-    const done = this.execute(entry, token)
+    this.reservedFor = afterStart(this.reservedFor, spec.name);
+    this.heartbeat.soon();
+    const done = entry
+      .run()
       .catch((err: unknown) => this.log.error({ err, jobId: job.id }, 'job bookkeeping failed'))
       .finally(() => {
-        this.releaseLease(entry);
+        entry.release();
         this.running.delete(job.id!);
         this.finishing.delete(done);
-        this.beatSoon();
+        this.heartbeat.soon();
       });
     this.finishing.add(done);
   }
 
-  private releaseLease(entry: Running): void {
-    if (entry.released) return;
-    entry.released = true;
-    this.capacity.release(entry.lease);
-    for (const g of entry.lease.gpus) this.deps.metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, 0);
-    this.beatSoon();
-    if (!this.stopping) this.wake();
+  /** A running job gave its lease back: the capacity is free for the next job. */
+  private released(lease: Lease): void {
+    this.capacity.release(lease);
+    this.heartbeat.soon();
+    if (!this.stopping) this.markers.wake();
   }
 
-  private stop(entry: Running, reason: StopReason): void {
-    entry.stopReason ??= reason;
-    entry.abort.abort();
-  }
-
-  private async execute(entry: Running, token: string): Promise<void> {
-    const { job, spec } = entry;
-    const { redis, prefix, options } = this.deps;
-    const log = this.log.child({ jobId: job.id, queue: spec.name, kind: spec.kind, ...(spec.model ? { model: spec.model } : {}) });
-    const lockTimer = setInterval(() => {
-      job.extendLock(token, options.lockDurationMs).then(
-        (ok) => {
-          if (!ok) {
-            log.warn('lost the job lock (another worker took it over); ending the child');
-            this.stop(entry, 'lock-lost');
-          }
-        },
-        (err: unknown) => log.warn({ err }, 'could not extend the job lock'),
-      );
-    }, Math.max(500, Math.floor(options.lockDurationMs / 3)));
-
-    let result: unknown;
-    let failure: Error | undefined;
-    try {
-      // A cancel that arrived between the dequeue and now still wins: the child never starts.
-      if (await cancelRequestOf(redis, prefix, job.id!)) this.stop(entry, 'cancel');
-      if (entry.abort.signal.aborted) throw new JobStopped('stopped before start');
-      const outputDir = outputDirFor(this.deps.fleet, spec, job.id!, this.deps.dataDir);
-      await mkdir(outputDir, { recursive: true });
-      log.info({ gpus: entry.lease.gpus.map((g) => g.index), attempt: job.attemptsMade + 1 }, 'job started');
-      result = await PROCESSORS[spec.kind](this.context(entry, outputDir, log));
-    } catch (err) {
-      failure = toError(err);
-    } finally {
-      clearInterval(lockTimer);
-      await entry.output.drain();
-    }
-    await this.settle(entry, token, result, failure, log);
-  }
-
-  private context(entry: Running, outputDir: string, log: Logger): JobContext {
-    const { job, spec, lease } = entry;
-    const { redis, prefix, hostId, options } = this.deps;
-    const start = (command: CommandConfig, extraEnv: Record<string, string>, signal: AbortSignal, events: ProtocolEvent[]) =>
-      runChild({
-        argv: command.command,
-        cwd: command.cwd ?? '.',
-        env: { ...this.childEnv(job, spec, lease, outputDir), ...extraEnv },
-        timeoutMs: command.timeoutSeconds * 1000,
-        graceMs: options.killGraceMs,
-        signal,
-        onSpawn: (pid) => void recordChild(redis, prefix, hostId, job.id!, pid).catch(() => {}),
-        onEvent: (event) => {
-          if (event.event === 'progress') {
-            const { event: _e, ...progress } = event;
-            entry.output.progress(progress);
-          } else events.push(event);
-        },
-        onLog: (line, stream) => entry.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),
-      }).finally(() => forgetChild(redis, prefix, hostId, job.id!).catch(() => {}));
-    return {
-      job,
-      spec,
-      fleet: this.deps.fleet,
-      hostId,
-      lease,
-      outputDir,
-      signal: entry.abort.signal,
-      log,
-      registry: this.deps.registry,
-      queues: this.deps.queues,
-      redis,
-      prefix,
-      locks: this.deps.locks,
-      metrics: this.deps.metrics,
-      run: async (command, extraEnv = {}, also) => {
-        const events: ProtocolEvent[] = [];
-        const signal = also ? AbortSignal.any([entry.abort.signal, also]) : entry.abort.signal;
-        const outcome = await start(command, extraEnv, signal, events);
-        if (outcome.aborted) {
-          if (entry.abort.signal.aborted) throw new JobStopped('stopped');
-          throw also?.reason instanceof Error ? also.reason : new Error(String(also?.reason ?? 'aborted'));
-        }
-        if (outcome.timedOut || outcome.exitCode !== 0) throw commandFailure('', outcome, command.timeoutSeconds);
-        return { events, outcome };
-      },
-      startService: (command, extraEnv = {}) => {
-        const own = new AbortController();
-        const onJobAbort = () => own.abort();
-        entry.abort.signal.addEventListener('abort', onJobAbort, { once: true });
-        const done = start(command, extraEnv, own.signal, []).finally(() =>
-          entry.abort.signal.removeEventListener('abort', onJobAbort),
-        );
-        return {
-          done,
-          stop: () => {
-            own.abort();
-            return done;
-          },
-        };
-      },
-      releaseCapacity: () => this.releaseLease(entry),
-    };
-  }
-
-  private async settle(entry: Running, token: string, result: unknown, failure: Error | undefined, log: Logger): Promise<void> {
-    const { job, spec } = entry;
-    const { redis, prefix, metrics } = this.deps;
-    const labels = { kind: spec.kind, model: spec.model ?? '' };
-    const outcome = entry.stopReason ?? (failure ? 'failed' : 'completed');
-    metrics.jobDuration.observe({ ...labels, outcome }, (Date.now() - entry.startedAt) / 1000);
-    if (outcome === 'failed') {
-      metrics.jobFailures.inc(labels);
-      if (!(failure instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) metrics.jobRetries.inc(labels);
-    }
-    switch (entry.stopReason) {
-      case 'lock-lost':
-        return; // the job belongs to another worker now
-      case 'shutdown':
-        log.info('handing the job back to its queue');
-        await job.moveToWait(token);
-        return;
-      case 'cancel':
-        log.info('job cancelled');
-        await job.moveToFailed(new UnrecoverableError('cancelled'), token, false);
-        await clearCancelRequest(redis, prefix, job.id!);
-        return;
-    }
-    if (!failure) {
-      await job.moveToCompleted(result, token, false);
-      log.info({ durationMs: Date.now() - entry.startedAt }, 'job completed');
-      return;
-    }
-    log.warn({ reason: failure.message, attempt: job.attemptsMade + 1 }, 'job failed');
-    await job.moveToFailed(failure, token, false);
-  }
-
-  private childEnv(job: Job<JobData>, spec: QueueSpec, lease: Lease, outputDir: string): Record<string, string> {
-    return {
-      ...this.deps.baseEnv,
-      // Exactly the leased GPUs, whatever the worker itself inherited; none for CPU jobs.
-      ...(lease.gpus.length ? cudaDevices(lease) : { CUDA_VISIBLE_DEVICES: '', CUDA_DEVICE_ORDER: 'PCI_BUS_ID' }),
-      CAELUM_JOB_ID: job.id!,
-      CAELUM_ATTEMPT: String(job.attemptsMade + 1),
-      CAELUM_OUTPUT_DIR: outputDir,
-      CAELUM_KIND: spec.kind,
-      CAELUM_HOST: this.deps.hostId,
-      ...(spec.model ? { CAELUM_MODEL: spec.model } : {}),
-      // The payload is data for the program to read, never arguments or flags.
-      CAELUM_PAYLOAD: JSON.stringify(job.data.payload),
-    };
-  }
-
-  // --- heartbeats and shutdown ---------------------------------------------------------------
-
-  private async beat(): Promise<void> {
-    try {
-      await publishStatus(this.deps.redis, this.deps.prefix, this.status(), this.deps.options.heartbeatMs * 3);
-    } catch (err) {
-      this.log.warn({ err }, 'heartbeat failed');
-    }
-  }
-
-  /** A heartbeat shortly after a change, so the API sees a job start or end without waiting. */
-  private beatSoon(): void {
-    this.heartbeatSoon ??= setTimeout(() => {
-      this.heartbeatSoon = undefined;
-      void this.beat();
-    }, 100);
-  }
+  // --- shutdown ----------------------------------------------------------------------------
 
   private async shutdown(): Promise<void> {
     this.stopping = true;
-    this.wake();
+    this.markers.wake();
     // With Redis away the wake cannot land; drop the blocking connection instead.
     const stuck = setTimeout(() => this.deps.blocking.disconnect(), 2000);
     await this.loopDone;
@@ -522,12 +264,10 @@ export class HostWorker {
       this.log.info({ running: this.running.size, graceMs: this.deps.options.shutdownGraceMs }, 'waiting for running jobs');
       const timer = new Promise((r) => setTimeout(r, this.deps.options.shutdownGraceMs).unref());
       await Promise.race([Promise.all(this.finishing), timer]);
-      for (const entry of this.running.values()) this.stop(entry, 'shutdown');
+      for (const entry of this.running.values()) entry.stop('shutdown');
       await Promise.all(this.finishing);
     }
-    clearInterval(this.heartbeatTimer);
-    clearTimeout(this.heartbeatSoon);
-    await withdrawStatus(this.deps.redis, this.deps.prefix, this.deps.hostId, this.instance).catch(() => {});
-    await this.deps.redis.del(this.wakeKey).catch(() => {});
+    await this.heartbeat.close();
+    await this.markers.close();
   }
 }

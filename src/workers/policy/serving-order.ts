@@ -1,0 +1,35 @@
+// The order in which a host tries its queues: by kind priority (data sync, then training and
+// deploy tests, then backtests); within one priority, the GPU queue whose waiting job is oldest
+// first (config order would let the first-listed model's jobs always go ahead of a bigger
+// model's); then config order.
+import { heldBack } from './reservation.js';
+import { byPriority, couldEverFit, fits, type HostView, type QueueState } from './snapshot.js';
+
+/**
+ * Queues that could start a job now and are not held back by `snapshot.reservedFor`, in priority
+ * order: the queues whose markers the host waits on.
+ */
+export function serveableQueues(snapshot: HostView): QueueState[] {
+  return byPriority(snapshot.queues).filter((q) => fits(snapshot.capacity, q) && !heldBack(q, snapshot.reservedFor));
+}
+
+/** Queues to try for one start, in order: the serveable ones, sorted as said above. */
+export function fillOrder(snapshot: HostView): QueueState[] {
+  const config = new Map(snapshot.queues.map((q, i) => [q.name, i]));
+  const age = (q: QueueState) => (q.gpus > 0 ? (q.headAt ?? Infinity) : Infinity);
+  return serveableQueues(snapshot).sort(
+    (a, b) => b.priority - a.priority || age(a) - age(b) || config.get(a.name)! - config.get(b.name)!,
+  );
+}
+
+/**
+ * The queues whose heads a decision over this snapshot needs (read them, leave the rest
+ * undefined): every GPU queue this host could ever run while a GPU is free (for the order and
+ * for a new reservation), else only the reserved one (to see whether it stands).
+ */
+export function headsToRead(snapshot: HostView): string[] {
+  const { capacity, reservedFor } = snapshot;
+  const names = capacity.gpusFree === 0 ? [] : snapshot.queues.filter((q) => q.gpus > 0 && couldEverFit(capacity, q)).map((q) => q.name);
+  if (reservedFor !== undefined && !names.includes(reservedFor)) names.push(reservedFor);
+  return names;
+}

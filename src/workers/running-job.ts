@@ -1,0 +1,233 @@
+// One job on this host, from the moment it is taken off its queue until it is settled: its lease,
+// the abort signal that ends its children and why it was stopped, its output to the BullMQ job,
+// the job lock it keeps extending, the JobContext its processor gets, and the final move to
+// completed, failed or back to waiting, with its metrics. The host worker decides when a job
+// starts and owns the capacity; it hears of the lease's release through `onRelease`.
+import { mkdir } from 'node:fs/promises';
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { CommandConfig } from '../config/fleet-schema.js';
+import { toError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { cancelRequestOf, clearCancelRequest } from '../queues/cancel-requests.js';
+import type { JobData } from '../queues/payloads.js';
+import type { QueueSpec } from '../queues/placement.js';
+import type { RunningJobStatus } from '../queues/worker-status.js';
+import { cudaDevices, type Lease } from './capacity.js';
+import { runChild } from './child-runner.js';
+import type { HostWorkerDeps } from './host-worker.js';
+import { commandFailure, JobStopped, type JobContext } from './job-context.js';
+import { JobOutput } from './job-output.js';
+import { forgetChild, recordChild } from './orphans.js';
+import { PROCESSORS } from './processors/index.js';
+import { outputDirFor } from './processors/result.js';
+import type { ProtocolEvent } from './protocol.js';
+
+export type StopReason = 'cancel' | 'shutdown' | 'lock-lost';
+
+/** What a running job needs of its host worker's dependencies. */
+export type RunningJobDeps = Pick<
+  HostWorkerDeps,
+  'hostId' | 'fleet' | 'registry' | 'locks' | 'metrics' | 'queues' | 'redis' | 'prefix' | 'baseEnv' | 'dataDir' | 'options'
+>;
+
+export class RunningJob {
+  readonly startedAt = Date.now();
+  readonly output: JobOutput;
+  private readonly abort = new AbortController();
+  private stopReason: StopReason | undefined;
+  private released = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly deps: RunningJobDeps,
+    readonly job: Job<JobData>,
+    readonly spec: QueueSpec,
+    readonly lease: Lease,
+    private readonly token: string,
+    logger: Logger,
+    private readonly onRelease: (lease: Lease) => void,
+  ) {
+    this.log = logger.child({ jobId: job.id, queue: spec.name, kind: spec.kind, ...(spec.model ? { model: spec.model } : {}) });
+    this.output = new JobOutput(job, this.log);
+    this.leasedGpus(1);
+  }
+
+  /** Ends the job's children; the first reason given is the one the job is settled by. */
+  stop(reason: StopReason): void {
+    this.stopReason ??= reason;
+    this.abort.abort();
+  }
+
+  /** Gives the GPUs or CPU slot back once no child of the job is left; later calls do nothing. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.leasedGpus(0);
+    this.onRelease(this.lease);
+  }
+
+  private leasedGpus(value: 0 | 1): void {
+    for (const g of this.lease.gpus) this.deps.metrics.gpuLeased.set({ host: this.deps.hostId, gpu: String(g.index) }, value);
+  }
+
+  status(): RunningJobStatus {
+    const { job, spec } = this;
+    return {
+      id: job.id!,
+      queue: spec.name,
+      kind: spec.kind,
+      ...(spec.model ? { model: spec.model } : {}),
+      startedAt: new Date(this.startedAt).toISOString(),
+      gpus: this.lease.gpus.map((g) => g.index),
+      progress: this.output.latestProgress() ?? null,
+    };
+  }
+
+  /** Runs the job's processor and settles the job; resolves once the job has left this host. */
+  async run(): Promise<void> {
+    const { job, spec, log } = this;
+    const { redis, prefix, options, metrics } = this.deps;
+    metrics.jobWait.observe({ kind: spec.kind }, Math.max(0, this.startedAt - job.timestamp - (job.opts.delay ?? 0)) / 1000);
+    const lockTimer = setInterval(() => {
+      job.extendLock(this.token, options.lockDurationMs).then(
+        (ok) => {
+          if (!ok) {
+            log.warn('lost the job lock (another worker took it over); ending the child');
+            this.stop('lock-lost');
+          }
+        },
+        (err: unknown) => log.warn({ err }, 'could not extend the job lock'),
+      );
+    }, Math.max(500, Math.floor(options.lockDurationMs / 3)));
+
+    let result: unknown;
+    let failure: Error | undefined;
+    try {
+      // A cancel that arrived between the dequeue and now still wins: the child never starts.
+      if (await cancelRequestOf(redis, prefix, job.id!)) this.stop('cancel');
+      if (this.abort.signal.aborted) throw new JobStopped('stopped before start');
+      const outputDir = outputDirFor(this.deps.fleet, spec, job.id!, this.deps.dataDir);
+      await mkdir(outputDir, { recursive: true });
+      log.info({ gpus: this.lease.gpus.map((g) => g.index), attempt: job.attemptsMade + 1 }, 'job started');
+      result = await PROCESSORS[spec.kind](this.context(outputDir));
+    } catch (err) {
+      failure = toError(err);
+    } finally {
+      clearInterval(lockTimer);
+      await this.output.drain();
+    }
+    await this.settle(result, failure);
+  }
+
+  private context(outputDir: string): JobContext {
+    const { job, spec, lease, log, abort } = this;
+    const { redis, prefix, hostId, options } = this.deps;
+    const start = (command: CommandConfig, extraEnv: Record<string, string>, signal: AbortSignal, events: ProtocolEvent[]) =>
+      runChild({
+        argv: command.command,
+        cwd: command.cwd ?? '.',
+        env: { ...this.childEnv(outputDir), ...extraEnv },
+        timeoutMs: command.timeoutSeconds * 1000,
+        graceMs: options.killGraceMs,
+        signal,
+        onSpawn: (pid) => void recordChild(redis, prefix, hostId, job.id!, pid).catch(() => {}),
+        onEvent: (event) => {
+          if (event.event === 'progress') {
+            const { event: _e, ...progress } = event;
+            this.output.progress(progress);
+          } else events.push(event);
+        },
+        onLog: (line, stream) => this.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),
+      }).finally(() => forgetChild(redis, prefix, hostId, job.id!).catch(() => {}));
+    return {
+      job,
+      spec,
+      fleet: this.deps.fleet,
+      hostId,
+      lease,
+      outputDir,
+      signal: abort.signal,
+      log,
+      registry: this.deps.registry,
+      queues: this.deps.queues,
+      redis,
+      prefix,
+      locks: this.deps.locks,
+      metrics: this.deps.metrics,
+      run: async (command, extraEnv = {}, also) => {
+        const events: ProtocolEvent[] = [];
+        const signal = also ? AbortSignal.any([abort.signal, also]) : abort.signal;
+        const outcome = await start(command, extraEnv, signal, events);
+        if (outcome.aborted) {
+          if (abort.signal.aborted) throw new JobStopped('stopped');
+          throw also?.reason instanceof Error ? also.reason : new Error(String(also?.reason ?? 'aborted'));
+        }
+        if (outcome.timedOut || outcome.exitCode !== 0) throw commandFailure('', outcome, command.timeoutSeconds);
+        return { events, outcome };
+      },
+      startService: (command, extraEnv = {}) => {
+        const own = new AbortController();
+        const onJobAbort = () => own.abort();
+        abort.signal.addEventListener('abort', onJobAbort, { once: true });
+        const done = start(command, extraEnv, own.signal, []).finally(() => abort.signal.removeEventListener('abort', onJobAbort));
+        return {
+          done,
+          stop: () => {
+            own.abort();
+            return done;
+          },
+        };
+      },
+      releaseCapacity: () => this.release(),
+    };
+  }
+
+  private childEnv(outputDir: string): Record<string, string> {
+    const { job, spec, lease } = this;
+    return {
+      ...this.deps.baseEnv,
+      // Exactly the leased GPUs, whatever the worker itself inherited; none for CPU jobs.
+      ...(lease.gpus.length ? cudaDevices(lease) : { CUDA_VISIBLE_DEVICES: '', CUDA_DEVICE_ORDER: 'PCI_BUS_ID' }),
+      CAELUM_JOB_ID: job.id!,
+      CAELUM_ATTEMPT: String(job.attemptsMade + 1),
+      CAELUM_OUTPUT_DIR: outputDir,
+      CAELUM_KIND: spec.kind,
+      CAELUM_HOST: this.deps.hostId,
+      ...(spec.model ? { CAELUM_MODEL: spec.model } : {}),
+      // The payload is data for the program to read, never arguments or flags.
+      CAELUM_PAYLOAD: JSON.stringify(job.data.payload),
+    };
+  }
+
+  private async settle(result: unknown, failure: Error | undefined): Promise<void> {
+    const { job, spec, log, token } = this;
+    const { redis, prefix, metrics } = this.deps;
+    const labels = { kind: spec.kind, model: spec.model ?? '' };
+    const outcome = this.stopReason ?? (failure ? 'failed' : 'completed');
+    metrics.jobDuration.observe({ ...labels, outcome }, (Date.now() - this.startedAt) / 1000);
+    if (outcome === 'failed') {
+      metrics.jobFailures.inc(labels);
+      if (!(failure instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) metrics.jobRetries.inc(labels);
+    }
+    switch (this.stopReason) {
+      case 'lock-lost':
+        return; // the job belongs to another worker now
+      case 'shutdown':
+        log.info('handing the job back to its queue');
+        await job.moveToWait(token);
+        return;
+      case 'cancel':
+        log.info('job cancelled');
+        await job.moveToFailed(new UnrecoverableError('cancelled'), token, false);
+        await clearCancelRequest(redis, prefix, job.id!);
+        return;
+    }
+    if (!failure) {
+      await job.moveToCompleted(result, token, false);
+      log.info({ durationMs: Date.now() - this.startedAt }, 'job completed');
+      return;
+    }
+    log.warn({ reason: failure.message, attempt: job.attemptsMade + 1 }, 'job failed');
+    await job.moveToFailed(failure, token, false);
+  }
+}
