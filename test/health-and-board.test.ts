@@ -70,6 +70,33 @@ describe('Bull Board at /admin/queues', () => {
     expect(names).toEqual(h.queues.all().map((e) => e.spec.name).sort());
     expect(names).toEqual(expect.arrayContaining(['backtest', 'data-sync', 'training-model-a', 'deploy-test-model-a']));
   });
+
+  // The page's scripts come from @fastify/static, whose content-disposition dependency is pinned
+  // (package.json overrides) to a release that supports Node 20: without them the board is blank.
+  it('serves the static files the page links to', async () => {
+    const basic = { authorization: `Basic ${Buffer.from(`ops:${OPERATOR}`).toString('base64')}` };
+    const page = await h.app.inject({ method: 'GET', url: '/admin/queues', headers: basic });
+    const src = /<script[^>]+src="([^"]+\.js)"/.exec(page.body)?.[1];
+    expect(src).toBeDefined();
+    const script = new URL(src!, 'http://board/admin/queues/').pathname;
+    expect(script).toMatch(/^\/admin\/queues\/static\//);
+    const res = await h.app.inject({ method: 'GET', url: script, headers: basic });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/javascript/);
+    expect(res.body.length).toBeGreaterThan(1000);
+  });
+
+  // A browser sends cookies to any page, so a cookie must never stand in for the token. The
+  // cookies go through light-my-request's Cookie encoding (the cookie package, pinned likewise).
+  it('takes no credentials from cookies', async () => {
+    const cookies = { token: OPERATOR, authorization: `Bearer ${OPERATOR}` };
+    const board = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', cookies });
+    expect(board.statusCode).toBe(401);
+    const api = await h.app.inject({ method: 'GET', url: '/api/jobs', cookies });
+    expect(api.statusCode).toBe(401);
+    const both = await h.app.inject({ method: 'GET', url: '/api/jobs', cookies, headers: asReader });
+    expect(both.statusCode).toBe(200);
+  });
 });
 
 describe('GET /docs', () => {
