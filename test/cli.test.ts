@@ -5,6 +5,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../src/net.js';
 import { REPO_ROOT } from './helpers/fleet.js';
 import { deletePrefix } from './helpers/redis.js';
 import { DATABASE_URL, REDIS_URL, uniqueName } from './helpers/servers.js';
@@ -126,6 +127,33 @@ describe('refusing to start', () => {
     const noToken = await cli(['api']);
     expect(noToken.exitCode).toBe(1);
     expect(noToken.stderr).toMatch(/CAELUM_API_TOKEN: required/);
+  });
+
+  it('refuses a taken port in one line, before it starts anything', async () => {
+    const port = await freePort();
+    const holder = execa('node', ['-e', `require('node:net').createServer().listen(${port}, '127.0.0.1', () => console.log('listening'))`], { reject: false });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout!.once('data', () => resolve());
+        void holder.then((r) => reject(new Error(`the port holder exited: ${r.stderr}`)));
+      });
+      const ownSchema = uniqueName('port');
+      const res = await cli(['demo'], { PORT: String(port), CAELUM_DB_SCHEMA: ownSchema, LOG_LEVEL: 'info' });
+      expect(res.exitCode).toBe(1);
+      expect(res.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(new RegExp(`^caelum-scheduler: port ${port} on 127\\.0\\.0\\.1 is in use; set PORT=\\d+ or stop the other demo$`)),
+      ]);
+      // Nothing started: not a log line at info, and the database was not even migrated.
+      expect(res.stdout).toBe('');
+      const admin = new pg.Client({ connectionString: DATABASE_URL });
+      await admin.connect();
+      const found = await admin.query('select 1 from information_schema.schemata where schema_name = $1', [ownSchema]);
+      await admin.end();
+      expect(found.rowCount).toBe(0);
+    } finally {
+      holder.kill();
+      await holder;
+    }
   });
 
   it('says which server is down', async () => {

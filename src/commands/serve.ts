@@ -12,7 +12,8 @@ import { provideDatabase } from '../dev/embedded-postgres.js';
 import { provideRedis } from '../dev/embedded-redis.js';
 import { Closers, closeOnSignals } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
-import { startServices } from '../start.js';
+import { listenProblem } from '../net.js';
+import { startServices, StartupError } from '../start.js';
 import { childBaseEnv } from '../workers/child-env.js';
 import { VERSION } from '../version.js';
 
@@ -50,12 +51,29 @@ function workerHosts(mode: ServeMode, ctx: ServeContext, fleet: LoadedFleet): st
 
 const makeToken = (label: string) => `${label}_${randomBytes(18).toString('base64url')}`;
 
+/**
+ * Refuses before anything starts when the port this process would serve on is taken (a second
+ * demo, say): otherwise its workers and scheduler would start and it would fail at the end.
+ */
+async function assertCanListen(mode: ServeMode, host: string, port: number, variable: string): Promise<void> {
+  if (port === 0) return;
+  const problem = await listenProblem(host, port);
+  if (!problem) return;
+  if (problem !== 'EADDRINUSE') throw new StartupError(`cannot listen on ${host}:${port} (${problem}); set ${variable} or BIND_ADDRESS`);
+  let spare = 0;
+  for (let p = port + 1; p <= Math.min(port + 20, 65535) && !spare; p++) if (!(await listenProblem(host, p))) spare = p;
+  const holder = mode === 'dev' || mode === 'demo' ? `the other ${mode}` : 'the process that holds it';
+  throw new StartupError(`port ${port} on ${host} is in use; set ${variable}=${spare}${spare ? '' : ' (any free port)'} or stop ${holder}`);
+}
+
 export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
   const { env, logger } = ctx;
   const fleet = await loadFleet(env.configPath);
   const closers = new Closers(logger);
   const laptop = mode === 'dev' || mode === 'demo';
   const withApi = mode === 'api' || laptop;
+  const metricsPort = env.metricsPort ?? (mode === 'worker' ? 9464 : 9465);
+  await assertCanListen(mode, env.bindAddress, withApi ? env.port : metricsPort, withApi ? 'PORT' : 'CAELUM_METRICS_PORT');
   const hostIds = mode === 'worker' || laptop ? workerHosts(mode, ctx, fleet) : [];
   try {
     let tokens = { operator: env.apiToken ?? '', read: env.readToken };
@@ -89,7 +107,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
       schema: env.dbSchema,
       ...(withApi ? { api: { tokens, port: env.port, host: env.bindAddress } } : {}),
       scheduler: mode === 'scheduler' || laptop,
-      ...(withApi ? {} : { metricsServer: { port: env.metricsPort ?? (mode === 'worker' ? 9464 : 9465), host: env.bindAddress } }),
+      ...(withApi ? {} : { metricsServer: { port: metricsPort, host: env.bindAddress } }),
       ...(hostIds.length
         ? {
             workers: {
@@ -109,6 +127,8 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
     closeOnSignals(() => closers.close(), logger);
   } catch (err) {
     await closers.close().catch(() => {});
+    // Taken between the check above and the listen: still one line rather than a stack.
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new StartupError(`${(err as Error).message}; set PORT or stop what holds it`);
     throw err;
   }
 }
