@@ -1,4 +1,6 @@
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RequestLogLevel } from '../src/api/request-log.js';
 import { asOperator, asReader, OPERATOR, startApi, type ApiHarness } from './helpers/api.js';
 import { DEAD_DATABASE_URL, DEAD_REDIS_URL } from './helpers/servers.js';
 
@@ -96,6 +98,37 @@ describe('Bull Board at /admin/queues', () => {
     expect(api.statusCode).toBe(401);
     const both = await h.app.inject({ method: 'GET', url: '/api/jobs', cookies, headers: asReader });
     expect(both.statusCode).toBe(200);
+  });
+});
+
+describe('request logs', () => {
+  /** The entries an app logs at info for a good, a refused and a misdirected request. */
+  async function logsOfThreeRequests(requestLogLevel: RequestLogLevel) {
+    const entries: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => entries.push(JSON.parse(line) as Record<string, unknown>) });
+    const h = await startApi({ logger, requestLogLevel });
+    try {
+      entries.length = 0;
+      expect((await h.app.inject({ method: 'GET', url: '/api/jobs', headers: asReader })).statusCode).toBe(200);
+      expect((await h.app.inject({ method: 'POST', url: '/api/jobs/training', payload: { model: 'model-a' } })).statusCode).toBe(401);
+      expect((await h.app.inject({ method: 'GET', url: '/no-such-page' })).statusCode).toBe(404);
+      return [...entries];
+    } finally {
+      await h.close();
+    }
+  }
+
+  it('are one line per request at info for the api', async () => {
+    const entries = await logsOfThreeRequests('info');
+    expect(entries).toEqual([
+      expect.objectContaining({ msg: 'request', method: 'GET', url: '/api/jobs', status: 200, ms: expect.any(Number) }),
+      expect.objectContaining({ msg: 'request', method: 'POST', url: '/api/jobs/training', status: 401 }),
+      expect.objectContaining({ msg: 'request', method: 'GET', url: '/no-such-page', status: 404 }),
+    ]);
+  });
+
+  it('are below info for dev and demo, so their banner stays in view', async () => {
+    expect(await logsOfThreeRequests('debug')).toEqual([]);
   });
 });
 

@@ -25,6 +25,7 @@ import { VERSION } from '../version.js';
 import { FencedLock } from '../locks/fenced-lock.js';
 import type { Registry } from '../registry/index.js';
 import type { FeedSignal } from '../registry/feed-signal.js';
+import { RequestLog, type RequestLogLevel } from './request-log.js';
 
 export interface ApiDeps {
   fleet: LoadedFleet;
@@ -36,6 +37,8 @@ export interface ApiDeps {
   registry: Registry;
   feed: FeedSignal;
   metrics: Metrics;
+  /** One line per request at this level (default info); dev and demo log them at debug. */
+  requestLogLevel?: RequestLogLevel;
 }
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
@@ -45,6 +48,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
+    logController: new RequestLog(deps.requestLogLevel ?? 'info'),
   });
   installErrorHandler(app);
   await app.register(async (api) => {

@@ -105,7 +105,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
       prefix: env.prefix,
       poolMax: db.maxConnections,
       schema: env.dbSchema,
-      ...(withApi ? { api: { tokens, port: env.port, host: env.bindAddress } } : {}),
+      ...(withApi ? { api: { tokens, port: env.port, host: env.bindAddress, requestLogLevel: laptop ? 'debug' : 'info' } } : {}),
       scheduler: mode === 'scheduler' || laptop,
       ...(withApi ? {} : { metricsServer: { port: metricsPort, host: env.bindAddress } }),
       ...(hostIds.length
