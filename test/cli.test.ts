@@ -26,6 +26,32 @@ afterAll(async () => {
   await admin.end();
 });
 
+/**
+ * Splits a command line as a POSIX shell would, for the lines the banner prints: single quotes
+ * and backslashes. A character the shell would expand or treat specially outside quotes fails
+ * the test, since the line would then not run as printed.
+ */
+function shellWords(line: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new Error(`unclosed quote in: ${line}`);
+      word = (word ?? '') + line.slice(i + 1, end);
+      i = end;
+    } else if (c === '\\') word = (word ?? '') + line[++i];
+    else if (c === ' ') {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else if (/[$`"*?;&|<>(){}[\]~#!]/.test(c)) throw new Error(`unquoted ${c} in: ${line}`);
+    else word = (word ?? '') + c;
+  }
+  if (word !== undefined) words.push(word);
+  return words;
+}
+
 /** Starts `caelum-scheduler dev` and resolves with its API URL once it prints its banner. */
 async function startDev(extra: Record<string, string>) {
   const child = execa('node', [BIN, 'dev'], { cwd: REPO_ROOT, env: { ...env, PORT: '0', ...extra }, reject: false });
@@ -42,7 +68,8 @@ async function startDev(extra: Record<string, string>) {
 }
 
 describe('the CLI against a running dev stack', () => {
-  const TOKEN = 'operator-token-of-the-cli-test';
+  // Characters a shell would act on: the banner's commands must quote it to work as printed.
+  const TOKEN = "operator'token$of&the-cli-test";
   let dev: Awaited<ReturnType<typeof startDev>>;
   const client = (args: string[]) => cli(args, { CAELUM_API_URL: dev.url, CAELUM_API_TOKEN: TOKEN });
   beforeAll(async () => {
@@ -51,6 +78,25 @@ describe('the CLI against a running dev stack', () => {
   afterAll(async () => {
     dev.child.kill('SIGTERM');
     expect((await dev.child).exitCode).toBe(0);
+  });
+
+  it("the banner's CLI line works as printed", async () => {
+    const line = dev.output().split('\n').find((l) => l.includes(' npx caelum-scheduler enqueue '));
+    expect(line).toBeDefined();
+    // The curl lines quote the URL with a `?` (a shell would glob it).
+    expect(dev.output()).toMatch(/^ +curl -s 'http:\/\/127\.0\.0\.1:\d+\/api\/jobs\?kind=training' -H /m);
+    const words = shellWords(line!.trim());
+    const npx = words.indexOf('npx');
+    const assignments = Object.fromEntries(words.slice(0, npx).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+    expect(assignments).toEqual({ CAELUM_API_URL: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), CAELUM_API_TOKEN: TOKEN });
+    expect(words.slice(npx, npx + 2)).toEqual(['npx', 'caelum-scheduler']);
+    const argv = words.slice(npx + 2);
+    // The first model of the config.
+    expect(argv).toEqual(['enqueue', 'training', '--model', 'small', '--wait']);
+    const res = await execa('node', [BIN, ...argv], { cwd: REPO_ROOT, env: { ...env, ...assignments }, reject: false, timeout: 60_000 });
+    expect(res.stderr).toBe('');
+    expect(res.exitCode).toBe(0);
+    expect(res.stdout).toMatch(/^completed$/m);
   });
 
   it('enqueue --wait shows progress and exits 0 when the job completes', async () => {

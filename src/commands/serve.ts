@@ -13,6 +13,7 @@ import { provideRedis } from '../dev/embedded-redis.js';
 import { Closers, closeOnSignals } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import { listenProblem } from '../net.js';
+import { shellQuote } from './shell-quote.js';
 import { startServices, StartupError } from '../start.js';
 import { childBaseEnv } from '../workers/child-env.js';
 import { VERSION } from '../version.js';
@@ -122,7 +123,10 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
     });
     closers.add('services', () => running.close());
 
-    if (laptop) printBanner(mode, running.url!, tokens, made, { redis: redis.embedded, db: db.embedded }, hostIds);
+    if (laptop) {
+      const model = Object.keys(fleet.models)[0] ?? '<model>';
+      printBanner({ mode, url: running.url!, tokens, made, embedded: { redis: redis.embedded, db: db.embedded }, hostIds, model });
+    }
     logger.info({ mode, url: running.url, hosts: hostIds, config: fleet.source }, 'caelum-scheduler is up');
     closeOnSignals(() => closers.close(), logger);
   } catch (err) {
@@ -133,15 +137,22 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
   }
 }
 
-function printBanner(
-  mode: ServeMode,
-  url: string,
-  tokens: { operator: string; read?: string | undefined },
-  made: string[],
-  embedded: { redis: boolean; db: boolean },
-  hostIds: string[],
-): void {
+interface Banner {
+  mode: ServeMode;
+  /** Where the server listens: the printed commands use it, so they work as printed. */
+  url: string;
+  tokens: { operator: string; read?: string | undefined };
+  made: string[];
+  embedded: { redis: boolean; db: boolean };
+  hostIds: string[];
+  /** The model the example commands train. */
+  model: string;
+}
+
+function printBanner({ mode, url, tokens, made, embedded, hostIds, model }: Banner): void {
+  // Links for a browser read better with localhost; commands keep the address the server has.
   const base = url.replace('://[::1]', '://localhost').replace('://127.0.0.1', '://localhost');
+  const auth = shellQuote(`authorization: Bearer ${tokens.operator}`);
   const lines = [
     '',
     `caelum-scheduler ${mode} is running`,
@@ -153,10 +164,12 @@ function printBanner(
     ...(embedded.db ? ['  Postgres     embedded PGlite (one connection)'] : []),
     `  Workers      ${hostIds.join(', ')}`,
     '',
-    '  Try:',
-    `    curl -s -X POST ${base}/api/jobs/training -H 'authorization: Bearer ${tokens.operator}' \\`,
-    `         -H 'content-type: application/json' -d '{"model":"llm1-tech"}'`,
-    `    curl -s ${base}/api/jobs?kind=training -H 'authorization: Bearer ${tokens.operator}'`,
+    '  Try, from another terminal in this folder:',
+    `    CAELUM_API_URL=${shellQuote(url)} CAELUM_API_TOKEN=${shellQuote(tokens.operator)} npx caelum-scheduler enqueue training --model ${shellQuote(model)} --wait`,
+    '  or with curl:',
+    `    curl -s -X POST ${shellQuote(`${url}/api/jobs/training`)} -H ${auth} \\`,
+    `         -H 'content-type: application/json' -d ${shellQuote(JSON.stringify({ model }))}`,
+    `    curl -s ${shellQuote(`${url}/api/jobs?kind=training`)} -H ${auth}`,
     '',
     '  Ctrl-C stops everything.',
     '',
