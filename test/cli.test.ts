@@ -80,7 +80,7 @@ describe('the CLI against a running dev stack', () => {
     expect((await dev.child).exitCode).toBe(0);
   });
 
-  it("the banner's CLI line works as printed", async () => {
+  it("the banner's CLI line works as printed, and says the market data is synced first", async () => {
     const line = dev.output().split('\n').find((l) => l.includes(' npx caelum-scheduler enqueue '));
     expect(line).toBeDefined();
     // The curl lines quote the URL with a `?` (a shell would glob it).
@@ -91,21 +91,27 @@ describe('the CLI against a running dev stack', () => {
     expect(assignments).toEqual({ CAELUM_API_URL: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), CAELUM_API_TOKEN: TOKEN });
     expect(words.slice(npx, npx + 2)).toEqual(['npx', 'caelum-scheduler']);
     const argv = words.slice(npx + 2);
-    // The first model of the config.
+    // The first model of the config; its training syncs its two symbols first.
     expect(argv).toEqual(['enqueue', 'training', '--model', 'small', '--wait']);
     const res = await execa('node', [BIN, ...argv], { cwd: REPO_ROOT, env: { ...env, ...assignments }, reject: false, timeout: 60_000 });
     expect(res.stderr).toBe('');
     expect(res.exitCode).toBe(0);
+    expect(res.stdout).toMatch(/^training-small\.\S+  waiting-children: syncing market data first: [0-2] of 2 syncs done/m);
     expect(res.stdout).toMatch(/^completed$/m);
   });
 
-  it('enqueue --wait shows progress and exits 0 when the job completes', async () => {
+  it('enqueue --wait shows progress, then the checkpoint and its validation verdict', async () => {
     const res = await client(['enqueue', 'training', '--model', 'yield', '--param', 'epochs=3', '--param', 'epoch_ms=300', '--wait']);
     expect(res.stderr).toBe('');
     expect(res.exitCode).toBe(0);
     expect(res.stdout).toMatch(/\[#+-*\]\s+\d+%\s+epoch \d\/3/);
     expect(res.stdout).toMatch(/val_accuracy=/);
-    expect(res.stdout.trim().split('\n').at(-1)).toBe('completed');
+    const [completed, registered, verdict, ...rest] = res.stdout.trim().split('\n').slice(-3);
+    expect(rest).toEqual([]);
+    expect(completed).toBe('completed');
+    expect(registered).toMatch(/^checkpoint yield-v1\.\d+\.0 \(id \d+\): (registered|validating|validated|rejected)/);
+    // The validator passes or rejects by chance; either way the verdict says why.
+    expect(verdict).toMatch(/^validation of yield-v1\.\d+\.0: (validated  val_accuracy=[\d.]+|rejected  val_accuracy [\d.]+ is below)/);
   });
 
   it('enqueue --wait exits 1 when the job fails, saying why', async () => {
@@ -129,6 +135,7 @@ describe('the CLI against a running dev stack', () => {
     const res = await client(['research', '--model', 'yield', '--symbols', 'AAPL,MSFT', '--wait']);
     expect(res.stderr).toBe('');
     expect(res.exitCode).toBe(0);
+    expect(res.stdout.split('\n')[0]).toMatch(/^pipeline \S+  started/);
     expect(res.stdout).toMatch(/training: (waiting|active|completed)/);
     expect(res.stdout).toMatch(/^SYMBOL\s+SHARPE\s+RETURN\s+DRAWDOWN\s+WIN RATE/m);
     expect(res.stdout).toMatch(/^AAPL\s+-?\d/m);
