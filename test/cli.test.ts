@@ -114,6 +114,19 @@ describe('the CLI against a running dev stack', () => {
     expect(verdict).toMatch(/^validation of yield-v1\.\d+\.0: (validated  val_accuracy=[\d.]+|rejected  val_accuracy [\d.]+ is below)/);
   });
 
+  it('tells a CLI user which variable or flag to set when the API refuses the token', async () => {
+    const wrong = await cli(['jobs'], { CAELUM_API_URL: dev.url, CAELUM_API_TOKEN: 'not-the-token-of-this-run' });
+    expect(wrong.exitCode).toBe(1);
+    expect(wrong.stderr).toMatch(/^caelum-scheduler: 401 /);
+    expect(wrong.stderr).toMatch(/did not accept the token from CAELUM_API_TOKEN: set CAELUM_API_TOKEN \(or pass --token\) to the operator token/);
+    const flag = await cli(['jobs', '--token', 'not-the-token-of-this-run'], { CAELUM_API_URL: dev.url });
+    expect(flag.stderr).toMatch(/the token from --token/);
+    const readToken = /read token\s+(\S+)/.exec(dev.output())?.[1];
+    const reader = await cli(['enqueue', 'training', '--model', 'yield', '--token', readToken!], { CAELUM_API_URL: dev.url });
+    expect(reader.exitCode).toBe(1);
+    expect(reader.stderr).toMatch(/403 [^\n]*\n  the token from --token may only read: set CAELUM_API_TOKEN \(or pass --token\) to the operator token/);
+  });
+
   it('enqueue --wait exits 1 when the job fails, saying why', async () => {
     const res = await client(['enqueue', 'training', '--model', 'yield', '--param', 'fail_at_epoch=1', '--param', 'epoch_ms=50', '--wait']);
     expect(res.exitCode).toBe(1);

@@ -57,9 +57,10 @@ export function strictArgs(args: string[], options: Options): { values: ArgValue
 }
 
 export function clientFor(env: Env, values: ArgValues, write: boolean) {
-  const token = typeof values.token === 'string' ? values.token : write ? env.apiToken : (env.apiToken ?? env.readToken);
   const url = typeof values.url === 'string' ? values.url : (env.apiUrl ?? `http://127.0.0.1:${env.port}`);
-  return apiClient({ url, token });
+  if (typeof values.token === 'string') return apiClient({ url, token: values.token, tokenFrom: '--token' });
+  if (write || env.apiToken) return apiClient({ url, token: env.apiToken, tokenFrom: 'CAELUM_API_TOKEN' });
+  return apiClient({ url, token: env.readToken, tokenFrom: 'CAELUM_READ_TOKEN' });
 }
 
 export function payloadFromArgs(args: string[]) {
