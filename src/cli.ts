@@ -11,6 +11,7 @@ import { ConfigError, ValidationError } from './errors.js';
 import { createLogger } from './logger.js';
 import { StartupError } from './start.js';
 import { MissingRedisError } from './dev/embedded-redis.js';
+import { FolderLockedError } from './dev/pid-lock.js';
 import { SchemaAheadError } from './registry/migrate.js';
 
 const ENV_HELP = `Environment:
@@ -109,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
-const EXPECTED = [ConfigError, ValidationError, StartupError, MissingRedisError, SchemaAheadError, ApiError];
+const EXPECTED = [ConfigError, ValidationError, StartupError, MissingRedisError, FolderLockedError, SchemaAheadError, ApiError];
 
 main(process.argv.slice(2)).then(
   (code) => {

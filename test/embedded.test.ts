@@ -1,8 +1,9 @@
 // The demo's fallbacks: a private redis-server when no Redis answers, and PGlite over the wire
 // protocol when no PostgreSQL answers, each serving the same client code as the real servers.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -51,6 +52,39 @@ describe('provideDatabase', () => {
     await admin.connect();
     await admin.query(`drop database ${admin.escapeIdentifier(name)}`);
     await admin.end();
+  });
+
+  it('refuses a second demo on the same PGlite folder, and takes over a lock whose process died', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-pglite-'));
+    const lock = path.join(dir, 'pglite.lock');
+    const refusal = (pid: number) =>
+      `the embedded database in ${path.join(dir, 'pglite')} is in use by another demo (pid ${pid}); stop that one, or set CAELUM_DATA_DIR to another folder`;
+    try {
+      const first = await provideDatabase(undefined, dir, testLogger, DEAD_DATABASE_URL);
+      try {
+        expect(readFileSync(lock, 'utf8').trim()).toBe(String(process.pid));
+        await expect(provideDatabase(undefined, dir, testLogger, DEAD_DATABASE_URL)).rejects.toThrow(refusal(process.pid));
+      } finally {
+        await first.close();
+      }
+      expect(existsSync(lock)).toBe(false);
+
+      // Another live process holds it: refused, naming that process.
+      const other = execa('node', ['-e', 'setInterval(() => {}, 1000)']);
+      try {
+        writeFileSync(lock, `${other.pid}\n`);
+        await expect(provideDatabase(undefined, dir, testLogger, DEAD_DATABASE_URL)).rejects.toThrow(refusal(other.pid!));
+      } finally {
+        other.kill();
+        await other.catch(() => {});
+      }
+      // Now that process is dead: its lock is stale, and the next demo takes the folder over.
+      const taken = await provideDatabase(undefined, dir, testLogger, DEAD_DATABASE_URL);
+      expect(readFileSync(lock, 'utf8').trim()).toBe(String(process.pid));
+      await taken.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('serves PGlite over the wire protocol when no PostgreSQL answers', async () => {
