@@ -4,6 +4,7 @@
 // and taken over. Taking over happens under a short-lived guard file, so two starters that find
 // the same stale lock cannot both take it.
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { processAlive } from '../process-alive.js';
 
 export class FolderLockedError extends Error {
   override name = 'FolderLockedError';
@@ -11,16 +12,6 @@ export class FolderLockedError extends Error {
 
 /** A guard older than this was left by a process that died while taking a lock over. */
 const GUARD_STALE_MS = 10_000;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists, under another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function readPid(file: string): number | undefined {
   try {
@@ -77,7 +68,7 @@ export async function acquirePidLock(file: string, describe: (pid: number) => st
       return () => removeIf(file, () => readPid(file) === process.pid);
     }
     const holder = readPid(file);
-    if (holder !== undefined && alive(holder)) throw new FolderLockedError(describe(holder));
+    if (holder !== undefined && processAlive(holder)) throw new FolderLockedError(describe(holder));
     // An empty lock is one being written this instant, unless it has been empty for a while.
     if (holder === undefined && Date.now() - mtimeMs(file) < 1000) {
       await sleep(50);
