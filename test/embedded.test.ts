@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -12,29 +13,57 @@ import { createCheckpointRepository } from '../src/registry/checkpoints.js';
 import { loadMigrations, migrate } from '../src/registry/migrate.js';
 import { provideRedis } from '../src/dev/embedded-redis.js';
 import { answers } from '../src/net.js';
+import { checkRedisSafety } from '../src/redis-safety.js';
 import { testLogger } from './helpers/logger.js';
 import { DATABASE_URL, DEAD_DATABASE_URL, DEAD_REDIS_URL, REDIS_URL, uniqueName } from './helpers/servers.js';
 
 describe('provideRedis', () => {
   it('uses REDIS_URL when set, else the local Redis when it answers', async () => {
-    expect((await provideRedis('redis://elsewhere:6380', testLogger)).url).toBe('redis://elsewhere:6380');
-    const local = await provideRedis(undefined, testLogger, REDIS_URL);
+    expect((await provideRedis('redis://elsewhere:6380', os.tmpdir(), testLogger)).url).toBe('redis://elsewhere:6380');
+    const local = await provideRedis(undefined, os.tmpdir(), testLogger, REDIS_URL);
     expect(local).toMatchObject({ url: REDIS_URL, embedded: false });
   });
 
-  it('starts a private redis-server when none answers, and stops it on close', async () => {
-    const provided = await provideRedis(undefined, testLogger, DEAD_REDIS_URL);
-    expect(provided.embedded).toBe(true);
-    const redis = new Redis(provided.url);
+  it('starts a private redis-server when none answers, keeps its data across a restart, and stops it on close', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-redis-'));
     try {
-      await redis.set('k', 'v');
-      expect(await redis.get('k')).toBe('v');
+      const provided = await provideRedis(undefined, dir, testLogger, DEAD_REDIS_URL);
+      expect(provided).toMatchObject({ embedded: true, folder: path.join(dir, 'redis') });
+      const redis = new Redis(provided.url);
+      const queue = new Queue('demo', { connection: { url: provided.url } });
+      try {
+        // With AOF on, the demo's start-up check has nothing to warn about.
+        expect((await checkRedisSafety(redis)).warnings).toEqual([]);
+        await redis.set('k', 'v');
+        await queue.add('training', { model: 'm' }, { jobId: 'kept-job' });
+        // A second demo on the same folder is refused while this one runs.
+        await expect(provideRedis(undefined, dir, testLogger, DEAD_REDIS_URL)).rejects.toThrow(
+          `the private Redis's data in ${path.join(dir, 'redis')} is in use by another demo (pid ${process.pid})`,
+        );
+      } finally {
+        await queue.close();
+        redis.disconnect();
+        await provided.close();
+      }
+      expect(await answers('127.0.0.1', Number(new URL(provided.url).port))).toBe(false);
+
+      // The demo restarted: a new redis-server on the same folder has the key and the job back.
+      const again = await provideRedis(undefined, dir, testLogger, DEAD_REDIS_URL);
+      const reopened = new Redis(again.url);
+      const queueAgain = new Queue('demo', { connection: { url: again.url } });
+      try {
+        expect(await reopened.get('k')).toBe('v');
+        const job = await queueAgain.getJob('kept-job');
+        expect(job?.data).toEqual({ model: 'm' });
+        expect(await job?.getState()).toBe('waiting');
+      } finally {
+        await queueAgain.close();
+        reopened.disconnect();
+        await again.close();
+      }
     } finally {
-      redis.disconnect();
-      await provided.close();
+      rmSync(dir, { recursive: true, force: true });
     }
-    const port = Number(new URL(provided.url).port);
-    expect(await answers('127.0.0.1', port)).toBe(false);
   });
 });
 

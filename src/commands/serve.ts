@@ -90,7 +90,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
     }
 
     const redis = laptop
-      ? await provideRedis(env.redisUrl, logger)
+      ? await provideRedis(env.redisUrl, env.dataDir, logger)
       : { url: env.redisUrl ?? DEFAULT_REDIS_URL, embedded: false, close: async () => {} };
     closers.add('redis server', () => redis.close());
     const db = laptop
@@ -125,7 +125,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
 
     if (laptop) {
       const model = Object.keys(fleet.models)[0] ?? '<model>';
-      printBanner({ mode, url: running.url!, tokens, made, embedded: { redis: redis.embedded, db: db.embedded }, hostIds, model });
+      printBanner({ mode, url: running.url!, tokens, made, embedded: { redis: redis.folder, db: db.folder }, hostIds, model });
     }
     logger.info({ mode, url: running.url, hosts: hostIds, config: fleet.source }, 'caelum-scheduler is up');
     closeOnSignals(() => closers.close(), logger);
@@ -143,7 +143,8 @@ interface Banner {
   url: string;
   tokens: { operator: string; read?: string | undefined };
   made: string[];
-  embedded: { redis: boolean; db: boolean };
+  /** The folders of the embedded servers, when they run. */
+  embedded: { redis?: string | undefined; db?: string | undefined };
   hostIds: string[];
   /** The model the example commands train. */
   model: string;
@@ -160,8 +161,8 @@ function printBanner({ mode, url, tokens, made, embedded, hostIds, model }: Bann
     `  Bull Board   ${base}${BULL_BOARD_PATH}   (any user name, the operator token as password)`,
     `  operator token  ${tokens.operator}${made.includes('operator') ? '   (made for this run; set CAELUM_API_TOKEN to choose)' : ''}`,
     ...(tokens.read ? [`  read token      ${tokens.read}${made.includes('read') ? '   (made for this run; set CAELUM_READ_TOKEN to choose)' : ''}`] : []),
-    ...(embedded.redis ? ['  Redis        a private redis-server, stopped on exit'] : []),
-    ...(embedded.db ? ['  Postgres     embedded PGlite (one connection)'] : []),
+    ...(embedded.redis ? [`  Redis        a private redis-server, stopped on exit; its data (AOF) stays in ${embedded.redis}`] : []),
+    ...(embedded.db ? [`  Postgres     embedded PGlite (one connection) in ${embedded.db}`] : []),
     `  Workers      ${hostIds.join(', ')}`,
     '',
     '  Try, from another terminal in this folder:',

@@ -76,6 +76,7 @@ export async function provideDatabase(
     return {
       url,
       embedded: true,
+      folder,
       maxConnections: 1,
       close: async () => {
         try {
