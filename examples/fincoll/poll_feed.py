@@ -4,7 +4,8 @@
 Standard library only. Usage:
     CAELUM_URL=http://localhost:3000 CAELUM_READ_TOKEN=... CAELUM_API_TOKEN=... \
         python3 examples/fincoll/poll_feed.py llm1-tech
-The cursor is kept in a file, so a restart resumes where it left off and never misses one.
+The cursor is kept in a file (under .caelum/, the demo's data folder, or $CAELUM_DATA_DIR;
+$CURSOR_FILE names another), so a restart resumes where it left off and never misses one.
 """
 import json
 import os
@@ -19,7 +20,8 @@ READ_TOKEN = os.environ["CAELUM_READ_TOKEN"]
 OPERATOR_TOKEN = os.environ.get("CAELUM_API_TOKEN")
 MODEL = sys.argv[1] if len(sys.argv) > 1 else "llm1-tech"
 INSTANCE = os.environ.get("FINCOLL_INSTANCE", "fincoll-1")
-CURSOR_FILE = os.environ.get("CURSOR_FILE", f".fincoll-cursor-{MODEL}")
+DATA_DIR = os.environ.get("CAELUM_DATA_DIR", ".caelum")
+CURSOR_FILE = os.environ.get("CURSOR_FILE", os.path.join(DATA_DIR, f"fincoll-cursor-{MODEL}"))
 
 
 def call(method, path, token, body=None, timeout=40):
@@ -51,6 +53,7 @@ def main():
             if OPERATOR_TOKEN:
                 call("POST", f"/api/checkpoints/{entry['id']}/loaded", OPERATOR_TOKEN, {"instance": INSTANCE})
         cursor = page["cursor"]
+        os.makedirs(os.path.dirname(CURSOR_FILE) or ".", exist_ok=True)
         with open(CURSOR_FILE, "w") as f:
             f.write(cursor)
 
