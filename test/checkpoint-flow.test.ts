@@ -106,7 +106,11 @@ describe('train, register, validate, feed', () => {
       workers = await startTestWorkers(fleet, prefix, db.pool, ['host-a']);
       const waiting = [base, secondBase].map((b) =>
         fetch(`${b}/api/checkpoints/feed?model=good&after=0&wait=25`, { headers: { authorization: `Bearer ${READER}` } }).then(
-          async (res) => ({ at: Date.now(), status: res.status, body: (await res.json()) as { checkpoints: { id: number; status: string; label: string }[]; cursor: string } }),
+          async (res) => ({
+            at: Date.now(),
+            status: res.status,
+            body: (await res.json()) as { checkpoints: { id: number; status: string; label: string; validatedAt: string }[]; cursor: string },
+          }),
         ),
       );
       const training = await add('training', { model: 'good' });
@@ -137,6 +141,14 @@ describe('train, register, validate, feed', () => {
       expect(detail.body.lineage.trigger).toMatchObject({ reason: 'api', jobId: training.id });
       expect(detail.body.lineage.validations).toMatchObject([{ action: 'validate', status: 'passed', host: 'host-a' }]);
       expect(detail.body.history.map((e: { toStatus: string }) => e.toStatus)).toEqual(['registered', 'validating', 'validated']);
+
+      // Each feed entry says when it was validated, so FinColl can tell how fresh it is.
+      const validatedAt = answers[0]!.body.checkpoints[0]!.validatedAt;
+      expect(validatedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(validatedAt).toBe(rows[0]!.at.toISOString());
+      expect(Math.abs(Date.now() - Date.parse(validatedAt))).toBeLessThan(60_000);
+      expect(Date.parse(validatedAt)).toBeGreaterThanOrEqual(Date.parse(detail.body.checkpoint.createdAt));
+      expect(answers[1]!.body.checkpoints[0]!.validatedAt).toBe(validatedAt);
 
       // A rerun of the same training job registers nothing new.
       await (await getJob(training.id)).retry('completed');

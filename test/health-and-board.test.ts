@@ -145,6 +145,8 @@ describe('GET /docs', () => {
       expect(training.additionalProperties).toBe(false);
       const feed = doc.paths['/api/checkpoints/feed'].get.parameters;
       expect(feed.find((p: { name: string }) => p.name === 'wait').schema.maximum).toBe(30);
+      const entry = doc.paths['/api/checkpoints/feed'].get.responses['200'].content['application/json'].schema.properties.checkpoints.items;
+      expect(entry.properties.validatedAt).toMatchObject({ type: 'string', format: 'date-time' });
       // The document and the server agree: a body the schema forbids is refused.
       const extra = await h.app.inject({ method: 'POST', url: '/api/jobs/training', headers: asOperator, payload: { model: 'model-a', shell: 'x' } });
       expect(extra.statusCode).toBe(400);
