@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 
 BASE = os.environ.get("CAELUM_URL", "http://localhost:3000")
 READ_TOKEN = os.environ["CAELUM_READ_TOKEN"]
@@ -20,7 +21,8 @@ READ_TOKEN = os.environ["CAELUM_READ_TOKEN"]
 OPERATOR_TOKEN = os.environ.get("CAELUM_API_TOKEN")
 MODEL = sys.argv[1] if len(sys.argv) > 1 else "llm1-tech"
 INSTANCE = os.environ.get("FINCOLL_INSTANCE", "fincoll-1")
-DATA_DIR = os.environ.get("CAELUM_DATA_DIR", ".caelum")
+# An empty variable counts as unset, as it does for caelum-scheduler.
+DATA_DIR = os.environ.get("CAELUM_DATA_DIR") or ".caelum"
 CURSOR_FILE = os.environ.get("CURSOR_FILE", os.path.join(DATA_DIR, f"fincoll-cursor-{MODEL}"))
 
 
@@ -36,7 +38,10 @@ def call(method, path, token, body=None, timeout=40):
 
 def load_checkpoint(entry):
     # FinColl would load the weights here; check the file is the one that was validated.
-    print(f"loading {entry['label']} from {entry['path']} (sha256 {entry['sha256'][:12]}…)", flush=True)
+    # validatedAt says how fresh it is: a feed that has been away a while replays old ones.
+    validated = datetime.fromisoformat(entry["validatedAt"].replace("Z", "+00:00"))
+    age = (datetime.now(timezone.utc) - validated).total_seconds()
+    print(f"loading {entry['label']} from {entry['path']} (validated {age:.0f} s ago, sha256 {entry['sha256'][:12]}…)", flush=True)
 
 
 def main():
