@@ -101,10 +101,11 @@ describe('the CLI against a running dev stack', () => {
   });
 
   it('enqueue --wait shows progress, then the checkpoint and its validation verdict', async () => {
-    const res = await client(['enqueue', 'training', '--model', 'yield', '--param', 'epochs=3', '--param', 'epoch_ms=300', '--wait']);
+    // The CLI polls once a second: epochs after the first span 1.5 s, so a poll sees one.
+    const res = await client(['enqueue', 'training', '--model', 'yield', '--param', 'epochs=4', '--param', 'epoch_ms=500', '--wait']);
     expect(res.stderr).toBe('');
     expect(res.exitCode).toBe(0);
-    expect(res.stdout).toMatch(/\[#+-*\]\s+\d+%\s+epoch \d\/3/);
+    expect(res.stdout).toMatch(/\[#+-*\]\s+\d+%\s+epoch \d\/4/);
     expect(res.stdout).toMatch(/val_accuracy=/);
     const [completed, registered, verdict, ...rest] = res.stdout.trim().split('\n').slice(-3);
     expect(rest).toEqual([]);
