@@ -1,5 +1,5 @@
 // The caelum-scheduler command as an operator runs it: real child processes, real servers.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -14,11 +14,14 @@ const BIN = path.join(REPO_ROOT, 'bin/caelum-scheduler.js');
 const prefix = uniqueName('cli');
 // The processes under test migrate into a schema of this file's own, dropped at the end.
 const schema = uniqueName('cli');
-const env = { REDIS_URL, DATABASE_URL, CAELUM_DB_SCHEMA: schema, CAELUM_PREFIX: prefix, LOG_LEVEL: 'warn', CAELUM_API_TOKEN: '', CAELUM_READ_TOKEN: '' };
+// Job outputs go to a data folder of its own, not the repository's .caelum/.
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'caelum-cli-data-'));
+const env = { REDIS_URL, DATABASE_URL, CAELUM_DB_SCHEMA: schema, CAELUM_PREFIX: prefix, CAELUM_DATA_DIR: dataDir, LOG_LEVEL: 'warn', CAELUM_API_TOKEN: '', CAELUM_READ_TOKEN: '' };
 const cli = (args: string[], extra: Record<string, string> = {}) =>
   execa('node', [BIN, ...args], { cwd: REPO_ROOT, env: { ...env, ...extra }, reject: false, timeout: 30_000 });
 
 afterAll(async () => {
+  rmSync(dataDir, { recursive: true, force: true });
   await deletePrefix(prefix);
   const admin = new pg.Client({ connectionString: DATABASE_URL });
   await admin.connect();
