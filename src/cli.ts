@@ -11,6 +11,7 @@ import { ConfigError, ValidationError } from './errors.js';
 import { createLogger } from './logger.js';
 import { StartupError } from './start.js';
 import { MissingRedisError } from './dev/embedded-redis.js';
+import { FolderLockedError } from './dev/pid-lock.js';
 import { SchemaAheadError } from './registry/migrate.js';
 
 const ENV_HELP = `Environment:
@@ -20,6 +21,8 @@ const ENV_HELP = `Environment:
   CAELUM_HOST        this machine's host id (default its hostname)
   CAELUM_PREFIX      Redis key prefix of the queues (default caelum)
   CAELUM_DB_SCHEMA   Postgres schema of the tables (default public)
+  CAELUM_DATA_DIR    dev and demo: their PGlite database and private Redis's data, each folder
+                     locked by one process; jobs' outputs (default .caelum)
   PORT, BIND_ADDRESS where the API listens (default 3000 on 127.0.0.1)
   CAELUM_METRICS_PORT where worker and scheduler processes serve /metrics (default 9464 and 9465)
   CAELUM_API_TOKEN   operator token (16+ characters; required by "api")
@@ -109,7 +112,7 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
-const EXPECTED = [ConfigError, ValidationError, StartupError, MissingRedisError, SchemaAheadError, ApiError];
+const EXPECTED = [ConfigError, ValidationError, StartupError, MissingRedisError, FolderLockedError, SchemaAheadError, ApiError];
 
 main(process.argv.slice(2)).then(
   (code) => {

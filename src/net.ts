@@ -25,3 +25,12 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** Why host:port cannot be listened on right now (EADDRINUSE, EACCES…), or undefined when it can. */
+export function listenProblem(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
+}

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { buildApp } from './api/app.js';
 import type { Tokens } from './api/auth.js';
+import type { RequestLogLevel } from './api/request-log.js';
 import type { LoadedFleet } from './config/load-fleet.js';
 import { withDeadline } from './health.js';
 import { Closers } from './lifecycle.js';
@@ -36,7 +37,7 @@ export interface StartOptions {
   poolMax: number;
   /** Postgres schema of the service's tables. */
   schema: string;
-  api?: { tokens: Tokens; port: number; host: string };
+  api?: { tokens: Tokens; port: number; host: string; requestLogLevel?: RequestLogLevel };
   /** For processes without the API (worker, scheduler): where to serve /metrics. */
   metricsServer?: { port: number; host: string };
   /** Run the cron scheduler in this process. */
@@ -165,6 +166,7 @@ export async function startServices(opts: StartOptions): Promise<Running> {
         metrics,
         logger: opts.logger,
         tokens: opts.api.tokens,
+        requestLogLevel: opts.api.requestLogLevel,
       });
       const server = app;
       closers.add('http server', () => server.close());

@@ -1,9 +1,10 @@
 // Train -> register -> validate -> feed, end to end: real workers and child processes, the real
 // API on a real port, the real Postgres (a schema of this file's own) and Redis.
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Job } from 'bullmq';
+import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet } from '../src/config/load-fleet.js';
 import { enqueue } from '../src/queues/enqueue.js';
@@ -106,7 +107,11 @@ describe('train, register, validate, feed', () => {
       workers = await startTestWorkers(fleet, prefix, db.pool, ['host-a']);
       const waiting = [base, secondBase].map((b) =>
         fetch(`${b}/api/checkpoints/feed?model=good&after=0&wait=25`, { headers: { authorization: `Bearer ${READER}` } }).then(
-          async (res) => ({ at: Date.now(), status: res.status, body: (await res.json()) as { checkpoints: { id: number; status: string; label: string }[]; cursor: string } }),
+          async (res) => ({
+            at: Date.now(),
+            status: res.status,
+            body: (await res.json()) as { checkpoints: { id: number; status: string; label: string; validatedAt: string }[]; cursor: string },
+          }),
         ),
       );
       const training = await add('training', { model: 'good' });
@@ -137,6 +142,14 @@ describe('train, register, validate, feed', () => {
       expect(detail.body.lineage.trigger).toMatchObject({ reason: 'api', jobId: training.id });
       expect(detail.body.lineage.validations).toMatchObject([{ action: 'validate', status: 'passed', host: 'host-a' }]);
       expect(detail.body.history.map((e: { toStatus: string }) => e.toStatus)).toEqual(['registered', 'validating', 'validated']);
+
+      // Each feed entry says when it was validated, so FinColl can tell how fresh it is.
+      const validatedAt = answers[0]!.body.checkpoints[0]!.validatedAt;
+      expect(validatedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(validatedAt).toBe(rows[0]!.at.toISOString());
+      expect(Math.abs(Date.now() - Date.parse(validatedAt))).toBeLessThan(60_000);
+      expect(Date.parse(validatedAt)).toBeGreaterThanOrEqual(Date.parse(detail.body.checkpoint.createdAt));
+      expect(answers[1]!.body.checkpoints[0]!.validatedAt).toBe(validatedAt);
 
       // A rerun of the same training job registers nothing new.
       await (await getJob(training.id)).retry('completed');
@@ -211,6 +224,38 @@ describe('train, register, validate, feed', () => {
       expect(`${res.body.message} ${JSON.stringify(res.body.details ?? [])}`).toMatch(message);
     }
     expect((await http('GET', `/api/checkpoints/${older}`)).body.checkpoint.status).toBe('promoted');
+  });
+});
+
+const python = (await execa('python3', ['--version'], { reject: false })).exitCode === 0;
+
+describe.skipIf(!python)('the example FinColl client (examples/fincoll/poll_feed.py)', () => {
+  it("loads what the feed gives, says how fresh it is, and keeps its cursor under .caelum/", async () => {
+    workers = await startTestWorkers(fleet, prefix, db.pool, ['host-a']);
+    const { checkpointId } = await validationJob((await add('training', { model: 'deployed' })).id);
+    const label = (await http('GET', `/api/checkpoints/${checkpointId}`)).body.checkpoint.label as string;
+    // Run from a folder of its own, as a newcomer runs it from the repository root.
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'caelum-fincoll-'));
+    const client = execa('python3', [path.join(REPO_ROOT, 'examples/fincoll/poll_feed.py'), 'deployed'], {
+      cwd,
+      env: { CAELUM_URL: base, CAELUM_READ_TOKEN: READER, CAELUM_API_TOKEN: '', CAELUM_DATA_DIR: '' },
+      extendEnv: false,
+      reject: false,
+    });
+    let out = '';
+    client.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    try {
+      const seen = await waitFor('the client to load the checkpoint', () => new RegExp(`loading ${label} from \\S+ \\(validated (\\d+) s ago`).exec(out) ?? undefined);
+      expect(Number(seen[1])).toBeLessThan(60);
+      const cursorFile = path.join(cwd, '.caelum', 'fincoll-cursor-deployed');
+      await waitFor('the cursor file', () => existsSync(cursorFile));
+      expect(Number(readFileSync(cursorFile, 'utf8'))).toBeGreaterThan(0);
+      expect(readdirSync(cwd)).toEqual(['.caelum']);
+    } finally {
+      client.kill();
+      await client;
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
 });
 

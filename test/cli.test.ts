@@ -1,10 +1,11 @@
 // The caelum-scheduler command as an operator runs it: real child processes, real servers.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../src/net.js';
 import { REPO_ROOT } from './helpers/fleet.js';
 import { deletePrefix } from './helpers/redis.js';
 import { DATABASE_URL, REDIS_URL, uniqueName } from './helpers/servers.js';
@@ -13,17 +14,46 @@ const BIN = path.join(REPO_ROOT, 'bin/caelum-scheduler.js');
 const prefix = uniqueName('cli');
 // The processes under test migrate into a schema of this file's own, dropped at the end.
 const schema = uniqueName('cli');
-const env = { REDIS_URL, DATABASE_URL, CAELUM_DB_SCHEMA: schema, CAELUM_PREFIX: prefix, LOG_LEVEL: 'warn', CAELUM_API_TOKEN: '', CAELUM_READ_TOKEN: '' };
+// Job outputs go to a data folder of its own, not the repository's .caelum/.
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'caelum-cli-data-'));
+const env = { REDIS_URL, DATABASE_URL, CAELUM_DB_SCHEMA: schema, CAELUM_PREFIX: prefix, CAELUM_DATA_DIR: dataDir, LOG_LEVEL: 'warn', CAELUM_API_TOKEN: '', CAELUM_READ_TOKEN: '' };
 const cli = (args: string[], extra: Record<string, string> = {}) =>
   execa('node', [BIN, ...args], { cwd: REPO_ROOT, env: { ...env, ...extra }, reject: false, timeout: 30_000 });
 
 afterAll(async () => {
+  rmSync(dataDir, { recursive: true, force: true });
   await deletePrefix(prefix);
   const admin = new pg.Client({ connectionString: DATABASE_URL });
   await admin.connect();
   await admin.query(`drop schema if exists ${admin.escapeIdentifier(schema)} cascade`);
   await admin.end();
 });
+
+/**
+ * Splits a command line as a POSIX shell would, for the lines the banner prints: single quotes
+ * and backslashes. A character the shell would expand or treat specially outside quotes fails
+ * the test, since the line would then not run as printed.
+ */
+function shellWords(line: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new Error(`unclosed quote in: ${line}`);
+      word = (word ?? '') + line.slice(i + 1, end);
+      i = end;
+    } else if (c === '\\') word = (word ?? '') + line[++i];
+    else if (c === ' ') {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else if (/[$`"*?;&|<>(){}[\]~#!]/.test(c)) throw new Error(`unquoted ${c} in: ${line}`);
+    else word = (word ?? '') + c;
+  }
+  if (word !== undefined) words.push(word);
+  return words;
+}
 
 /** Starts `caelum-scheduler dev` and resolves with its API URL once it prints its banner. */
 async function startDev(extra: Record<string, string>) {
@@ -41,7 +71,8 @@ async function startDev(extra: Record<string, string>) {
 }
 
 describe('the CLI against a running dev stack', () => {
-  const TOKEN = 'operator-token-of-the-cli-test';
+  // Characters a shell would act on: the banner's commands must quote it to work as printed.
+  const TOKEN = "operator'token$of&the-cli-test";
   let dev: Awaited<ReturnType<typeof startDev>>;
   const client = (args: string[]) => cli(args, { CAELUM_API_URL: dev.url, CAELUM_API_TOKEN: TOKEN });
   beforeAll(async () => {
@@ -52,13 +83,52 @@ describe('the CLI against a running dev stack', () => {
     expect((await dev.child).exitCode).toBe(0);
   });
 
-  it('enqueue --wait shows progress and exits 0 when the job completes', async () => {
-    const res = await client(['enqueue', 'training', '--model', 'yield', '--param', 'epochs=3', '--param', 'epoch_ms=300', '--wait']);
+  it("the banner's CLI line works as printed, and says the market data is synced first", async () => {
+    const line = dev.output().split('\n').find((l) => l.includes(' npx caelum-scheduler enqueue '));
+    expect(line).toBeDefined();
+    // The curl lines quote the URL with a `?` (a shell would glob it).
+    expect(dev.output()).toMatch(/^ +curl -s 'http:\/\/127\.0\.0\.1:\d+\/api\/jobs\?kind=training' -H /m);
+    const words = shellWords(line!.trim());
+    const npx = words.indexOf('npx');
+    const assignments = Object.fromEntries(words.slice(0, npx).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+    expect(assignments).toEqual({ CAELUM_API_URL: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), CAELUM_API_TOKEN: TOKEN });
+    expect(words.slice(npx, npx + 2)).toEqual(['npx', 'caelum-scheduler']);
+    const argv = words.slice(npx + 2);
+    // The first model of the config; its training syncs its two symbols first.
+    expect(argv).toEqual(['enqueue', 'training', '--model', 'small', '--wait']);
+    const res = await execa('node', [BIN, ...argv], { cwd: REPO_ROOT, env: { ...env, ...assignments }, reject: false, timeout: 60_000 });
     expect(res.stderr).toBe('');
     expect(res.exitCode).toBe(0);
-    expect(res.stdout).toMatch(/\[#+-*\]\s+\d+%\s+epoch \d\/3/);
+    expect(res.stdout).toMatch(/^training-small\.\S+  waiting-children: syncing market data first: [0-2] of 2 syncs done/m);
+    expect(res.stdout).toMatch(/^completed$/m);
+  });
+
+  it('enqueue --wait shows progress, then the checkpoint and its validation verdict', async () => {
+    // The CLI polls once a second: epochs after the first span 1.5 s, so a poll sees one.
+    const res = await client(['enqueue', 'training', '--model', 'yield', '--param', 'epochs=4', '--param', 'epoch_ms=500', '--wait']);
+    expect(res.stderr).toBe('');
+    expect(res.exitCode).toBe(0);
+    expect(res.stdout).toMatch(/\[#+-*\]\s+\d+%\s+epoch \d\/4/);
     expect(res.stdout).toMatch(/val_accuracy=/);
-    expect(res.stdout.trim().split('\n').at(-1)).toBe('completed');
+    const [completed, registered, verdict, ...rest] = res.stdout.trim().split('\n').slice(-3);
+    expect(rest).toEqual([]);
+    expect(completed).toBe('completed');
+    expect(registered).toMatch(/^checkpoint yield-v1\.\d+\.0 \(id \d+\): (registered|validating|validated|rejected)/);
+    // The validator passes or rejects by chance; either way the verdict says why.
+    expect(verdict).toMatch(/^validation of yield-v1\.\d+\.0: (validated  val_accuracy=[\d.]+|rejected  val_accuracy [\d.]+ is below)/);
+  });
+
+  it('tells a CLI user which variable or flag to set when the API refuses the token', async () => {
+    const wrong = await cli(['jobs'], { CAELUM_API_URL: dev.url, CAELUM_API_TOKEN: 'not-the-token-of-this-run' });
+    expect(wrong.exitCode).toBe(1);
+    expect(wrong.stderr).toMatch(/^caelum-scheduler: 401 /);
+    expect(wrong.stderr).toMatch(/did not accept the token from CAELUM_API_TOKEN: set CAELUM_API_TOKEN \(or pass --token\) to the operator token/);
+    const flag = await cli(['jobs', '--token', 'not-the-token-of-this-run'], { CAELUM_API_URL: dev.url });
+    expect(flag.stderr).toMatch(/the token from --token/);
+    const readToken = /read token\s+(\S+)/.exec(dev.output())?.[1];
+    const reader = await cli(['enqueue', 'training', '--model', 'yield', '--token', readToken!], { CAELUM_API_URL: dev.url });
+    expect(reader.exitCode).toBe(1);
+    expect(reader.stderr).toMatch(/403 [^\n]*\n  the token from --token may only read: set CAELUM_API_TOKEN \(or pass --token\) to the operator token/);
   });
 
   it('enqueue --wait exits 1 when the job fails, saying why', async () => {
@@ -82,6 +152,7 @@ describe('the CLI against a running dev stack', () => {
     const res = await client(['research', '--model', 'yield', '--symbols', 'AAPL,MSFT', '--wait']);
     expect(res.stderr).toBe('');
     expect(res.exitCode).toBe(0);
+    expect(res.stdout.split('\n')[0]).toMatch(/^pipeline \S+  started/);
     expect(res.stdout).toMatch(/training: (waiting|active|completed)/);
     expect(res.stdout).toMatch(/^SYMBOL\s+SHARPE\s+RETURN\s+DRAWDOWN\s+WIN RATE/m);
     expect(res.stdout).toMatch(/^AAPL\s+-?\d/m);
@@ -126,6 +197,33 @@ describe('refusing to start', () => {
     const noToken = await cli(['api']);
     expect(noToken.exitCode).toBe(1);
     expect(noToken.stderr).toMatch(/CAELUM_API_TOKEN: required/);
+  });
+
+  it('refuses a taken port in one line, before it starts anything', async () => {
+    const port = await freePort();
+    const holder = execa('node', ['-e', `require('node:net').createServer().listen(${port}, '127.0.0.1', () => console.log('listening'))`], { reject: false });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout!.once('data', () => resolve());
+        void holder.then((r) => reject(new Error(`the port holder exited: ${r.stderr}`)));
+      });
+      const ownSchema = uniqueName('port');
+      const res = await cli(['demo'], { PORT: String(port), CAELUM_DB_SCHEMA: ownSchema, LOG_LEVEL: 'info' });
+      expect(res.exitCode).toBe(1);
+      expect(res.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(new RegExp(`^caelum-scheduler: port ${port} on 127\\.0\\.0\\.1 is in use; set PORT=\\d+ or stop the other demo$`)),
+      ]);
+      // Nothing started: not a log line at info, and the database was not even migrated.
+      expect(res.stdout).toBe('');
+      const admin = new pg.Client({ connectionString: DATABASE_URL });
+      await admin.connect();
+      const found = await admin.query('select 1 from information_schema.schemata where schema_name = $1', [ownSchema]);
+      await admin.end();
+      expect(found.rowCount).toBe(0);
+    } finally {
+      holder.kill();
+      await holder;
+    }
   });
 
   it('says which server is down', async () => {

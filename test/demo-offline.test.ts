@@ -11,7 +11,7 @@ import { REPO_ROOT } from './helpers/fleet.js';
 const canIsolate = process.getuid?.() === 0 && (await execa('unshare', ['-n', 'true'], { reject: false })).exitCode === 0;
 
 describe.skipIf(!canIsolate)('the demo without Redis or PostgreSQL running', () => {
-  it('starts a private redis-server and PGlite, trains, validates and answers the feed', async () => {
+  it('starts a private redis-server and PGlite, trains, validates, answers the feed, refuses a second demo and keeps its jobs', async () => {
     const data = mkdtempSync(path.join(os.tmpdir(), 'caelum-demo-'));
     try {
       const res = await execa('unshare', ['-n', 'bash', path.join(REPO_ROOT, 'test/fixtures/demo-offline.sh'), data, '3399'], {
@@ -27,6 +27,15 @@ describe.skipIf(!canIsolate)('the demo without Redis or PostgreSQL running', () 
       expect(seen.health).toMatchObject({ status: 'ok' });
       expect(seen.job).toMatchObject({ kind: 'training', queue: 'training-llm1-tech' });
       expect(seen.feed.checkpoints).toMatchObject([{ model: 'llm1-tech', status: 'validated' }]);
+      // The demo's own Redis keeps its data (AOF), so it is not warned about.
+      expect(log).not.toMatch(/Redis keeps nothing on disk/);
+      // A second demo on the same data folder is refused in one line, naming the first.
+      expect(seen.second.code).toBe(1);
+      expect(readFileSync(path.join(data, 'second.log'), 'utf8').trim()).toMatch(
+        /^caelum-scheduler: the private Redis's data in \S+\/redis is in use by another demo \(pid \d+\); stop that one, or set CAELUM_DATA_DIR to another folder$/,
+      );
+      // Restarted, the demo has its job back: Redis's append-only file lives in the data folder.
+      expect(seen.restarted).toMatchObject({ id: seen.job.id, state: 'completed' });
     } finally {
       rmSync(data, { recursive: true, force: true });
     }

@@ -1,4 +1,6 @@
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RequestLogLevel } from '../src/api/request-log.js';
 import { asOperator, asReader, OPERATOR, startApi, type ApiHarness } from './helpers/api.js';
 import { DEAD_DATABASE_URL, DEAD_REDIS_URL } from './helpers/servers.js';
 
@@ -70,6 +72,64 @@ describe('Bull Board at /admin/queues', () => {
     expect(names).toEqual(h.queues.all().map((e) => e.spec.name).sort());
     expect(names).toEqual(expect.arrayContaining(['backtest', 'data-sync', 'training-model-a', 'deploy-test-model-a']));
   });
+
+  // The page's scripts come from @fastify/static, whose content-disposition dependency is pinned
+  // (package.json overrides) to a release that supports Node 20: without them the board is blank.
+  it('serves the static files the page links to', async () => {
+    const basic = { authorization: `Basic ${Buffer.from(`ops:${OPERATOR}`).toString('base64')}` };
+    const page = await h.app.inject({ method: 'GET', url: '/admin/queues', headers: basic });
+    const src = /<script[^>]+src="([^"]+\.js)"/.exec(page.body)?.[1];
+    expect(src).toBeDefined();
+    const script = new URL(src!, 'http://board/admin/queues/').pathname;
+    expect(script).toMatch(/^\/admin\/queues\/static\//);
+    const res = await h.app.inject({ method: 'GET', url: script, headers: basic });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/javascript/);
+    expect(res.body.length).toBeGreaterThan(1000);
+  });
+
+  // A browser sends cookies to any page, so a cookie must never stand in for the token. The
+  // cookies go through light-my-request's Cookie encoding (the cookie package, pinned likewise).
+  it('takes no credentials from cookies', async () => {
+    const cookies = { token: OPERATOR, authorization: `Bearer ${OPERATOR}` };
+    const board = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', cookies });
+    expect(board.statusCode).toBe(401);
+    const api = await h.app.inject({ method: 'GET', url: '/api/jobs', cookies });
+    expect(api.statusCode).toBe(401);
+    const both = await h.app.inject({ method: 'GET', url: '/api/jobs', cookies, headers: asReader });
+    expect(both.statusCode).toBe(200);
+  });
+});
+
+describe('request logs', () => {
+  /** The entries an app logs at info for a good, a refused and a misdirected request. */
+  async function logsOfThreeRequests(requestLogLevel: RequestLogLevel) {
+    const entries: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => entries.push(JSON.parse(line) as Record<string, unknown>) });
+    const h = await startApi({ logger, requestLogLevel });
+    try {
+      entries.length = 0;
+      expect((await h.app.inject({ method: 'GET', url: '/api/jobs', headers: asReader })).statusCode).toBe(200);
+      expect((await h.app.inject({ method: 'POST', url: '/api/jobs/training', payload: { model: 'model-a' } })).statusCode).toBe(401);
+      expect((await h.app.inject({ method: 'GET', url: '/no-such-page' })).statusCode).toBe(404);
+      return [...entries];
+    } finally {
+      await h.close();
+    }
+  }
+
+  it('are one line per request at info for the api', async () => {
+    const entries = await logsOfThreeRequests('info');
+    expect(entries).toEqual([
+      expect.objectContaining({ msg: 'request', method: 'GET', url: '/api/jobs', status: 200, ms: expect.any(Number) }),
+      expect.objectContaining({ msg: 'request', method: 'POST', url: '/api/jobs/training', status: 401 }),
+      expect.objectContaining({ msg: 'request', method: 'GET', url: '/no-such-page', status: 404 }),
+    ]);
+  });
+
+  it('are below info for dev and demo, so their banner stays in view', async () => {
+    expect(await logsOfThreeRequests('debug')).toEqual([]);
+  });
 });
 
 describe('GET /docs', () => {
@@ -85,6 +145,8 @@ describe('GET /docs', () => {
       expect(training.additionalProperties).toBe(false);
       const feed = doc.paths['/api/checkpoints/feed'].get.parameters;
       expect(feed.find((p: { name: string }) => p.name === 'wait').schema.maximum).toBe(30);
+      const entry = doc.paths['/api/checkpoints/feed'].get.responses['200'].content['application/json'].schema.properties.checkpoints.items;
+      expect(entry.properties.validatedAt).toMatchObject({ type: 'string', format: 'date-time' });
       // The document and the server agree: a body the schema forbids is refused.
       const extra = await h.app.inject({ method: 'POST', url: '/api/jobs/training', headers: asOperator, payload: { model: 'model-a', shell: 'x' } });
       expect(extra.statusCode).toBe(400);

@@ -4,7 +4,8 @@
 Standard library only. Usage:
     CAELUM_URL=http://localhost:3000 CAELUM_READ_TOKEN=... CAELUM_API_TOKEN=... \
         python3 examples/fincoll/poll_feed.py llm1-tech
-The cursor is kept in a file, so a restart resumes where it left off and never misses one.
+The cursor is kept in a file (under .caelum/, the demo's data folder, or $CAELUM_DATA_DIR;
+$CURSOR_FILE names another), so a restart resumes where it left off and never misses one.
 """
 import json
 import os
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 
 BASE = os.environ.get("CAELUM_URL", "http://localhost:3000")
 READ_TOKEN = os.environ["CAELUM_READ_TOKEN"]
@@ -19,7 +21,9 @@ READ_TOKEN = os.environ["CAELUM_READ_TOKEN"]
 OPERATOR_TOKEN = os.environ.get("CAELUM_API_TOKEN")
 MODEL = sys.argv[1] if len(sys.argv) > 1 else "llm1-tech"
 INSTANCE = os.environ.get("FINCOLL_INSTANCE", "fincoll-1")
-CURSOR_FILE = os.environ.get("CURSOR_FILE", f".fincoll-cursor-{MODEL}")
+# An empty variable counts as unset, as it does for caelum-scheduler.
+DATA_DIR = os.environ.get("CAELUM_DATA_DIR") or ".caelum"
+CURSOR_FILE = os.environ.get("CURSOR_FILE", os.path.join(DATA_DIR, f"fincoll-cursor-{MODEL}"))
 
 
 def call(method, path, token, body=None, timeout=40):
@@ -34,7 +38,10 @@ def call(method, path, token, body=None, timeout=40):
 
 def load_checkpoint(entry):
     # FinColl would load the weights here; check the file is the one that was validated.
-    print(f"loading {entry['label']} from {entry['path']} (sha256 {entry['sha256'][:12]}…)", flush=True)
+    # validatedAt says how fresh it is: a feed that has been away a while replays old ones.
+    validated = datetime.fromisoformat(entry["validatedAt"].replace("Z", "+00:00"))
+    age = (datetime.now(timezone.utc) - validated).total_seconds()
+    print(f"loading {entry['label']} from {entry['path']} (validated {age:.0f} s ago, sha256 {entry['sha256'][:12]}…)", flush=True)
 
 
 def main():
@@ -51,6 +58,7 @@ def main():
             if OPERATOR_TOKEN:
                 call("POST", f"/api/checkpoints/{entry['id']}/loaded", OPERATOR_TOKEN, {"instance": INSTANCE})
         cursor = page["cursor"]
+        os.makedirs(os.path.dirname(CURSOR_FILE) or ".", exist_ok=True)
         with open(CURSOR_FILE, "w") as f:
             f.write(cursor)
 

@@ -25,6 +25,7 @@ import { VERSION } from '../version.js';
 import type { FencedLock } from '../locks/fenced-lock.js';
 import type { Registry } from '../registry/index.js';
 import type { FeedSignal } from '../checkpoints/feed-signal.js';
+import { RequestLog, type RequestLogLevel } from './request-log.js';
 
 export interface ApiDeps {
   fleet: LoadedFleet;
@@ -38,6 +39,8 @@ export interface ApiDeps {
   metrics: Metrics;
   /** The process's one fenced lock: the data-sync view lists its holders. */
   locks: FencedLock;
+  /** One line per request at this level (default info); dev and demo log them at debug. */
+  requestLogLevel?: RequestLogLevel;
 }
 
 /** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
@@ -47,6 +50,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
+    logController: new RequestLog(deps.requestLogLevel ?? 'info'),
   });
   installErrorHandler(app);
   await app.register(async (api) => {

@@ -40,7 +40,8 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const status = statusOf(err);
     if (status >= 500 && !(err instanceof UnavailableError)) request.log.error({ err }, 'request failed');
-    else request.log.info({ err: { name: err.name, message: err.message }, status }, 'request refused');
+    // The request's one log line (request-log.ts) carries the status; why is a detail.
+    else request.log.debug({ err: { name: err.name, message: err.message }, status }, 'request refused');
     if (status === 401) {
       const basic = request.url.startsWith('/admin');
       void reply.header('www-authenticate', basic ? 'Basic realm="caelum-scheduler"' : 'Bearer realm="caelum-scheduler"');

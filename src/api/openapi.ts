@@ -7,6 +7,7 @@ import { payloadSchemas } from '../queues/payloads.js';
 import {
   checkpointListQuery,
   feedQuery,
+  feedResponse,
   jobListQuery,
   loadedBody,
   reasonBody,
@@ -26,10 +27,12 @@ interface RouteDoc {
   access: Access;
   query?: z.ZodType;
   body?: z.ZodType;
+  /** The success answer's shape, where it is documented. */
+  response?: z.ZodType;
   ok?: number;
 }
 
-const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'openapi-3.0' });
+const json = (schema: z.ZodType, io: 'input' | 'output' = 'input') => z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'openapi-3.0' });
 
 function parameters(route: RouteDoc) {
   const params = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
@@ -62,7 +65,7 @@ export function openApiDocument(fleet: LoadedFleet, version: string) {
     { method: 'post', path: '/api/schedules/{name}/resume', summary: 'Resume a schedule', access: 'operate', body: resumeBody },
     { method: 'post', path: '/api/schedules/{name}/trigger', summary: 'Run a schedule now', access: 'operate', body: triggerBody, ok: 201 },
     { method: 'get', path: '/api/checkpoints', summary: 'The checkpoint registry', access: 'read', query: checkpointListQuery(fleet) },
-    { method: 'get', path: '/api/checkpoints/feed', summary: 'Validated checkpoints after a cursor; long-polls with wait', access: 'read', query: feedQuery(fleet) },
+    { method: 'get', path: '/api/checkpoints/feed', summary: 'Validated checkpoints after a cursor; long-polls with wait', access: 'read', query: feedQuery(fleet), response: feedResponse },
     { method: 'get', path: '/api/checkpoints/{id}', summary: 'A checkpoint with its history, lineage and loads', access: 'read' },
     { method: 'post', path: '/api/checkpoints/{id}/loaded', summary: 'FinColl reports it loaded a checkpoint', access: 'operate', body: loadedBody },
     { method: 'post', path: '/api/checkpoints/{id}/promote', summary: 'Promote a validated checkpoint', access: 'operate', body: reasonBody },
@@ -87,7 +90,7 @@ export function openApiDocument(fleet: LoadedFleet, version: string) {
       parameters: parameters(r),
       ...(r.body ? { requestBody: { required: r.method === 'post' && r.ok === 201, content: { 'application/json': { schema: json(r.body) } } } } : {}),
       responses: {
-        [String(r.ok ?? 200)]: { description: 'OK' },
+        [String(r.ok ?? 200)]: { description: 'OK', ...(r.response ? { content: { 'application/json': { schema: json(r.response, 'output') } } } : {}) },
         '400': { $ref: '#/components/responses/Error' },
         ...(r.access !== 'public' ? { '401': { $ref: '#/components/responses/Error' }, '403': { $ref: '#/components/responses/Error' } } : {}),
       },

@@ -27,6 +27,27 @@ export const checkpointListQuery = (fleet: LoadedFleet) =>
     offset: z.coerce.number().int().min(0).default(0),
   });
 
+/** What the feed answers (the route builds it; /docs documents it). */
+export const feedResponse = z.object({
+  checkpoints: z.array(
+    z.object({
+      id: z.number().int(),
+      model: z.string(),
+      label: z.string(),
+      version: z.number().int(),
+      path: z.string(),
+      sha256: z.string(),
+      sizeBytes: z.number().int(),
+      metrics: z.record(z.string(), z.unknown()),
+      status: z.enum(CHECKPOINT_STATUSES),
+      seq: z.number().int(),
+      validatedAt: z.iso.datetime().describe('when validation passed: now minus this is how fresh the checkpoint is'),
+    }),
+  ),
+  cursor: z.string().describe('send it back as `after` for the next page'),
+});
+export type FeedEntry = z.infer<typeof feedResponse>['checkpoints'][number];
+
 export const feedQuery = (fleet: LoadedFleet) =>
   z.strictObject({
     model: modelName(fleet).optional(),

@@ -15,6 +15,20 @@ export class ApiError extends Error {
 export interface ApiClientOptions {
   url: string;
   token: string | undefined;
+  /** Where the token came from (a flag or a variable), to say what to change when it is refused. */
+  tokenFrom?: string;
+}
+
+/** What a person at the CLI does about a refused token. */
+function credentialHint(status: number, opts: ApiClientOptions, base: string): string {
+  const from = opts.tokenFrom ?? 'the token';
+  if (status === 401) {
+    return `\n  the API at ${base} did not accept the token from ${from}: set CAELUM_API_TOKEN (or pass --token) to the operator token the server was started with (dev and demo print it)`;
+  }
+  if (status === 403) {
+    return `\n  the token from ${from} may only read: set CAELUM_API_TOKEN (or pass --token) to the operator token`;
+  }
+  return '';
 }
 
 export function apiClient(opts: ApiClientOptions) {
@@ -39,7 +53,7 @@ export function apiClient(opts: ApiClientOptions) {
     if (!res.ok) {
       const e = json as { message?: string; details?: { path: string; message: string }[] } | undefined;
       const details = e?.details?.map((d) => `\n  ${d.path || '(body)'}: ${d.message}`).join('') ?? '';
-      throw new ApiError(res.status, `${res.status} ${e?.message ?? res.statusText}${details}`);
+      throw new ApiError(res.status, `${res.status} ${e?.message ?? res.statusText}${details}${credentialHint(res.status, opts, base)}`);
     }
     return json as T;
   }

@@ -5,7 +5,7 @@ import type { Env } from '../config/env.js';
 import { ValidationError } from '../errors.js';
 import { isJobKind, JOB_KINDS } from '../queues/kinds.js';
 import { apiClient } from './api-client.js';
-import { watchJob } from './watch-job.js';
+import { followCheckpoints, watchJob } from './watch-job.js';
 
 export const CLIENT_HELP = `Connection (every command that talks to the API):
   --url <url>           the API (default CAELUM_API_URL, else http://127.0.0.1:$PORT)
@@ -25,7 +25,8 @@ Options:
   --checkpoint <id>     checkpoint id, or "promoted" for backtest
   --param <k=v>         a training parameter; repeat for more
   --data <json>         the whole payload as JSON (flags above override its fields)
-  --wait                follow the job: a live progress line; exit 0 when it completes, 1 when it fails
+  --wait                follow the job: a live progress line; exit 0 when it completes, 1 when it fails.
+                        A training then prints the checkpoint it registered and its validation verdict
   -h, --help            this text
 
 ${CLIENT_HELP}`;
@@ -56,9 +57,10 @@ export function strictArgs(args: string[], options: Options): { values: ArgValue
 }
 
 export function clientFor(env: Env, values: ArgValues, write: boolean) {
-  const token = typeof values.token === 'string' ? values.token : write ? env.apiToken : (env.apiToken ?? env.readToken);
   const url = typeof values.url === 'string' ? values.url : (env.apiUrl ?? `http://127.0.0.1:${env.port}`);
-  return apiClient({ url, token });
+  if (typeof values.token === 'string') return apiClient({ url, token: values.token, tokenFrom: '--token' });
+  if (write || env.apiToken) return apiClient({ url, token: env.apiToken, tokenFrom: 'CAELUM_API_TOKEN' });
+  return apiClient({ url, token: env.readToken, tokenFrom: 'CAELUM_READ_TOKEN' });
 }
 
 export function payloadFromArgs(args: string[]) {
@@ -104,15 +106,19 @@ export async function enqueueCommand(args: string[], env: Env): Promise<number> 
   const { kind, payload, values } = payloadFromArgs(args);
   if (!isJobKind(kind)) throw new ValidationError(`unknown job kind "${kind}"; known: ${JOB_KINDS.join(', ')}`);
   const api = clientFor(env, values, true);
-  const job = await api.post<{ id: string; state: string }>(`/api/jobs/${kind}`, payload);
+  const job = await api.post<{ id: string; state: string; waitsFor?: string[] }>(`/api/jobs/${kind}`, payload);
   if (!values.wait) {
     process.stdout.write((values.json ? JSON.stringify(job) : `${job.id}  ${job.state}`) + '\n');
     return 0;
   }
   if (!values.json) process.stdout.write(`${job.id}  enqueued\n`);
-  const final = await watchJob(api, job.id, values.json ? (process.stderr as NodeJS.WriteStream) : process.stdout);
+  const out = values.json ? (process.stderr as NodeJS.WriteStream) : process.stdout;
+  const final = await watchJob(api, job.id, out, { waitsFor: job.waitsFor });
   if (values.json) process.stdout.write(JSON.stringify(final) + '\n');
   else if (final.state === 'failed') process.stdout.write(`failed: ${final.failureReason ?? 'unknown reason'}\n`);
-  else process.stdout.write(`completed\n`);
+  else {
+    process.stdout.write(`completed\n`);
+    if (kind === 'training') await followCheckpoints(api, final, process.stdout);
+  }
   return final.state === 'completed' ? 0 : 1;
 }

@@ -98,6 +98,7 @@ export async function researchCommand(args: string[], env: Env): Promise<number>
     return 0;
   }
   const out = values.json ? process.stderr : process.stdout;
+  out.write(`pipeline ${started.id}  started (GET /api/pipelines/${started.id} shows it)\n`);
   let last = '';
   for (;;) {
     const view = await api.get<PipelineView>(`/api/pipelines/${started.id}`);

@@ -12,7 +12,9 @@ import { provideDatabase } from '../dev/embedded-postgres.js';
 import { provideRedis } from '../dev/embedded-redis.js';
 import { Closers, closeOnSignals } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
-import { startServices } from '../start.js';
+import { listenProblem } from '../net.js';
+import { shellQuote } from './shell-quote.js';
+import { startServices, StartupError } from '../start.js';
 import { childBaseEnv } from '../workers/child-env.js';
 import { VERSION } from '../version.js';
 
@@ -50,12 +52,29 @@ function workerHosts(mode: ServeMode, ctx: ServeContext, fleet: LoadedFleet): st
 
 const makeToken = (label: string) => `${label}_${randomBytes(18).toString('base64url')}`;
 
+/**
+ * Refuses before anything starts when the port this process would serve on is taken (a second
+ * demo, say): otherwise its workers and scheduler would start and it would fail at the end.
+ */
+async function assertCanListen(mode: ServeMode, host: string, port: number, variable: string): Promise<void> {
+  if (port === 0) return;
+  const problem = await listenProblem(host, port);
+  if (!problem) return;
+  if (problem !== 'EADDRINUSE') throw new StartupError(`cannot listen on ${host}:${port} (${problem}); set ${variable} or BIND_ADDRESS`);
+  let spare = 0;
+  for (let p = port + 1; p <= Math.min(port + 20, 65535) && !spare; p++) if (!(await listenProblem(host, p))) spare = p;
+  const holder = mode === 'dev' || mode === 'demo' ? `the other ${mode}` : 'the process that holds it';
+  throw new StartupError(`port ${port} on ${host} is in use; set ${variable}=${spare}${spare ? '' : ' (any free port)'} or stop ${holder}`);
+}
+
 export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
   const { env, logger } = ctx;
   const fleet = await loadFleet(env.configPath);
   const closers = new Closers(logger);
   const laptop = mode === 'dev' || mode === 'demo';
   const withApi = mode === 'api' || laptop;
+  const metricsPort = env.metricsPort ?? (mode === 'worker' ? 9464 : 9465);
+  await assertCanListen(mode, env.bindAddress, withApi ? env.port : metricsPort, withApi ? 'PORT' : 'CAELUM_METRICS_PORT');
   const hostIds = mode === 'worker' || laptop ? workerHosts(mode, ctx, fleet) : [];
   try {
     let tokens = { operator: env.apiToken ?? '', read: env.readToken };
@@ -71,7 +90,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
     }
 
     const redis = laptop
-      ? await provideRedis(env.redisUrl, logger)
+      ? await provideRedis(env.redisUrl, env.dataDir, logger)
       : { url: env.redisUrl ?? DEFAULT_REDIS_URL, embedded: false, close: async () => {} };
     closers.add('redis server', () => redis.close());
     const db = laptop
@@ -87,9 +106,9 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
       prefix: env.prefix,
       poolMax: db.maxConnections,
       schema: env.dbSchema,
-      ...(withApi ? { api: { tokens, port: env.port, host: env.bindAddress } } : {}),
+      ...(withApi ? { api: { tokens, port: env.port, host: env.bindAddress, requestLogLevel: laptop ? 'debug' : 'info' } } : {}),
       scheduler: mode === 'scheduler' || laptop,
-      ...(withApi ? {} : { metricsServer: { port: env.metricsPort ?? (mode === 'worker' ? 9464 : 9465), host: env.bindAddress } }),
+      ...(withApi ? {} : { metricsServer: { port: metricsPort, host: env.bindAddress } }),
       ...(hostIds.length
         ? {
             workers: {
@@ -104,24 +123,37 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
     });
     closers.add('services', () => running.close());
 
-    if (laptop) printBanner(mode, running.url!, tokens, made, { redis: redis.embedded, db: db.embedded }, hostIds);
+    if (laptop) {
+      const model = Object.keys(fleet.models)[0] ?? '<model>';
+      printBanner({ mode, url: running.url!, tokens, made, embedded: { redis: redis.folder, db: db.folder }, hostIds, model });
+    }
     logger.info({ mode, url: running.url, hosts: hostIds, config: fleet.source }, 'caelum-scheduler is up');
     closeOnSignals(() => closers.close(), logger);
   } catch (err) {
     await closers.close().catch(() => {});
+    // Taken between the check above and the listen: still one line rather than a stack.
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new StartupError(`${(err as Error).message}; set PORT or stop what holds it`);
     throw err;
   }
 }
 
-function printBanner(
-  mode: ServeMode,
-  url: string,
-  tokens: { operator: string; read?: string | undefined },
-  made: string[],
-  embedded: { redis: boolean; db: boolean },
-  hostIds: string[],
-): void {
+interface Banner {
+  mode: ServeMode;
+  /** Where the server listens: the printed commands use it, so they work as printed. */
+  url: string;
+  tokens: { operator: string; read?: string | undefined };
+  made: string[];
+  /** The folders of the embedded servers, when they run. */
+  embedded: { redis?: string | undefined; db?: string | undefined };
+  hostIds: string[];
+  /** The model the example commands train. */
+  model: string;
+}
+
+function printBanner({ mode, url, tokens, made, embedded, hostIds, model }: Banner): void {
+  // Links for a browser read better with localhost; commands keep the address the server has.
   const base = url.replace('://[::1]', '://localhost').replace('://127.0.0.1', '://localhost');
+  const auth = shellQuote(`authorization: Bearer ${tokens.operator}`);
   const lines = [
     '',
     `caelum-scheduler ${mode} is running`,
@@ -129,14 +161,16 @@ function printBanner(
     `  Bull Board   ${base}${BULL_BOARD_PATH}   (any user name, the operator token as password)`,
     `  operator token  ${tokens.operator}${made.includes('operator') ? '   (made for this run; set CAELUM_API_TOKEN to choose)' : ''}`,
     ...(tokens.read ? [`  read token      ${tokens.read}${made.includes('read') ? '   (made for this run; set CAELUM_READ_TOKEN to choose)' : ''}`] : []),
-    ...(embedded.redis ? ['  Redis        a private redis-server, stopped on exit'] : []),
-    ...(embedded.db ? ['  Postgres     embedded PGlite (one connection)'] : []),
+    ...(embedded.redis ? [`  Redis        a private redis-server, stopped on exit; its data (AOF) stays in ${embedded.redis}`] : []),
+    ...(embedded.db ? [`  Postgres     embedded PGlite (one connection) in ${embedded.db}`] : []),
     `  Workers      ${hostIds.join(', ')}`,
     '',
-    '  Try:',
-    `    curl -s -X POST ${base}/api/jobs/training -H 'authorization: Bearer ${tokens.operator}' \\`,
-    `         -H 'content-type: application/json' -d '{"model":"llm1-tech"}'`,
-    `    curl -s ${base}/api/jobs?kind=training -H 'authorization: Bearer ${tokens.operator}'`,
+    '  Try, from another terminal in this folder:',
+    `    CAELUM_API_URL=${shellQuote(url)} CAELUM_API_TOKEN=${shellQuote(tokens.operator)} npx caelum-scheduler enqueue training --model ${shellQuote(model)} --wait`,
+    '  or with curl:',
+    `    curl -s -X POST ${shellQuote(`${url}/api/jobs/training`)} -H ${auth} \\`,
+    `         -H 'content-type: application/json' -d ${shellQuote(JSON.stringify({ model }))}`,
+    `    curl -s ${shellQuote(`${url}/api/jobs?kind=training`)} -H ${auth}`,
     '',
     '  Ctrl-C stops everything.',
     '',

@@ -1,7 +1,8 @@
 // For `demo` and `dev`: use DATABASE_URL when set; else the local PostgreSQL when one answers
 // (database "caelum", created when missing); else an embedded PGlite database served over the
 // Postgres wire protocol, so the same `pg` code runs against it. PGlite is a single session:
-// the app's pool must then hold one connection, and NOTIFY never crosses connections.
+// the app's pool must then hold one connection, and NOTIFY never crosses connections. The folder
+// is locked (`pglite.lock` beside it holds the demo's pid) so a second demo cannot open it too.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -9,6 +10,7 @@ import { DEFAULT_DATABASE_URL } from '../config/env.js';
 import type { Logger } from '../logger.js';
 import type { ProvidedService } from './embedded-redis.js';
 import { answers, freePort } from '../net.js';
+import { acquirePidLock } from './pid-lock.js';
 
 export interface ProvidedDatabase extends ProvidedService {
   /** Largest pool the database can serve: 1 for PGlite. */
@@ -53,22 +55,41 @@ export async function provideDatabase(
   }
 
   const { PGlite } = await import('@electric-sql/pglite');
+  type PGliteInstance = Awaited<ReturnType<typeof PGlite.create>>;
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const folder = path.resolve(dataDir, 'pglite');
   mkdirSync(folder, { recursive: true });
-  const db = await PGlite.create(folder);
-  const port = await freePort();
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port, maxConnections: 8 });
-  await server.start();
-  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  logger.info({ url, folder }, `no PostgreSQL answers on ${local.host}: serving an embedded PGlite database`);
-  return {
-    url,
-    embedded: true,
-    maxConnections: 1,
-    close: async () => {
-      await server.stop();
-      await db.close();
-    },
-  };
+  // PGlite has no lock of its own: two demos opening one folder would corrupt it.
+  const unlock = await acquirePidLock(
+    `${folder}.lock`,
+    (pid) => `the embedded database in ${folder} is in use by another demo (pid ${pid}); stop that one, or set CAELUM_DATA_DIR to another folder`,
+  );
+  let db: PGliteInstance | undefined;
+  try {
+    db = await PGlite.create(folder);
+    const port = await freePort();
+    const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port, maxConnections: 8 });
+    await server.start();
+    const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    logger.info({ url, folder }, `no PostgreSQL answers on ${local.host}: serving an embedded PGlite database`);
+    const opened = db;
+    return {
+      url,
+      embedded: true,
+      folder,
+      maxConnections: 1,
+      close: async () => {
+        try {
+          await server.stop();
+          await opened.close();
+        } finally {
+          unlock();
+        }
+      },
+    };
+  } catch (err) {
+    await db?.close().catch(() => {});
+    unlock();
+    throw err;
+  }
 }

@@ -39,6 +39,11 @@ export interface Checkpoint {
   updatedAt: string;
 }
 
+/** A feed entry: validation gave it a feed number at `validatedAt` (ISO time). */
+export interface FeedCheckpoint extends Checkpoint {
+  validatedAt: string;
+}
+
 export interface CheckpointEvent {
   fromStatus: string | null;
   toStatus: string;
@@ -332,15 +337,21 @@ export function createCheckpointRepository(pool: pg.Pool) {
       ]);
     },
 
-    /** Validated checkpoints after the cursor, oldest first. */
-    async feed(q: { model?: string; after: number; limit: number }): Promise<Checkpoint[]> {
-      const { rows } = await pool.query<Row>(
-        `select ${COLUMNS} from checkpoints
+    /**
+     * Validated checkpoints after the cursor, oldest first, each with when validation passed
+     * (from its status history), so FinColl can tell how fresh what it loads is.
+     */
+    async feed(q: { model?: string; after: number; limit: number }): Promise<FeedCheckpoint[]> {
+      const { rows } = await pool.query<Row & { validated_at: Date }>(
+        `select ${COLUMNS},
+           (select min(e.created_at) from checkpoint_events e
+            where e.checkpoint_id = checkpoints.id and e.to_status = 'validated') as validated_at
+         from checkpoints
          where feed_seq > $1 and ($2::text is null or model = $2)
          order by feed_seq limit $3`,
         [q.after, q.model ?? null, q.limit],
       );
-      return rows.map(toCheckpoint);
+      return rows.map((r) => ({ ...toCheckpoint(r), validatedAt: r.validated_at.toISOString() }));
     },
 
     /**

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { childrenKey as key } from '../queues/redis-names.js';
+import { processAlive } from '../process-alive.js';
 import { endGroup, groupAlive } from './child-runner.js';
 
 
@@ -22,15 +23,6 @@ export async function recordChild(redis: Redis, prefix: string, host: string, jo
 
 export async function forgetChild(redis: Redis, prefix: string, host: string, jobId: string): Promise<void> {
   await redis.hdel(key(prefix, host), jobId);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function belongsToJob(pgid: number, jobId: string): boolean {

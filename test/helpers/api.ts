@@ -4,6 +4,8 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { buildApp } from '../../src/api/app.js';
 import type { LoadedFleet } from '../../src/config/load-fleet.js';
+import type { RequestLogLevel } from '../../src/api/request-log.js';
+import type { Logger } from '../../src/logger.js';
 import { QueueSet } from '../../src/queues/queue-set.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/redis.js';
 import { createPool } from '../../src/registry/pool.js';
@@ -45,6 +47,8 @@ export async function startApi(
     /** A second API on a prefix another harness owns: leave its keys alone on close. */
     shared?: boolean;
     poolMax?: number;
+    logger?: Logger;
+    requestLogLevel?: RequestLogLevel;
   } = {},
 ): Promise<ApiHarness> {
   const fleet = opts.fleet ?? testFleet();
@@ -66,7 +70,8 @@ export async function startApi(
   const registry = createRegistry(pool);
   const metrics = createMetrics({ defaults: false });
   const locks = new FencedLock(redis, registry.marketData, prefix, metrics);
-  const app = await buildApp({ fleet, queues, redis, pool, registry, locks, feed, metrics, logger: testLogger, tokens: { operator: OPERATOR, read: READER } });
+  const logging = { logger: opts.logger ?? testLogger, requestLogLevel: opts.requestLogLevel };
+  const app = await buildApp({ fleet, queues, redis, pool, registry, locks, feed, metrics, ...logging, tokens: { operator: OPERATOR, read: READER } });
   await app.ready();
   return {
     app,

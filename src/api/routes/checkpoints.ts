@@ -6,8 +6,8 @@ import type { Redis } from 'ioredis';
 import { createCheckpointLifecycle } from '../../checkpoints/lifecycle.js';
 import type { LoadedFleet } from '../../config/load-fleet.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
-import type { Checkpoint } from '../../registry/checkpoints.js';
-import { checkpointIdParam, checkpointListQuery, feedQuery, loadedBody, reasonBody } from '../schemas.js';
+import type { FeedCheckpoint } from '../../registry/checkpoints.js';
+import { checkpointIdParam, checkpointListQuery, feedQuery, loadedBody, reasonBody, type FeedEntry } from '../schemas.js';
 import type { FeedSignal } from '../../checkpoints/feed-signal.js';
 import type { Registry } from '../../registry/index.js';
 import type { Logger } from '../../logger.js';
@@ -25,7 +25,7 @@ export interface CheckpointRouteDeps {
 
 const FEED_PAGE = 100;
 
-function feedEntry(c: Checkpoint) {
+function feedEntry(c: FeedCheckpoint): FeedEntry {
   return {
     id: c.id,
     model: c.model,
@@ -36,7 +36,8 @@ function feedEntry(c: Checkpoint) {
     sizeBytes: c.sizeBytes,
     metrics: c.validationMetrics ?? c.metrics,
     status: c.status,
-    seq: c.feedSeq,
+    seq: c.feedSeq!,
+    validatedAt: c.validatedAt,
   };
 }
 
@@ -56,7 +57,7 @@ export async function checkpointRoutes(app: FastifyInstance, deps: CheckpointRou
   app.get('/api/checkpoints/feed', { config: { access: 'read' } }, async (request, reply) => {
     const q = parseInput(feedSchema, request.query, 'feed query');
     const query = { ...(q.model ? { model: q.model } : {}), after: q.after, limit: FEED_PAGE };
-    let rows: Checkpoint[] = q.wait === 0 ? await registry.checkpoints.feed(query) : [];
+    let rows: FeedCheckpoint[] = q.wait === 0 ? await registry.checkpoints.feed(query) : [];
     const deadline = Date.now() + q.wait * 1000;
     const gone = new AbortController();
     if (q.wait > 0) request.raw.once('close', () => gone.abort());
