@@ -1,11 +1,11 @@
-// Reading files only inside a configured folder, and never through a
+// Reading and deleting files only inside a configured folder, and never through a
 // symbolic link: what a child wrote is the child's to shape, so every entry below the configured
 // folder is checked with lstat, the file itself is opened with O_NOFOLLOW and hashed from that
 // descriptor, and the descriptor's file must be the one at the real path inside the real
 // folder. The configured folder itself may be a link (an operator's choice); nothing below it may.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, open, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open, realpath, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { isInside } from './paths.js';
 
@@ -91,5 +91,24 @@ export async function fileMismatch(file: string, dirs: string[], registered: { s
     return `checkpoint file ${file} no longer matches its registration: sha256 ${now.sha256} (${now.sizeBytes} bytes), registered ${registered.sha256} (${registered.sizeBytes} bytes)`;
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Deletes `file` when it is a regular file inside `dir` with no symbolic link below the folder;
+ * otherwise deletes nothing and says why. A file already gone is not an error.
+ */
+export async function removeInside(file: string, dir: string): Promise<string | undefined> {
+  if (!isInside(file, dir) || file === dir) return `${file} is outside ${dir}`;
+  try {
+    const link = await symlinkBelow(file, dir);
+    if (link) return `${file} goes through a symbolic link: ${link}`;
+    if (!(await lstat(file)).isFile()) return `${file} is not a regular file`;
+    if (!isInside(await realpath(path.dirname(file)), await realpath(dir))) return `${file} is outside ${dir}`;
+    await unlink(file);
+    return undefined;
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
   }
 }
