@@ -1,11 +1,11 @@
-// Reading and deleting files only inside a configured folder, and never through a
+// Reading, deleting and creating files only inside a configured folder, and never through a
 // symbolic link: what a child wrote is the child's to shape, so every entry below the configured
 // folder is checked with lstat, the file itself is opened with O_NOFOLLOW and hashed from that
 // descriptor, and the descriptor's file must be the one at the real path inside the real
 // folder. The configured folder itself may be a link (an operator's choice); nothing below it may.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, open, realpath, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, realpath, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { isInside } from './paths.js';
 
@@ -110,5 +110,20 @@ export async function removeInside(file: string, dir: string): Promise<string | 
   } catch (err) {
     if (isMissing(err)) return undefined;
     throw err;
+  }
+}
+
+/** Creates `dir` below `root` (made first, as configured) one folder at a time, never through a link. */
+export async function mkdirBelow(dir: string, root: string): Promise<void> {
+  if (!isInside(dir, root)) throw new Error(`${dir} is outside ${root}`);
+  await mkdir(root, { recursive: true });
+  let at = root;
+  for (const part of path.relative(root, dir).split(path.sep).filter(Boolean)) {
+    at = path.join(at, part);
+    await mkdir(at).catch((err: unknown) => {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+    });
+    const info = await lstat(at);
+    if (!info.isDirectory()) throw new Error(`${at} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a folder'}; refusing to write through it`);
   }
 }
