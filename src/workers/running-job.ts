@@ -180,6 +180,12 @@ export class RunningJob {
         };
       },
       releaseCapacity: () => this.release(),
+      assertOwned: async () => {
+        if ((await job.extendLock(this.token, options.lockDurationMs)) === 1) return;
+        log.warn('the job lock is lost (another worker may run the job now); this start registers nothing');
+        this.stop('lock-lost');
+        throw new JobStopped('the job lock is lost');
+      },
     };
   }
 
