@@ -12,13 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseFleet } from '../../src/config/load-fleet.js';
 import { fileMismatch } from '../../src/contained-files.js';
 import { enqueue } from '../../src/queues/enqueue.js';
 import type { Checkpoint } from '../../src/registry/checkpoints.js';
 import { startApi, type ApiHarness } from '../helpers/api.js';
 import { createTestSchema, type TestSchema } from '../helpers/db.js';
-import { REPO_ROOT } from '../helpers/fleet.js';
+import { onePoolFleet } from '../helpers/fleet.js';
 import { REDIS_URL, uniqueName } from '../helpers/servers.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { waitFor } from '../helpers/wait.js';
@@ -28,23 +27,15 @@ const sandbox = mkdtempSync(path.join(os.tmpdir(), 'caelum-fault-integrity-'));
 const marks = path.join(sandbox, 'marks');
 const checkpointDir = path.join(sandbox, 'checkpoints');
 const gpus = [0, 1, 2].map((index) => ({ index, name: 'Fake GPU', memoryMiB: 8192 }));
-const model = (name: string, extra: object = {}) => ({
-  pool: 'both',
+const model = (name: string) => ({
   train: { command: ['node', 'test/fixtures/hostile-trainer.mjs'], timeoutSeconds: 30, attempts: 1 },
   validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 30, attempts: 1 },
   checkpointDir: path.join(checkpointDir, name),
-  ...extra,
 });
-const fleet = parseFleet(
-  {
-    hosts: { 'host-a': { gpus, cpuSlots: 2 }, 'host-b': { gpus, cpuSlots: 2 } },
-    pools: { both: ['host-a', 'host-b'] },
-    models: { cutoff: model('cutoff'), rewritten: model('rewritten') },
-    backtest: { pool: 'both', command: ['node', 'examples/backtester.mjs'], timeoutSeconds: 30 },
-    dataSync: { pool: 'both', command: ['node', 'examples/data-syncer.mjs'], timeoutSeconds: 30 },
-  },
+const fleet = onePoolFleet(
   '(checkpoint integrity fault test)',
-  REPO_ROOT,
+  { 'host-a': { gpus, cpuSlots: 2 }, 'host-b': { gpus, cpuSlots: 2 } },
+  { cutoff: model('cutoff'), rewritten: model('rewritten') },
 );
 
 let db: TestSchema;

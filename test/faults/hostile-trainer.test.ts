@@ -12,14 +12,13 @@ import path from 'node:path';
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prune } from '../../src/checkpoints/prune.js';
-import { parseFleet } from '../../src/config/load-fleet.js';
 import { fileMismatch } from '../../src/contained-files.js';
 import { isInside } from '../../src/paths.js';
 import { enqueue } from '../../src/queues/enqueue.js';
 import type { RunningWorkers } from '../../src/workers/start-workers.js';
 import { startApi, type ApiHarness } from '../helpers/api.js';
 import { createTestSchema, type TestSchema } from '../helpers/db.js';
-import { REPO_ROOT } from '../helpers/fleet.js';
+import { onePoolFleet } from '../helpers/fleet.js';
 import { testLogger } from '../helpers/logger.js';
 import { uniqueName } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -29,24 +28,17 @@ const sandbox = mkdtempSync(path.join(os.tmpdir(), 'caelum-fault-hostile-'));
 /** Outside every configured folder: the checkpoint folder is sandbox/checkpoints, the worker's data folder another temp folder. */
 const decoys = path.join(sandbox, 'decoys');
 const checkpointDir = path.join(sandbox, 'checkpoints', 'hostile');
-const fleet = parseFleet(
-  {
-    hosts: { 'host-a': { gpus: [0, 1].map((index) => ({ index, name: 'Fake GPU', memoryMiB: 8192 })), cpuSlots: 2 } },
-    pools: { alpha: ['host-a'] },
-    models: {
-      hostile: {
-        pool: 'alpha',
-        train: { command: ['node', 'test/fixtures/hostile-trainer.mjs'], timeoutSeconds: 30, attempts: 1 },
-        validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 30, attempts: 1 },
-        retention: 50,
-        checkpointDir,
-      },
-    },
-    backtest: { pool: 'alpha', command: ['node', 'examples/backtester.mjs'], timeoutSeconds: 30 },
-    dataSync: { pool: 'alpha', command: ['node', 'examples/data-syncer.mjs'], timeoutSeconds: 30 },
-  },
+const fleet = onePoolFleet(
   '(hostile trainer fault test)',
-  REPO_ROOT,
+  { 'host-a': { gpus: [0, 1].map((index) => ({ index, name: 'Fake GPU', memoryMiB: 8192 })), cpuSlots: 2 } },
+  {
+    hostile: {
+      train: { command: ['node', 'test/fixtures/hostile-trainer.mjs'], timeoutSeconds: 30, attempts: 1 },
+      validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 30, attempts: 1 },
+      retention: 50,
+      checkpointDir,
+    },
+  },
 );
 
 /** Each trick and how its refusal must read: what it names is checked below. */
