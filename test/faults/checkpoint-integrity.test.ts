@@ -7,7 +7,7 @@
 //   - Nemesis: a hand that rewrites registered checkpoint files (before validation, after it,
 //     before a rollback reaches them). Counted: changed files that were validated, promoted or
 //     left on the feed, and changed files rejected with the reason.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Job } from 'bullmq';
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileMismatch } from '../../src/contained-files.js';
 import { enqueue } from '../../src/queues/enqueue.js';
 import type { Checkpoint } from '../../src/registry/checkpoints.js';
-import { startApi, type ApiHarness } from '../helpers/api.js';
+import { asOperator, startApi, type ApiHarness } from '../helpers/api.js';
 import { createTestSchema, type TestSchema } from '../helpers/db.js';
 import { onePoolFleet } from '../helpers/fleet.js';
 import { REDIS_URL, uniqueName } from '../helpers/servers.js';
@@ -105,6 +105,64 @@ describe('a registered checkpoint is exactly its file', () => {
       await rerun?.close();
       await cutOff.close();
       await proxy.cut();
+    }
+  });
+
+  it('rejects a checkpoint whose file was rewritten, when it is validated, promoted or rolled back to', async () => {
+    const RUNS = 5;
+    const workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-b']);
+    const validations = api.queues.get('deploy-test-rewritten')!.queue;
+    const rows = async () => (await api.registry.checkpoints.list({ model: 'rewritten', limit: 100, offset: 0 })).checkpoints.sort((a, b) => a.id - b.id);
+    // Nemesis: a hand with the rights of the trainer makes the read-only file writable and rewrites it.
+    const rewrite = (c: Checkpoint) => {
+      chmodSync(c.path, 0o644);
+      writeFileSync(c.path, JSON.stringify({ metrics: { val_accuracy: 0.99 }, rewritten: true }));
+    };
+    const promote = (c: Checkpoint) => api.app.inject({ method: 'POST', url: `/api/checkpoints/${c.id}/promote`, headers: asOperator, payload: {} });
+    try {
+      // The validations wait (the queue is paused) until the first checkpoint has been rewritten.
+      await validations.pause();
+      const jobs = await Promise.all(Array.from({ length: RUNS }, () => train('rewritten', { trick: 'honest' })));
+      for (const j of jobs) expect(await (await finished(j.id))!.getState()).toBe('completed');
+      const [beforeValidation, rollbackTarget, afterValidation, superseded, live] = await rows();
+      rewrite(beforeValidation!);
+      await validations.resume();
+      for (const c of await rows()) await finished(`deploy-test-rewritten.validate-${c.id}`);
+
+      rewrite(afterValidation!);
+      const refused = await promote(afterValidation!);
+      expect((await promote(superseded!)).statusCode).toBe(200);
+      expect((await promote(live!)).statusCode).toBe(200);
+      rewrite(superseded!);
+      // The rollback rejects the rewritten superseded one, passes the rejected one before it, and
+      // lands on the older validated one whose file is intact.
+      const rollback = await api.app.inject({ method: 'POST', url: '/api/models/rewritten/rollback', headers: asOperator, payload: { reason: 'fault test' } });
+
+      const after = await rows();
+      const changedNow = await Promise.all(after.map((c) => fileMismatch(c.path, [fleet.models.rewritten!.checkpointDir], c)));
+      const changedIds = new Set(after.filter((c, i) => changedNow[i] !== undefined).map((c) => c.id));
+      const changed = after.filter((c) => changedIds.has(c.id));
+      const feed = await api.registry.checkpoints.feed({ model: 'rewritten', after: 0, limit: 100 });
+      const saysSo = (text: string | undefined) => /no longer matches its registration/.test(text ?? '');
+      expect({
+        changed: changed.length,
+        changedAndAccepted: changed.filter((c) => ['validated', 'promoted', 'superseded'].includes(c.status)).length,
+        changedOnFeed: feed.filter((e) => changedIds.has(e.id)).length,
+        changedRejectedSayingSo: changed.filter((c) => c.status === 'rejected' && saysSo(c.rejectionReasons?.join(' '))).length,
+        promotionOfChangedFile: [refused.statusCode, saysSo(refused.json().message)],
+        rollbackTo: [rollback.statusCode, rollback.json().promoted?.id],
+        statuses: after.map((c) => c.status),
+      }).toEqual({
+        changed: 3,
+        changedAndAccepted: 0,
+        changedOnFeed: 0,
+        changedRejectedSayingSo: 3,
+        promotionOfChangedFile: [409, true],
+        rollbackTo: [200, rollbackTarget!.id],
+        statuses: ['rejected', 'promoted', 'rejected', 'rejected', 'rolled_back'],
+      });
+    } finally {
+      await workers.close();
     }
   });
 });
