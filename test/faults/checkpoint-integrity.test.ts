@@ -14,6 +14,7 @@ import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileMismatch } from '../../src/contained-files.js';
 import { enqueue } from '../../src/queues/enqueue.js';
+import { listWorkers } from '../../src/queues/worker-status.js';
 import type { Checkpoint } from '../../src/registry/checkpoints.js';
 import { asOperator, startApi, type ApiHarness } from '../helpers/api.js';
 import { createTestSchema, type TestSchema } from '../helpers/db.js';
@@ -73,11 +74,17 @@ describe('a registered checkpoint is exactly its file', () => {
     let rerun: Awaited<ReturnType<typeof startTestWorkers>> | undefined;
     let linkCut = false;
     try {
-      const jobs = await Promise.all(Array.from({ length: JOBS }, () => train('cutoff', { trick: 'honest', run_ms: 1_500, marks })));
+      // A trainer writes its checkpoint only once the gate of its host is open: host-a's after the
+      // cut, host-b's once host-a's starts are over, so the rerun writes after any registration
+      // the cut-off start could have made.
+      const gate = path.join(marks, 'gate');
+      const open = (host: string) => writeFileSync(`${gate}.${host}`, '');
+      const jobs = await Promise.all(Array.from({ length: JOBS }, () => train('cutoff', { trick: 'honest', gate, marks })));
       await waitFor('every job to start on host-a', () => jobs.every((j) => marked('host-a', j.id, 'started')));
       // Nemesis: host-a loses Redis while its trainers run on; its job locks expire.
       await proxy.cut();
       linkCut = true;
+      open('host-a');
       rerun = await startTestWorkers(fleet, api.prefix, db.pool, ['host-b'], lock);
       await waitFor(
         'host-a to report every checkpoint, cut off, and host-b to rerun every job',
@@ -86,6 +93,11 @@ describe('a registered checkpoint is exactly its file', () => {
       );
       await proxy.restore();
       linkCut = false;
+      await waitFor('host-a to be done with its starts', async () => {
+        const status = (await listWorkers(api.redis, api.prefix)).find((w) => w.host === 'host-a');
+        return status !== undefined && status.running.length === 0;
+      });
+      open('host-b');
       const done = await Promise.all(jobs.map((j) => finished(j.id)));
       const states = await Promise.all(done.map((j) => j!.getState()));
       const { rows: registrations } = await db.pool.query<{ training_job_id: string; actor: string }>(
