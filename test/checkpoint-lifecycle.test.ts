@@ -1,6 +1,7 @@
 // The checkpoint lifecycle against the real Postgres (a schema of this file's own) and Redis:
 // illegal steps refused with 409 and nothing changed, repeated and racing steps taken once, the
 // feed woken after a validation commits, and what follows a verdict (autoPromote, retention).
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,9 +47,12 @@ afterAll(async () => {
 let n = 0;
 async function checkpointAt(model: string, status: 'registered' | 'validating' | 'validated' | 'rejected', metrics = { val_accuracy: 0.7 }) {
   const file = path.join(dir, model, `${++n}.pt`);
-  writeFileSync(file, `weights ${n}`);
+  const weights = `weights ${n}`;
+  writeFileSync(file, weights);
+  // Its true size and sha256, as the worker measures them: a promotion checks the file again.
+  const sha256 = createHash('sha256').update(weights).digest('hex');
   const { checkpoint } = await lifecycle.register(
-    { model, versionMajor: 1, path: file, sizeBytes: 9, sha256: 'ab'.repeat(32), metrics, trainingJobId: `job-${n}`, trigger: { reason: 'api' } },
+    { model, versionMajor: 1, path: file, sizeBytes: weights.length, sha256, metrics, trainingJobId: `job-${n}`, trigger: { reason: 'api' } },
     'test',
   );
   if (status === 'registered') return checkpoint;

@@ -26,6 +26,8 @@ describe('the transition table', () => {
         'validating -> validated',
         'validating -> rejected',
         'validated -> promoted',
+        'validated -> rejected',
+        'superseded -> rejected',
         'promoted -> superseded',
         'promoted -> rolled_back',
         'superseded -> promoted',
@@ -42,7 +44,8 @@ describe('the transition table', () => {
   it('gives the statuses a guarded write accepts', () => {
     expect(sourcesOf('validating')).toEqual(['registered']);
     expect(sourcesOf('validated')).toEqual(['validating']);
-    expect(sourcesOf('rejected')).toEqual(['validating']);
+    // validated and superseded only when the file changed: a verdict is given from validating alone (lifecycle.decide).
+    expect(sourcesOf('rejected').sort()).toEqual(['superseded', 'validated', 'validating']);
     expect(sourcesOf('promoted').sort()).toEqual(['superseded', 'validated']);
     expect(sourcesOf('pruned')).not.toContain('promoted');
     expect(sourcesOf('registered')).toEqual([]);
@@ -52,7 +55,8 @@ describe('the transition table', () => {
     expect(isPast('promoted', 'validating')).toBe(true);
     expect(isPast('rejected', 'validating')).toBe(true);
     expect(isPast('validating', 'validating')).toBe(false);
-    expect(isPast('rejected', 'promoted')).toBe(false);
+    expect(isPast('rejected', 'promoted')).toBe(true); // superseded, then its file changed
+    expect(isPast('rejected', 'rolled_back')).toBe(false);
     expect(isPast('promoted', 'superseded')).toBe(true); // the cycle superseded -> promoted -> superseded ends
     expect(CHECKPOINT_STATUSES.filter(awaitsVerdict)).toEqual(['registered', 'validating']);
   });
@@ -65,6 +69,7 @@ describe('the transition table', () => {
       [at('rejected'), 'promoted', /^checkpoint 7 is rejected; only a validated checkpoint can be promoted$/],
       [at('rolled_back'), 'promoted', /is rolled_back; only a validated/],
       [at('registered'), 'rejected', /^checkpoint 7 is registered; it cannot become rejected$/],
+      [at('promoted'), 'rejected', /is promoted; it cannot become rejected/],
       [at('validated'), 'validating', /is validated; it cannot become validating/],
       [at('promoted'), 'pruned', /is promoted; it cannot become pruned/],
       [at('validated', '2026-01-01T00:00:00.000Z'), 'promoted', /^checkpoint 7 was pruned; it cannot be promoted$/],

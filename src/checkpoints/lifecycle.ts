@@ -2,13 +2,16 @@
 // (the worker's processors and the API call it, never the registry's writes directly).
 //   transitions.ts  the table of allowed steps, and IllegalTransitionError for any other
 //   judge.ts        the verdicts: thresholds, the margin against the promoted one, comparisons
-//   prune.ts        retention: mark pruned, then delete the file
+//   prune.ts        retention: mark pruned, then delete the file (never through a link)
 //   feed-signal.ts  the FinColl feed's wake-up, published here once a validation has committed
+// A checkpoint is exactly its file: before it is validated and before every promotion its file
+// is hashed again (src/contained-files.ts), and one that no longer matches is rejected saying so.
 // The registry keeps the SQL: each write takes the statuses the table lets it start from and
 // applies only when the locked row is in one of them. A write that did not apply is either a
 // rerun (the step was taken already: the row is returned as it is) or a refusal (thrown).
 import type { Redis } from 'ioredis';
 import type { LoadedFleet } from '../config/load-fleet.js';
+import { fileMismatch } from '../contained-files.js';
 import { ConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { launchBacktests } from '../pipelines/research.js';
@@ -20,7 +23,7 @@ import type { Registry } from '../registry/index.js';
 import { publishFeed } from './feed-signal.js';
 import { baselineOf, comparisonAllowsPromotion, judge } from './judge.js';
 import { prune } from './prune.js';
-import { IllegalTransitionError, isPast, sourcesOf, type Step } from './transitions.js';
+import { allowed, IllegalTransitionError, isPast, sourcesOf, type Step } from './transitions.js';
 
 export interface CheckpointLifecycleDeps {
   registry: Registry;
@@ -35,6 +38,11 @@ export interface CheckpointLifecycleDeps {
 
 type Summary = ReturnType<typeof summarise>;
 
+/** A promotion refused because the checkpoint's file is no longer what was registered; it is rejected now. */
+export class FileChangedError extends ConflictError {
+  override name = 'FileChangedError';
+}
+
 function settled(w: Written, to: Step, rerun: (c: Checkpoint) => boolean): Checkpoint {
   if (w.changed || rerun(w.checkpoint)) return w.checkpoint;
   throw new IllegalTransitionError(w.checkpoint, to);
@@ -47,6 +55,21 @@ export function createCheckpointLifecycle(deps: CheckpointLifecycleDeps) {
     const model = deps.fleet.models[name];
     if (!model) throw new Error(`model ${name} is not in the fleet's configuration`);
     return model;
+  };
+
+  /** validated, superseded (or validating) -> rejected, the file's mismatch the reason. */
+  const rejectChanged = (c: Checkpoint, mismatch: string, actor: string) =>
+    repo.setVerdict(c.id, 'rejected', { from: sourcesOf('rejected'), actor, reason: mismatch, metrics: c.validationMetrics ?? {}, reasons: [mismatch] });
+
+  /** An automatic promotion: a checkpoint whose file changed is left rejected, not thrown about. */
+  const promoteUnlessChanged = async (id: number, actor: string, reason: string): Promise<Checkpoint> => {
+    try {
+      return await lifecycle.promote(id, actor, reason);
+    } catch (err) {
+      if (!(err instanceof FileChangedError)) throw err;
+      deps.logger.warn({ checkpoint: id, reason: err.message }, 'checkpoint not promoted: its file changed');
+      return (await repo.get(id))!;
+    }
   };
 
   const lifecycle = {
@@ -74,7 +97,8 @@ export function createCheckpointLifecycle(deps: CheckpointLifecycleDeps) {
     async decide(id: number, v: { passed: boolean; metrics: Record<string, unknown>; reasons: string[]; actor: string }): Promise<Checkpoint> {
       const to = v.passed ? 'validated' : 'rejected';
       const reason = v.passed ? 'validation passed' : v.reasons.join('; ');
-      const w = await repo.setVerdict(id, to, { from: sourcesOf(to), actor: v.actor, reason, metrics: v.metrics, reasons: v.reasons });
+      // Only from validating: the table's later ways to rejected are for a file that changed.
+      const w = await repo.setVerdict(id, to, { from: ['validating'], actor: v.actor, reason, metrics: v.metrics, reasons: v.reasons });
       const c = settled(w, to, (x) => isPast(x.status, 'validating'));
       // After the commit: a feed request woken now finds the checkpoint.
       if (c.status === 'validated' && c.feedSeq !== null) await publishFeed(deps.redis, deps.prefix, c.model, c.feedSeq);
@@ -103,7 +127,7 @@ export function createCheckpointLifecycle(deps: CheckpointLifecycleDeps) {
           });
           await launchBacktests(deps, pipelineId, c.id, o.trigger);
         } else if (model.autoPromote) {
-          final = await lifecycle.promote(c.id, o.actor, 'autoPromote is set for this model');
+          final = await promoteUnlessChanged(c.id, o.actor, 'autoPromote is set for this model');
         }
       }
       await lifecycle.prune(c.model, o.actor);
@@ -114,22 +138,49 @@ export function createCheckpointLifecycle(deps: CheckpointLifecycleDeps) {
     async recordComparison(c: Checkpoint, pipelineId: string, summary: Summary, actor: string): Promise<void> {
       await repo.addLineage(c.id, 'comparison', { pipeline: pipelineId, ...summary });
       if (deps.fleet.models[c.model]?.autoPromote && comparisonAllowsPromotion(summary.overall) && c.status === 'validated') {
-        await lifecycle.promote(c.id, actor, `autoPromote: ${summary.verdict}`);
+        await promoteUnlessChanged(c.id, actor, `autoPromote: ${summary.verdict}`);
       }
     },
 
-    /** validated or superseded -> promoted; the model's promoted one so far -> superseded. Again: no change. */
-    async promote(id: number, actor: string, reason: string): Promise<Checkpoint> {
-      const w = await repo.setPromoted(id, { from: sourcesOf('promoted'), actor, reason });
-      return settled(w, 'promoted', (c) => c.status === 'promoted');
+    /**
+     * Why the checkpoint's file is no longer exactly what was registered (a link, another size or
+     * sha256), or undefined; a checkpoint whose file changed is rejected with that reason, when its
+     * status allows (not the promoted one: FinColl checks what it loads, see the README).
+     */
+    async checkFile(c: Checkpoint, actor: string): Promise<string | undefined> {
+      const mismatch = await fileMismatch(c.path, [modelOf(c.model).checkpointDir], c);
+      if (mismatch && allowed(c.status, 'rejected')) await rejectChanged(c, mismatch, actor);
+      return mismatch;
     },
 
-    /** The promoted checkpoint -> rolled_back; the newest earlier one that may be promoted -> promoted. */
+    /**
+     * validated or superseded -> promoted; the model's promoted one so far -> superseded. Again: no
+     * change. A checkpoint whose file changed is rejected instead (FileChangedError, a conflict).
+     */
+    async promote(id: number, actor: string, reason: string): Promise<Checkpoint> {
+      const c = await repo.get(id);
+      if (c && !c.prunedAt && allowed(c.status, 'promoted')) {
+        const mismatch = await lifecycle.checkFile(c, actor);
+        if (mismatch) throw new FileChangedError(`checkpoint ${id} was not promoted and is rejected: ${mismatch}`);
+      }
+      const w = await repo.setPromoted(id, { from: sourcesOf('promoted'), actor, reason });
+      return settled(w, 'promoted', (x) => x.status === 'promoted');
+    },
+
+    /**
+     * The promoted checkpoint -> rolled_back; the newest earlier one that may be promoted, and
+     * whose file is still what was registered, -> promoted. One whose file changed is rejected on
+     * the way.
+     */
     async rollback(model: string, actor: string, reason: string): Promise<{ from: Checkpoint; to: Checkpoint }> {
-      const { from, to } = await repo.rollBack(model, { from: sourcesOf('promoted'), actor, reason });
-      if (!from) throw new ConflictError(`model ${model} has no promoted checkpoint to roll back`);
-      if (!to) throw new ConflictError(`model ${model} has no earlier validated checkpoint to roll back to`);
-      return { from, to };
+      const dir = modelOf(model).checkpointDir;
+      for (;;) {
+        const { from, to, refused } = await repo.rollBack(model, { from: sourcesOf('promoted'), actor, reason }, (c) => fileMismatch(c.path, [dir], c));
+        if (!from) throw new ConflictError(`model ${model} has no promoted checkpoint to roll back`);
+        if (!to) throw new ConflictError(`model ${model} has no earlier validated checkpoint to roll back to`);
+        if (!refused) return { from, to };
+        await rejectChanged(to, refused, actor);
+      }
     },
 
     /** An instance of FinColl loaded this checkpoint (which keeps it from being pruned). */

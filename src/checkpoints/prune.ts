@@ -1,12 +1,12 @@
 // Retention: each model keeps its newest N checkpoints (never the promoted one, never one FinColl
 // has loaded: the registry's pruneCandidates). An older one is marked pruned first, through the
-// transition table, and only then is its file deleted, and only when it lies inside the model's
-// checkpoint folder (a file elsewhere is not ours to delete). A checkpoint promoted meanwhile is
-// not marked, so its file stays.
-import { rm } from 'node:fs/promises';
+// transition table, and only then is its file deleted, and only when it is a regular file inside
+// the model's checkpoint folder reached through no symbolic link (a file elsewhere is not ours to
+// delete, and a link is never followed: src/contained-files.ts). A checkpoint promoted meanwhile
+// is not marked, so its file stays.
 import type { ModelConfig } from '../config/fleet-schema.js';
+import { removeInside } from '../contained-files.js';
 import type { Logger } from '../logger.js';
-import { isInside } from '../paths.js';
 import type { CheckpointRepository } from '../registry/checkpoints.js';
 import { sourcesOf } from './transitions.js';
 
@@ -22,9 +22,11 @@ export async function prune(
     const { changed } = await repo.markPruned(c.id, { from: sourcesOf('pruned'), actor, reason: `retention keeps the newest ${model.retention}` });
     if (!changed) continue;
     pruned.push(c.id);
-    if (isInside(c.path, model.checkpointDir)) {
-      await rm(c.path, { force: true }).catch((err: unknown) => logger.warn({ err, path: c.path }, 'could not delete a pruned checkpoint file'));
-    }
+    const kept = await removeInside(c.path, model.checkpointDir).catch((err: unknown) => {
+      logger.warn({ err, path: c.path }, 'could not delete a pruned checkpoint file');
+      return undefined;
+    });
+    if (kept) logger.warn({ checkpoint: c.id, path: c.path, reason: kept }, 'left a pruned checkpoint file alone');
   }
   if (pruned.length) logger.info({ model: modelName, pruned }, 'pruned old checkpoints');
   return pruned;

@@ -5,6 +5,8 @@
 //
 //   registered -> validating -> validated -> promoted -> superseded | rolled_back
 //                            \-> rejected    superseded -> promoted (again, or as a rollback's target)
+//   validated | superseded -> rejected, when its file no longer matches its sha256 (checked
+//     before every promotion); a verdict itself is only ever given from validating
 //   every status but promoted -> pruned (its file deleted; a pruned checkpoint takes no more steps)
 import { ConflictError } from '../errors.js';
 import { CHECKPOINT_STATUSES, type Checkpoint, type CheckpointStatus } from '../registry/checkpoints.js';
@@ -15,9 +17,9 @@ export type Step = CheckpointStatus | 'pruned';
 export const TRANSITIONS: { readonly [S in CheckpointStatus]: readonly Step[] } = {
   registered: ['validating', 'pruned'],
   validating: ['validated', 'rejected', 'pruned'],
-  validated: ['promoted', 'pruned'],
+  validated: ['promoted', 'rejected', 'pruned'],
   promoted: ['superseded', 'rolled_back'],
-  superseded: ['promoted', 'pruned'],
+  superseded: ['promoted', 'rejected', 'pruned'],
   rolled_back: ['pruned'],
   rejected: ['pruned'],
 };

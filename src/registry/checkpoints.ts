@@ -186,8 +186,14 @@ export function createCheckpointRepository(pool: pg.Pool) {
     /**
      * The model's promoted checkpoint -> rolled_back, and the newest earlier one whose status is
      * in `w.from` (not pruned) -> promoted. Changes nothing unless both exist; says which were found.
+     * `check` may refuse the one found (the reason comes back as `refused`, nothing changes); it
+     * runs under the model's lock, so keep it to what must hold at the moment of the change.
      */
-    async rollBack(model: string, w: StatusWrite): Promise<{ from?: Checkpoint; to?: Checkpoint }> {
+    async rollBack(
+      model: string,
+      w: StatusWrite,
+      check: (to: Checkpoint) => Promise<string | undefined> = async () => undefined,
+    ): Promise<{ from?: Checkpoint; to?: Checkpoint; refused?: string }> {
       return withTransaction(pool, async (client) => {
         await lockModel(client, model);
         const cur = await client.query<Row>(`select ${COLUMNS} from checkpoints where model = $1 and status = 'promoted' for update`, [model]);
@@ -201,6 +207,8 @@ export function createCheckpointRepository(pool: pg.Pool) {
         );
         if (!prev.rows[0]) return { from };
         const to = toCheckpoint(prev.rows[0]);
+        const refused = await check(to);
+        if (refused) return { from, to, refused };
         await client.query("update checkpoints set status = 'rolled_back', updated_at = now() where id = $1", [from.id]);
         await insertEvent(client, from.id, 'promoted', 'rolled_back', w.actor, w.reason, { rolledBackTo: to.id });
         const { rows } = await client.query<Row>(

@@ -1,10 +1,9 @@
-// A checkpoint a child reports is a file inside the folders the config gives that job; its size
-// and sha256 are computed here, by the worker, not taken from the child.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+// A checkpoint a child reports is a regular file inside the folders the config gives that job,
+// reached through no symbolic link (src/contained-files.ts); its size and sha256 are computed
+// here, by the worker, from a descriptor opened without following links, not taken from the
+// child. The file is made read-only before it is measured, so what was hashed is what stays.
 import path from 'node:path';
-import { isInside } from '../paths.js';
+import { digestOf, openInside } from '../contained-files.js';
 
 export interface CheckpointFile {
   path: string;
@@ -14,12 +13,13 @@ export interface CheckpointFile {
 
 export async function describeCheckpoint(reported: string, cwd: string, allowedDirs: string[]): Promise<CheckpointFile> {
   const absolute = path.resolve(cwd, reported);
-  if (!allowedDirs.some((dir) => isInside(absolute, dir))) {
-    throw new Error(`checkpoint ${reported} is outside the job's folders (${allowedDirs.join(', ')})`);
+  const handle = await openInside(absolute, allowedDirs).catch((err: unknown) => {
+    throw new Error(`checkpoint ${reported} refused: ${(err as Error).message}`, { cause: err });
+  });
+  try {
+    await handle.chmod(0o444);
+    return { path: absolute, ...(await digestOf(handle)) };
+  } finally {
+    await handle.close();
   }
-  const info = await stat(absolute).catch(() => undefined);
-  if (!info?.isFile()) throw new Error(`checkpoint ${reported} does not exist or is not a file`);
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(absolute)) hash.update(chunk as Buffer);
-  return { path: absolute, sizeBytes: info.size, sha256: hash.digest('hex') };
 }

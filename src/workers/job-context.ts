@@ -55,6 +55,12 @@ export interface JobContext {
   startService(command: CommandConfig, extraEnv?: Record<string, string>): ServiceHandle;
   /** Frees the job's GPUs or CPU slot early, once its children are gone (e.g. before registering). */
   releaseCapacity(): void;
+  /**
+   * Extends the job lock with this start's token, right before a side effect only the job's owner
+   * may have (registering a checkpoint): resolves while this start still owns the job; once its
+   * lock has expired or another worker holds it, stops the job as lock-lost and throws JobStopped.
+   */
+  assertOwned(): Promise<void>;
 }
 
 export type Processor = (ctx: JobContext) => Promise<unknown>;

@@ -3,9 +3,9 @@
 // the job lock it keeps extending, the JobContext its processor gets, and the final move to
 // completed, failed or back to waiting, with its metrics. The host worker decides when a job
 // starts and owns the capacity; it hears of the lease's release through `onRelease`.
-import { mkdir } from 'node:fs/promises';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { CommandConfig } from '../config/fleet-schema.js';
+import { mkdirBelow } from '../contained-files.js';
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { cancelRequestOf, clearCancelRequest } from '../queues/cancel-requests.js';
@@ -19,7 +19,7 @@ import { commandFailure, JobStopped, type JobContext } from './job-context.js';
 import { JobOutput } from './job-output.js';
 import { forgetChild, recordChild } from './orphans.js';
 import { PROCESSORS } from './processors/index.js';
-import { outputDirFor } from './processors/result.js';
+import { outputDirFor, outputRootFor } from './processors/result.js';
 import type { ProtocolEvent } from './protocol.js';
 
 export type StopReason = 'cancel' | 'shutdown' | 'lock-lost';
@@ -106,8 +106,9 @@ export class RunningJob {
       // A cancel that arrived between the dequeue and now still wins: the child never starts.
       if (await cancelRequestOf(redis, prefix, job.id!)) this.stop('cancel');
       if (this.abort.signal.aborted) throw new JobStopped('stopped before start');
-      const outputDir = outputDirFor(this.deps.fleet, spec, job.id!, this.deps.dataDir);
-      await mkdir(outputDir, { recursive: true });
+      const outputDir = outputDirFor(this.deps.fleet, spec, job.id!, job.attemptsStarted, this.deps.dataDir);
+      // Never through a link an earlier child left in the job's folder.
+      await mkdirBelow(outputDir, outputRootFor(this.deps.fleet, spec, this.deps.dataDir));
       log.info({ gpus: this.lease.gpus.map((g) => g.index), attempt: job.attemptsMade + 1 }, 'job started');
       result = await PROCESSORS[spec.kind](this.context(outputDir));
     } catch (err) {
@@ -179,6 +180,12 @@ export class RunningJob {
         };
       },
       releaseCapacity: () => this.release(),
+      assertOwned: async () => {
+        if ((await job.extendLock(this.token, options.lockDurationMs)) === 1) return;
+        log.warn('the job lock is lost (another worker may run the job now); this start registers nothing');
+        this.stop('lock-lost');
+        throw new JobStopped('the job lock is lost');
+      },
     };
   }
 

@@ -38,3 +38,22 @@ export function testFleetInput(overrides: Partial<FleetInput> = {}): FleetInput 
 export function testFleet(overrides: Partial<FleetInput> = {}): LoadedFleet {
   return parseFleet(testFleetInput(overrides), '(test)', REPO_ROOT);
 }
+
+type ModelInput = FleetInput['models'][string];
+
+/** A fleet of `hosts` in one pool that serves every model, backtests and data syncs (the example programs). */
+export function onePoolFleet(label: string, hosts: FleetInput['hosts'], models: Record<string, Omit<ModelInput, 'pool'>>): LoadedFleet {
+  const pool = 'all';
+  const example = (name: string) => ({ pool, command: ['node', `examples/${name}.mjs`], timeoutSeconds: 30 });
+  return parseFleet(
+    {
+      hosts,
+      pools: { [pool]: Object.keys(hosts) },
+      models: Object.fromEntries(Object.entries(models).map(([name, m]) => [name, { ...m, pool }])),
+      backtest: example('backtester'),
+      dataSync: example('data-syncer'),
+    },
+    label,
+    REPO_ROOT,
+  );
+}

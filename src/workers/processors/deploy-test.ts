@@ -3,6 +3,8 @@
 // checkpoint, wait until healthy, run the accuracy check against it, stop it). Either way the
 // run is one deployment_history row. The verdict, and for a checkpoint still awaiting one every
 // status change that follows, are the checkpoint lifecycle's (src/checkpoints/lifecycle.ts).
+// Nothing runs on a checkpoint whose file is no longer what was registered: it is rejected (or,
+// promoted, the job fails) with the reason.
 import { UnrecoverableError } from 'bullmq';
 import type { CommandConfig, DeployTestConfig } from '../../config/fleet-schema.js';
 import { toError } from '../../errors.js';
@@ -90,7 +92,7 @@ export const deployTest: Processor = async (ctx) => {
   if (checkpoint.model !== modelName) throw new UnrecoverableError(`checkpoint ${checkpoint.id} belongs to ${checkpoint.model}, not ${modelName}`);
   if (checkpoint.prunedAt) throw new UnrecoverableError(`checkpoint ${checkpoint.id} was pruned`);
   const deciding = awaitsVerdict(checkpoint.status);
-  if (deciding) await lifecycle.startValidation(checkpoint.id, actor);
+  const current = deciding ? await lifecycle.startValidation(checkpoint.id, actor) : checkpoint;
 
   const action = model.validation === 'deploy-test' ? 'deploy-test' : 'validate';
   const deploymentId = await deployments.start({
@@ -108,6 +110,14 @@ export const deployTest: Processor = async (ctx) => {
     CAELUM_CHECKPOINT_PATH: checkpoint.path,
     CAELUM_CHECKPOINT_LABEL: checkpoint.label,
   };
+  const mismatch = await lifecycle.checkFile(current, actor);
+  if (mismatch) {
+    await deployments.finish(deploymentId, { status: 'error', reasons: [mismatch], logs: '' });
+    const status = (await checkpoints.get(checkpoint.id))?.status;
+    if (status !== 'rejected') throw new UnrecoverableError(mismatch);
+    ctx.log.warn({ checkpoint: checkpoint.id, reason: mismatch }, 'checkpoint rejected: its file changed');
+    return { checkpoint: checkpoint.id, label: checkpoint.label, action, passed: false, reasons: [mismatch], status, deployment: deploymentId };
+  }
   const notes: string[] = [];
   let metrics: Record<string, unknown>;
   try {

@@ -17,12 +17,21 @@ export interface JobRunResult {
   checkpoints: (CheckpointFile & { metrics: Record<string, unknown> })[];
 }
 
-export function outputDirFor(fleet: LoadedFleet, spec: QueueSpec, jobId: string, dataDir: string): string {
+/** The configured folder a kind's outputs lie in: the model's checkpoint folder, or the data folder's outputs. */
+export function outputRootFor(fleet: LoadedFleet, spec: QueueSpec, dataDir: string): string {
   const model = spec.model ? fleet.models[spec.model] : undefined;
-  if (model && (spec.kind === 'training' || spec.kind === 'deploy-test')) {
-    return path.join(model.checkpointDir, spec.kind === 'training' ? jobId : `deploy-tests/${jobId}`);
-  }
-  return path.join(dataDir, 'outputs', spec.kind, jobId);
+  return model && (spec.kind === 'training' || spec.kind === 'deploy-test') ? model.checkpointDir : path.join(dataDir, 'outputs');
+}
+
+/**
+ * Each start of a job (`attempt`: BullMQ's attemptsStarted, so a stalled job's rerun counts too)
+ * writes in a folder of its own: a rerun never writes over what an earlier start wrote and
+ * perhaps registered.
+ */
+export function outputDirFor(fleet: LoadedFleet, spec: QueueSpec, jobId: string, attempt: number, dataDir: string): string {
+  const root = outputRootFor(fleet, spec, dataDir);
+  const job = spec.kind === 'training' ? jobId : spec.kind === 'deploy-test' ? `deploy-tests/${jobId}` : `${spec.kind}/${jobId}`;
+  return path.join(root, job, `attempt-${attempt}`);
 }
 
 /** Folders a reported checkpoint may lie in: the job's output folder and the model's checkpoint folder. */

@@ -1,7 +1,9 @@
 // Training: run the trainer on the leased GPUs, then register every checkpoint it reported and
 // enqueue its validation. The job completes only once registration has succeeded: while
 // Postgres is away the worker keeps retrying (the GPUs are free meanwhile), so a checkpoint that
-// was written is never left unregistered by a job that looks done.
+// was written is never left unregistered by a job that looks done. Only the start that still
+// owns the job registers: each try first extends the job lock with this start's token, so a
+// start cut off from Redis past its lock (the job rerun elsewhere meanwhile) registers nothing.
 import { enqueue } from '../../queues/enqueue.js';
 import { retryTransient } from '../../registry/retry.js';
 import type { Processor } from '../job-context.js';
@@ -62,8 +64,9 @@ export const train: Processor = async (ctx) => {
     const trainingJobId = i === 0 ? ctx.job.id! : `${ctx.job.id!}#${i}`;
     const { checkpoint, created } = await retryTransient(
       'checkpoint registration',
-      () =>
-        lifecycle.register(
+      async () => {
+        await ctx.assertOwned();
+        return lifecycle.register(
           {
             model: modelName,
             versionMajor: model.versionMajor,
@@ -76,7 +79,8 @@ export const train: Processor = async (ctx) => {
             lineage,
           },
           `worker ${ctx.hostId}`,
-        ),
+        );
+      },
       { signal: ctx.signal, logger: ctx.log, maxMs: REGISTRATION_RETRY_MS },
     );
     registered.push({ id: checkpoint.id, label: checkpoint.label, created });
