@@ -1,6 +1,6 @@
 // Train -> register -> validate -> feed, end to end: real workers and child processes, the real
 // API on a real port, the real Postgres (a schema of this file's own) and Redis.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Job } from 'bullmq';
@@ -251,6 +251,38 @@ describe.skipIf(!python)('the example FinColl client (examples/fincoll/poll_feed
       await waitFor('the cursor file', () => existsSync(cursorFile));
       expect(Number(readFileSync(cursorFile, 'utf8'))).toBeGreaterThan(0);
       expect(readdirSync(cwd)).toEqual(['.caelum']);
+    } finally {
+      client.kill();
+      await client;
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!python)('the example FinColl client, given a file that changed after validation', () => {
+  it('refuses to load it, naming the mismatch, and does not report it loaded', async () => {
+    workers = await startTestWorkers(fleet, prefix, db.pool, ['host-a']);
+    const { checkpointId } = await validationJob((await add('training', { model: 'deployed' })).id);
+    const { label, path: file } = (await http('GET', `/api/checkpoints/${checkpointId}`)).body.checkpoint as { label: string; path: string };
+    // A hand changes the registered (read-only) file; the test runs as whoever owns it.
+    chmodSync(file, 0o644);
+    appendFileSync(file, 'tampered');
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'caelum-fincoll-'));
+    const client = execa('python3', [path.join(REPO_ROOT, 'examples/fincoll/poll_feed.py'), 'deployed'], {
+      cwd,
+      env: { CAELUM_URL: base, CAELUM_READ_TOKEN: READER, CAELUM_API_TOKEN: OPERATOR, CAELUM_DATA_DIR: '' },
+      extendEnv: false,
+      reject: false,
+    });
+    let err = '';
+    let out = '';
+    client.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    client.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    try {
+      await waitFor('the client to refuse the checkpoint', () => err.includes(`refusing ${label}`) || undefined);
+      expect(err).toMatch(new RegExp(`refusing ${label} \\(.*\\): its size is \\d+, the feed says \\d+`));
+      expect(out).not.toContain(`loading ${label}`);
+      expect((await http('GET', `/api/checkpoints/${checkpointId}`)).body.loads).toEqual([]);
     } finally {
       client.kill();
       await client;

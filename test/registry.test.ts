@@ -1,4 +1,5 @@
 // The registry against the real Postgres, in a schema of this file's own.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { createPool } from '../src/registry/pool.js';
 import { prune } from '../src/checkpoints/prune.js';
 import { judge } from '../src/checkpoints/judge.js';
 import { createTestSchema, type TestSchema } from './helpers/db.js';
+import { onePoolFleet } from './helpers/fleet.js';
 import { startLifecycle, type LifecycleHarness } from './helpers/lifecycle.js';
 import { testLogger } from './helpers/logger.js';
 import { DATABASE_URL, uniqueName } from './helpers/servers.js';
@@ -24,7 +26,11 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-registry-'));
 beforeAll(async () => {
   db = await createTestSchema('registry');
   repo = createCheckpointRepository(db.pool);
-  harness = await startLifecycle(db.pool);
+  // The lifecycle re-checks a checkpoint's file before promoting, inside its model's folder.
+  const command = (name: string) => ({ command: ['node', `examples/${name}.mjs`], timeoutSeconds: 60 });
+  const model = { train: command('trainer'), validate: command('validator'), checkpointDir: dir };
+  const models = Object.fromEntries(['reg-model', 'feed-model', 'roll-model', 'keep-model'].map((name) => [name, model]));
+  harness = await startLifecycle(db.pool, onePoolFleet('(registry test)', { 'host-a': { gpus: [{ index: 0, name: 'Fake GPU 0', memoryMiB: 8192 }], cpuSlots: 1 } }, models));
   lifecycle = harness.lifecycle;
 });
 afterAll(async () => {
@@ -36,9 +42,11 @@ let seq = 0;
 async function registered(model: string, metrics: Record<string, unknown> = { val_accuracy: 0.7 }) {
   const n = ++seq;
   const file = path.join(dir, `${model}-${n}.pt`);
-  writeFileSync(file, `weights ${n}`);
+  const content = `weights ${n}`;
+  writeFileSync(file, content);
+  const sha256 = createHash('sha256').update(content).digest('hex');
   const { checkpoint } = await repo.register(
-    { model, versionMajor: 1, path: file, sizeBytes: 9, sha256: 'ab'.repeat(32), metrics, trainingJobId: `job-${model}-${n}`, trigger: { reason: 'api' } },
+    { model, versionMajor: 1, path: file, sizeBytes: Buffer.byteLength(content), sha256, metrics, trainingJobId: `job-${model}-${n}`, trigger: { reason: 'api' } },
     'test',
   );
   return checkpoint;

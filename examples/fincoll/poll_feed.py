@@ -7,6 +7,7 @@ Standard library only. Usage:
 The cursor is kept in a file (under .caelum/, the demo's data folder, or $CAELUM_DATA_DIR;
 $CURSOR_FILE names another), so a restart resumes where it left off and never misses one.
 """
+import hashlib
 import json
 import os
 import sys
@@ -36,12 +37,35 @@ def call(method, path, token, body=None, timeout=40):
         return json.load(res)
 
 
+def file_mismatch(entry):
+    """Why the file is not the one that was validated (size or sha256 differ, or it is unreadable), or None."""
+    try:
+        size = os.path.getsize(entry["path"])
+        digest = hashlib.sha256()
+        with open(entry["path"], "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as err:
+        return f"cannot read it: {err}"
+    if size != entry["sizeBytes"]:
+        return f"its size is {size}, the feed says {entry['sizeBytes']}"
+    if digest.hexdigest() != entry["sha256"]:
+        return f"its sha256 is {digest.hexdigest()}, the feed says {entry['sha256']}"
+    return None
+
+
 def load_checkpoint(entry):
-    # FinColl would load the weights here; check the file is the one that was validated.
+    """Loads a validated checkpoint, or refuses it (False) when its file is not the one validated."""
+    mismatch = file_mismatch(entry)
+    if mismatch:
+        print(f"refusing {entry['label']} ({entry['path']}): {mismatch}", file=sys.stderr, flush=True)
+        return False
     # validatedAt says how fresh it is: a feed that has been away a while replays old ones.
     validated = datetime.fromisoformat(entry["validatedAt"].replace("Z", "+00:00"))
     age = (datetime.now(timezone.utc) - validated).total_seconds()
+    # FinColl would load the weights here.
     print(f"loading {entry['label']} from {entry['path']} (validated {age:.0f} s ago, sha256 {entry['sha256'][:12]}…)", flush=True)
+    return True
 
 
 def main():
@@ -54,8 +78,7 @@ def main():
             time.sleep(5)
             continue
         for entry in page["checkpoints"]:
-            load_checkpoint(entry)
-            if OPERATOR_TOKEN:
+            if load_checkpoint(entry) and OPERATOR_TOKEN:
                 call("POST", f"/api/checkpoints/{entry['id']}/loaded", OPERATOR_TOKEN, {"instance": INSTANCE})
         cursor = page["cursor"]
         os.makedirs(os.path.dirname(CURSOR_FILE) or ".", exist_ok=True)
