@@ -48,12 +48,21 @@ const relayTo = async (url: string, defaultPort: number) => {
   return proxy;
 };
 
+/** The service's default pool size: a black-hole then finds as many idle connections to hold. */
+const POOL_MAX = 10;
+
+/** Opens every connection of the pool and leaves them idle: what a black-hole catches in production. */
+export async function fillPool(p: ProxiedApi): Promise<number> {
+  await Promise.all(Array.from({ length: POOL_MAX }, () => p.api.pool.query('select pg_sleep(0.05)')));
+  return p.api.pool.idleCount;
+}
+
 export async function startProxiedApi(label: string): Promise<ProxiedApi> {
   const db = await createTestSchema(label);
   const postgres = await relayTo(DATABASE_URL, 5432);
   const redis = await relayTo(REDIS_URL, 6379);
   const prefix = uniqueName(label);
-  const api = await startApi({ fleet: faultFleet, prefix, schema: db.schema, databaseUrl: through(DATABASE_URL, postgres), redisUrl: through(REDIS_URL, redis) });
+  const api = await startApi({ fleet: faultFleet, prefix, schema: db.schema, poolMax: POOL_MAX, databaseUrl: through(DATABASE_URL, postgres), redisUrl: through(REDIS_URL, redis) });
   return {
     api,
     postgres,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POSTGRES_BOUNDS } from '../../src/registry/pool.js';
 import { asOperator, OPERATOR } from '../helpers/api.js';
 import { waitFor } from '../helpers/wait.js';
-import { HEALTH_ROUTES, POSTGRES_ROUTES, startProxiedApi, tally, type ProxiedApi } from './harness.js';
+import { fillPool, HEALTH_ROUTES, POSTGRES_ROUTES, startProxiedApi, tally, type ProxiedApi } from './harness.js';
 
 const ALL = [...POSTGRES_ROUTES, ...HEALTH_ROUTES];
 /** Longest a request may take while Postgres is silent: a pool wait, one unanswered query. */
@@ -71,8 +71,7 @@ describe('nemesis: Postgres refuses connections', () => {
 describe('nemesis: the path to Postgres is black-holed', () => {
   it('answers every Postgres-backed route with a 503 naming Postgres within the bounds, health within its deadline, and recovers on heal', async () => {
     // Pooled connections open and idle before the fault: the case that used to hang.
-    await Promise.all(Array.from({ length: 4 }, () => p.api.pool.query('select 1')));
-    expect(p.api.pool.idleCount).toBeGreaterThan(0);
+    expect(await fillPool(p)).toBe(10);
     p.postgres.blackHole();
     const settled: Promise<unknown>[] = [];
     try {
