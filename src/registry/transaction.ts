@@ -23,6 +23,16 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
   }
 }
 
+/**
+ * One write in a transaction of its own, for a request whose first statement writes. A lone
+ * statement commits when Postgres runs it, even if it arrives late, after the client gave up on
+ * a silent network and answered an error. Here the commit is sent only once the statement has
+ * answered, so a late statement is rolled back with its connection.
+ */
+export async function writeAlone(pool: pg.Pool, text: string, values: unknown[]): Promise<pg.QueryResult> {
+  return withTransaction(pool, (client) => client.query(text, values));
+}
+
 /** Serialises work on one model's checkpoints (versions, promotion) across processes. */
 export async function lockModel(client: pg.PoolClient, model: string): Promise<void> {
   await client.query("select pg_advisory_xact_lock(hashtext('caelum.model:' || $1))", [model]);
