@@ -1,6 +1,6 @@
 // The one place where errors become HTTP responses: `{error, message, details?}`. Messages of
 // 5xx errors stay in the log; the client learns only what it can act on.
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   ConflictError,
   ForbiddenError,
@@ -18,6 +18,7 @@ const CODES: Record<number, string> = {
   405: 'method_not_allowed',
   409: 'conflict',
   413: 'payload_too_large',
+  414: 'uri_too_long',
   415: 'unsupported_media_type',
   429: 'too_many_requests',
   500: 'internal',
@@ -56,6 +57,16 @@ export function errorReply(err: Error & { statusCode?: number }): ErrorReply {
 
 /** An error worth a look in the log: a 5xx other than a service being away. */
 export const isServerFault = (err: Error, status: number) => status >= 500 && !(err instanceof UnavailableError);
+
+/**
+ * What the router refuses before any route runs (a malformed percent-encoding, a parameter over
+ * the limit): Fastify's `frameworkErrors` option, answered in the service's shape.
+ */
+export function answerFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const { status, body } = errorReply(err);
+  request.log.debug({ err: { name: err.name, code: err.code, message: err.message }, status }, 'request refused by the router');
+  void reply.status(status).send(body);
+}
 
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
