@@ -8,7 +8,8 @@ import type { Logger } from '../logger.js';
 import type { QueueSet } from '../queues/queue-set.js';
 import { apiAuthHook, type Tokens } from './auth.js';
 import { bullBoard } from './bull-board.js';
-import { installErrorHandler } from './error-handler.js';
+import { answerFrameworkError, installErrorHandler } from './error-handler.js';
+import { MAX_JOB_ID_LENGTH } from '../queues/placement.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { workerRoutes } from './routes/workers.js';
@@ -50,6 +51,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
+    // Fastify's default (100) answered 414 for valid job ids, the longest parameter any route takes.
+    routerOptions: { maxParamLength: MAX_JOB_ID_LENGTH },
+    frameworkErrors: answerFrameworkError,
     logController: new RequestLog(deps.requestLogLevel ?? 'info'),
   });
   installErrorHandler(app);

@@ -4,10 +4,14 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance } from 'fastify';
+import { toError, UnavailableError } from '../errors.js';
 import type { QueueSet } from '../queues/queue-set.js';
+import { errorReply, isServerFault } from './error-handler.js';
 import { basicPassword, bearerToken, principalOf, type Tokens } from './auth.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
+
+type BoardReply = ReturnType<Parameters<FastifyAdapter['setErrorHandler']>[0]>;
 
 export async function bullBoard(app: FastifyInstance, queues: QueueSet, tokens: Tokens): Promise<void> {
   const serverAdapter = new FastifyAdapter();
@@ -16,6 +20,17 @@ export async function bullBoard(app: FastifyInstance, queues: QueueSet, tokens: 
     queues: queues.all().map((e) => new BullMQAdapter(e.queue)),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'caelum-scheduler' } },
+  });
+  // Bull Board answers its own errors in its scope: through the service's one mapping instead, so
+  // a failure while Redis is away is a 503 naming Redis rather than a 500 with the driver's words.
+  serverAdapter.setErrorHandler((thrown) => {
+    const cause = toError(thrown);
+    const redisAway = queues.connection.status !== 'ready' && errorReply(cause).status >= 500;
+    const err = redisAway ? new UnavailableError('redis', 'Redis is unreachable', { cause }) : cause;
+    const reply = errorReply(err);
+    if (isServerFault(err, reply.status)) app.log.error({ err }, 'Bull Board request failed');
+    // Its types list only the statuses Bull Board sends itself; the adapter sends any.
+    return reply as unknown as BoardReply;
   });
   await app.register(async (scope) => {
     // Bull Board installs its own error handler in this scope, so refuse here rather than throw.

@@ -1,6 +1,6 @@
 // The one place where errors become HTTP responses: `{error, message, details?}`. Messages of
 // 5xx errors stay in the log; the client learns only what it can act on.
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   ConflictError,
   ForbiddenError,
@@ -18,6 +18,7 @@ const CODES: Record<number, string> = {
   405: 'method_not_allowed',
   409: 'conflict',
   413: 'payload_too_large',
+  414: 'uri_too_long',
   415: 'unsupported_media_type',
   429: 'too_many_requests',
   500: 'internal',
@@ -36,21 +37,48 @@ function statusOf(err: Error & { statusCode?: number }): number {
   return 500;
 }
 
+export interface ErrorReply {
+  status: number;
+  body: { error: string; message: string; details?: unknown };
+}
+
+/** What an error answers: its status and the `{error, message, details?}` body. */
+export function errorReply(err: Error & { statusCode?: number }): ErrorReply {
+  const status = statusOf(err);
+  return {
+    status,
+    body: {
+      error: CODES[status] ?? 'error',
+      message: status >= 500 && !(err instanceof UnavailableError) ? 'internal error' : err.message,
+      ...(err instanceof ValidationError && err.details.length > 0 ? { details: err.details } : {}),
+    },
+  };
+}
+
+/** An error worth a look in the log: a 5xx other than a service being away. */
+export const isServerFault = (err: Error, status: number) => status >= 500 && !(err instanceof UnavailableError);
+
+/**
+ * What the router refuses before any route runs (a malformed percent-encoding, a parameter over
+ * the limit): Fastify's `frameworkErrors` option, answered in the service's shape.
+ */
+export function answerFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const { status, body } = errorReply(err);
+  request.log.debug({ err: { name: err.name, code: err.code, message: err.message }, status }, 'request refused by the router');
+  void reply.status(status).send(body);
+}
+
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const status = statusOf(err);
-    if (status >= 500 && !(err instanceof UnavailableError)) request.log.error({ err }, 'request failed');
+    const { status, body } = errorReply(err);
+    if (isServerFault(err, status)) request.log.error({ err }, 'request failed');
     // The request's one log line (request-log.ts) carries the status; why is a detail.
     else request.log.debug({ err: { name: err.name, message: err.message }, status }, 'request refused');
     if (status === 401) {
       const basic = request.url.startsWith('/admin');
       void reply.header('www-authenticate', basic ? 'Basic realm="caelum-scheduler"' : 'Bearer realm="caelum-scheduler"');
     }
-    void reply.status(status).send({
-      error: CODES[status] ?? 'error',
-      message: status >= 500 && !(err instanceof UnavailableError) ? 'internal error' : err.message,
-      ...(err instanceof ValidationError && err.details.length > 0 ? { details: err.details } : {}),
-    });
+    void reply.status(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });

@@ -6,6 +6,7 @@ import { JOB_STATES } from '../queues/jobs.js';
 import { JOB_KINDS } from '../queues/kinds.js';
 import { knownModel as modelName } from '../queues/payloads.js';
 import { CHECKPOINT_STATUSES } from '../registry/checkpoints.js';
+import { storable } from '../validation.js';
 
 /** The longest a feed request may be held open, in seconds. */
 export const FEED_MAX_WAIT_SECONDS = 30;
@@ -65,10 +66,10 @@ export const checkpointIdParam = z.object({
 
 export const loadedBody = z.strictObject({
   instance: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must name the FinColl instance'),
-  details: z.record(z.string(), z.unknown()).optional(),
+  details: storable(z.record(z.string(), z.unknown())).optional(),
 });
 
-export const reasonBody = z.strictObject({ reason: z.string().min(1).max(500).optional() }).default({});
+export const reasonBody = z.strictObject({ reason: storable(z.string().min(1).max(500)).optional() }).default({});
 
 export const scheduleHistoryQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) });
 

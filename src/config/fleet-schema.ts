@@ -2,7 +2,9 @@
 // point at each other (a model's pool, a schedule's model) are checked in fleet-rules.ts.
 import { z } from 'zod';
 
-export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** Names (hosts, pools, models, schedules) become parts of queue names and job ids: this long at most. */
+export const NAME_MAX_LENGTH = 63;
+export const NAME_PATTERN = new RegExp(`^[a-z0-9][a-z0-9-]{0,${NAME_MAX_LENGTH - 1}}$`);
 /** A ticker as payloads, pipelines and the config write it: AAPL, BRK.B, ^VIX. */
 export const SYMBOL_PATTERN = /^[A-Z0-9][A-Z0-9.^=-]{0,15}$/;
 export const TIMEFRAMES = ['1m', '5m', '15m', '30m', '1h', '4h', '1d', '1w'] as const;

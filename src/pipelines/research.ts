@@ -49,18 +49,31 @@ export function pipelineJobIds(id: string, symbols: string[], withLive: boolean)
   };
 }
 
+/**
+ * Writes the pipeline to Postgres first and enqueues its training job only after, so a request
+ * that fails changes nothing: with Postgres away nothing is enqueued (no GPU trains for a
+ * pipeline nobody can follow), and when the enqueue fails the row is taken back. (Not one
+ * transaction around both: enqueueing a model with `freshData` reads Postgres, and the embedded
+ * pool has a single connection.)
+ */
 export async function startResearch(deps: PipelineDeps, spec: ResearchSpec, by: string): Promise<{ id: string; trainingJobId: string }> {
   const id = randomUUID();
   const trigger: Trigger = { reason: 'pipeline', by: `${by} (pipeline ${id})`, at: new Date().toISOString() };
-  const job = await enqueue(
-    { fleet: deps.fleet, queues: deps.queues, marketData: deps.registry.marketData },
-    'training',
-    { model: spec.model, params: spec.params, symbols: [spec.primarySymbol], ...(spec.trainWindow ? { datasetWindow: spec.trainWindow } : {}) },
-    trigger,
-    { idSuffix: `research-${id}`, pipeline: { id, role: 'training' } },
-  );
-  await deps.registry.pipelines.create({ id, model: spec.model, spec, trainingJobId: job.id, createdBy: by });
-  return { id, trainingJobId: job.id };
+  const trainingJobId = pipelineJobIds(id, [], false).training(placeJob(deps.fleet, 'training', spec).name);
+  await deps.registry.pipelines.create({ id, model: spec.model, spec, trainingJobId, createdBy: by });
+  try {
+    await enqueue(
+      { fleet: deps.fleet, queues: deps.queues, marketData: deps.registry.marketData },
+      'training',
+      { model: spec.model, params: spec.params, symbols: [spec.primarySymbol], ...(spec.trainWindow ? { datasetWindow: spec.trainWindow } : {}) },
+      trigger,
+      { idSuffix: `research-${id}`, pipeline: { id, role: 'training' } },
+    );
+  } catch (err) {
+    await deps.registry.pipelines.discard(id).catch(() => undefined);
+    throw err;
+  }
+  return { id, trainingJobId };
 }
 
 /** Called by the training processor once the pipeline's checkpoint is registered. */

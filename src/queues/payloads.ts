@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { NAME_PATTERN, SYMBOL_PATTERN, TIMEFRAMES } from '../config/fleet-schema.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
+import { storable } from '../validation.js';
 import type { JobKind } from './kinds.js';
 
 export { TIMEFRAMES };
@@ -12,7 +13,12 @@ export { TIMEFRAMES };
 const model = z.string().regex(NAME_PATTERN, 'must be a model name');
 export const symbolSchema = z.string().regex(SYMBOL_PATTERN, 'must be an upper-case ticker such as AAPL');
 const timeframe = z.enum(TIMEFRAMES);
-export const isoDateSchema = z.iso.datetime({ offset: true }).or(z.iso.date());
+// Postgres has no year 0: "0000-01-01" is a date zod accepts and Postgres refuses.
+export const isoDateSchema = z.iso
+  .datetime({ offset: true })
+  .or(z.iso.date())
+  .refine((d) => !d.startsWith('0000'), 'must be a date from year 0001 on (Postgres has no year 0)');
+
 export const windowSchema = z
   .strictObject({ from: isoDateSchema, to: isoDateSchema })
   .refine((w) => Date.parse(w.from) < Date.parse(w.to), { message: 'from must be before to', path: ['to'] });
@@ -23,12 +29,14 @@ export const knownModel = (fleet: LoadedFleet) =>
     error: (issue) => `unknown model "${String(issue.input)}"; known: ${Object.keys(fleet.models).join(', ')}`,
   });
 
-export const paramsSchema = z
-  .record(
-    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'parameter names are identifiers'),
-    z.union([z.string().max(256), z.number(), z.boolean()]),
-  )
-  .refine((p) => Object.keys(p).length <= 64, 'at most 64 parameters');
+export const paramsSchema = storable(
+  z
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'parameter names are identifiers'),
+      z.union([z.string().max(256), z.number(), z.boolean()]),
+    )
+    .refine((p) => Object.keys(p).length <= 64, 'at most 64 parameters'),
+);
 
 export const trainingPayload = z.strictObject({
   model,

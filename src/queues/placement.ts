@@ -3,7 +3,7 @@
 // Training and deploy tests get a queue per model (a model fixes the pool and the GPUs per run);
 // backtests and data syncs get one queue each, served by the hosts of their configured pool.
 import { randomUUID } from 'node:crypto';
-import type { CommandConfig } from '../config/fleet-schema.js';
+import { NAME_MAX_LENGTH, type CommandConfig } from '../config/fleet-schema.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import { ValidationError } from '../errors.js';
 import type { JobKind } from './kinds.js';
@@ -59,7 +59,10 @@ export function queuesForHost(fleet: LoadedFleet, hostId: string): QueueSpec[] {
 
 // Job ids carry their queue name, so `GET /api/jobs/{id}` finds a job without a lookup table.
 // Queue names never contain a dot; the suffix never does either.
-const JOB_ID = /^([a-z0-9][a-z0-9-]*)\.([A-Za-z0-9_-]{1,128})$/;
+const SUFFIX_MAX_LENGTH = 128;
+const JOB_ID = new RegExp(`^([a-z0-9][a-z0-9-]*)\\.([A-Za-z0-9_-]{1,${SUFFIX_MAX_LENGTH}})$`);
+/** The longest job id of any fleet: the longest queue name (`deploy-test-` and a model name), a dot, the suffix. */
+export const MAX_JOB_ID_LENGTH = 'deploy-test-'.length + NAME_MAX_LENGTH + 1 + SUFFIX_MAX_LENGTH;
 
 export function newJobId(queue: string, suffix: string = randomUUID()): string {
   const id = `${queue}.${suffix}`;

@@ -11,6 +11,9 @@ import { withTransaction } from './transaction.js';
 const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 // Any fixed number: all caelum-scheduler processes of one database take the same lock.
 const LOCK_KEY = 72_413_001;
+// A migration may wait for another process's (the advisory lock) and rewrite a large table, so it
+// is bounded more loosely than the pool's requests.
+const MIGRATION_TIMEOUT_MS = 10 * 60_000;
 
 export interface Migration {
   version: number;
@@ -41,14 +44,18 @@ export async function migrate(
   migrations = loadMigrations(),
 ): Promise<number[]> {
   const done = await withTransaction(pool, async (client) => {
-    await client.query('select pg_advisory_xact_lock($1)', [LOCK_KEY]);
-    if (schema !== 'public') await client.query(`create schema if not exists ${client.escapeIdentifier(schema)}`);
-    await client.query(`create table if not exists caelum_migrations (
+    // query_timeout is the driver's wait for an answer; its types do not list it per query.
+    const run = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) =>
+      client.query<R>({ text, values, query_timeout: MIGRATION_TIMEOUT_MS } as pg.QueryConfig);
+    await run(`set local statement_timeout = ${MIGRATION_TIMEOUT_MS}`);
+    await run('select pg_advisory_xact_lock($1)', [LOCK_KEY]);
+    if (schema !== 'public') await run(`create schema if not exists ${client.escapeIdentifier(schema)}`);
+    await run(`create table if not exists caelum_migrations (
       version integer primary key,
       name text not null,
       applied_at timestamptz not null default now()
     )`);
-    const { rows } = await client.query<{ version: number }>('select version from caelum_migrations order by version');
+    const { rows } = await run<{ version: number }>('select version from caelum_migrations order by version');
     const applied = new Set(rows.map((r) => r.version));
     const newest = Math.max(0, ...migrations.map((m) => m.version));
     const ahead = rows.filter((r) => r.version > newest);
@@ -60,8 +67,8 @@ export async function migrate(
     const applying: number[] = [];
     for (const m of migrations) {
       if (applied.has(m.version)) continue;
-      await client.query(m.sql);
-      await client.query('insert into caelum_migrations (version, name) values ($1, $2)', [m.version, m.name]);
+      await run(m.sql);
+      await run('insert into caelum_migrations (version, name) values ($1, $2)', [m.version, m.name]);
       applying.push(m.version);
     }
     return applying;

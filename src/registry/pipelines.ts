@@ -1,5 +1,6 @@
 // Research pipelines: what was asked, which jobs make it up, and the summary once it is in.
 import type pg from 'pg';
+import { writeAlone } from './transaction.js';
 
 export interface Pipeline {
   id: string;
@@ -32,11 +33,16 @@ const toPipeline = (r: Record<string, unknown>): Pipeline => ({
 export function createPipelineRepository(pool: pg.Pool) {
   return {
     async create(p: { id: string; kind?: 'research' | 'comparison'; model: string; spec: object; trainingJobId: string; createdBy: string }): Promise<void> {
-      await pool.query(
+      await writeAlone(
+        pool,
         `insert into pipelines (id, kind, model, spec, training_job_id, created_by) values ($1, $6, $2, $3, $4, $5)
          on conflict (id) do nothing`,
         [p.id, p.model, JSON.stringify(p.spec), p.trainingJobId, p.createdBy, p.kind ?? 'research'],
       );
+    },
+    /** Deletes a pipeline that never got going (its training job could not be enqueued). */
+    async discard(id: string): Promise<void> {
+      await pool.query('delete from pipelines where id = $1 and checkpoint_id is null and summary_job_id is null', [id]);
     },
     async get(id: string): Promise<Pipeline | undefined> {
       const { rows } = await pool.query('select * from pipelines where id = $1', [id]);

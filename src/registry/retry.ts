@@ -9,6 +9,8 @@ const TRANSIENT_CLASSES = ['08', '57', '53'];
 export function isTransientDbError(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string' && SQLSTATE.test(code)) return TRANSIENT_CLASSES.includes(code.slice(0, 2));
+  // A bug in the caller (a query the driver cannot even send) stays a bug.
+  if (err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError) return false;
   // No SQLSTATE: the server could not be reached or the socket broke (ECONNREFUSED, a pool
   // connect timeout, "Connection terminated").
   return true;

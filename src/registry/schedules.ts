@@ -1,6 +1,7 @@
 // Schedule state in Postgres: fires (claimed once under a unique key, then given an outcome) and
 // the paused flag. Parameterised SQL only.
 import type pg from 'pg';
+import { withTransaction, writeAlone } from './transaction.js';
 
 export type FireSource = 'cron' | 'catch-up' | 'trigger' | 'resume';
 export type FireOutcome = 'claimed' | 'enqueued' | 'skipped' | 'missed' | 'failed';
@@ -189,25 +190,37 @@ export function createScheduleRepository(pool: pg.Pool) {
       return new Map(states.filter((s): s is ScheduleState => s !== undefined).map((s) => [s.schedule, s]));
     },
 
-    /** Pausing a paused schedule changes nothing (the first pause's who and why stand). */
+    /**
+     * Pausing a paused schedule changes nothing (the first pause's who and why stand). One
+     * statement in its own transaction, so a pause that fails leaves no trace (not even the
+     * schedule's state row), however late it reaches Postgres.
+     */
     async pause(schedule: string, by: string, reason: string | null): Promise<ScheduleState> {
-      await this.ensure(schedule);
-      await pool.query(
-        `update schedule_state set paused = true, paused_by = $2, paused_reason = $3, paused_at = now(), updated_at = now()
-         where schedule = $1 and not paused`,
+      await writeAlone(
+        pool,
+        `insert into schedule_state (schedule, paused, paused_by, paused_reason, paused_at) values ($1, true, $2, $3, now())
+         on conflict (schedule) do update set paused = true, paused_by = $2, paused_reason = $3, paused_at = now(), updated_at = now()
+         where not schedule_state.paused`,
         [schedule, by, reason],
       );
       return (await this.state(schedule))!;
     },
 
-    /** Resuming sets the point catch-up starts from, so fires missed while paused are not replayed. */
+    /**
+     * Resuming sets the point catch-up starts from, so fires missed while paused are not replayed.
+     * One transaction: a resume that fails leaves no trace.
+     */
     async resume(schedule: string): Promise<{ state: ScheduleState; wasPaused: boolean; pausedAt: string | null }> {
-      const before = await this.ensure(schedule);
-      await pool.query(
-        `update schedule_state set paused = false, resumed_at = now(), updated_at = now() where schedule = $1 and paused`,
-        [schedule],
-      );
-      return { state: (await this.state(schedule))!, wasPaused: before.paused, pausedAt: before.pausedAt };
+      const before = await withTransaction(pool, async (client) => {
+        await client.query('insert into schedule_state (schedule) values ($1) on conflict (schedule) do nothing', [schedule]);
+        const { rows } = await client.query<{ paused: boolean; paused_at: Date | null }>(
+          'select paused, paused_at from schedule_state where schedule = $1 for update',
+          [schedule],
+        );
+        await client.query(`update schedule_state set paused = false, resumed_at = now(), updated_at = now() where schedule = $1 and paused`, [schedule]);
+        return rows[0]!;
+      });
+      return { state: (await this.state(schedule))!, wasPaused: before.paused, pausedAt: iso(before.paused_at) };
     },
   };
 }

@@ -70,6 +70,8 @@ export async function scheduleRoutes(app: FastifyInstance, deps: ScheduleRouteDe
     const name = request.params.name;
     const s = find(name);
     const body = parseInput(resumeBody, request.body ?? {}, 'body');
+    // Catching up enqueues: with Redis away refuse before resuming, rather than resume and fail.
+    if (body.catchUp) deps.queues.assertReachable();
     const { wasPaused, pausedAt } = await deps.schedules.resume(name);
     let caughtUp: string[] = [];
     // Only when asked: fires missed while paused are replayed by the schedule's catch-up policy.
@@ -84,6 +86,9 @@ export async function scheduleRoutes(app: FastifyInstance, deps: ScheduleRouteDe
     const name = request.params.name;
     const s = find(name);
     const { force } = parseInput(triggerBody, request.body ?? {}, 'body');
+    // A fire is claimed in Postgres before it is enqueued: with Redis away refuse before claiming,
+    // so a refused trigger leaves no failed fire behind.
+    deps.queues.assertReachable();
     const result = await fireSchedule(fireDeps, name, s, {
       scheduledFor: new Date(),
       source: 'trigger',
