@@ -17,6 +17,7 @@ import { runChild } from './child-runner.js';
 import type { HostWorkerDeps } from './host-worker.js';
 import { commandFailure, JobStopped, type JobContext } from './job-context.js';
 import { JobOutput } from './job-output.js';
+import { newRunId } from './job-processes.js';
 import { forgetChild, recordChild } from './orphans.js';
 import { PROCESSORS } from './processors/index.js';
 import { outputDirFor } from './processors/result.js';
@@ -122,15 +123,17 @@ export class RunningJob {
   private context(outputDir: string): JobContext {
     const { job, spec, lease, log, abort } = this;
     const { redis, prefix, hostId, options } = this.deps;
-    const start = (command: CommandConfig, extraEnv: Record<string, string>, signal: AbortSignal, events: ProtocolEvent[]) =>
-      runChild({
+    const start = (command: CommandConfig, extraEnv: Record<string, string>, signal: AbortSignal, events: ProtocolEvent[]) => {
+      const runId = newRunId();
+      return runChild({
         argv: command.command,
         cwd: command.cwd ?? '.',
         env: { ...this.childEnv(outputDir), ...extraEnv },
+        runId,
         timeoutMs: command.timeoutSeconds * 1000,
         graceMs: options.killGraceMs,
         signal,
-        onSpawn: (pid) => void recordChild(redis, prefix, hostId, job.id!, pid).catch(() => {}),
+        onSpawn: (pid) => void recordChild(redis, prefix, hostId, { jobId: job.id!, runId, pgid: pid }).catch(() => {}),
         onEvent: (event) => {
           if (event.event === 'progress') {
             const { event: _e, ...progress } = event;
@@ -138,7 +141,8 @@ export class RunningJob {
           } else events.push(event);
         },
         onLog: (line, stream) => this.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),
-      }).finally(() => forgetChild(redis, prefix, hostId, job.id!).catch(() => {}));
+      }).finally(() => forgetChild(redis, prefix, hostId, runId).catch(() => {}));
+    };
     return {
       job,
       spec,
