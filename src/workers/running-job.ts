@@ -34,6 +34,8 @@ export type RunningJobDeps = Pick<
 export class RunningJob {
   readonly startedAt = Date.now();
   readonly output: JobOutput;
+  /** The run marks of this job's children that have not ended yet (job-processes.ts). */
+  readonly runs = new Set<string>();
   private readonly abort = new AbortController();
   private stopReason: StopReason | undefined;
   private released = false;
@@ -125,6 +127,7 @@ export class RunningJob {
     const { redis, prefix, hostId, options } = this.deps;
     const start = (command: CommandConfig, extraEnv: Record<string, string>, signal: AbortSignal, events: ProtocolEvent[]) => {
       const runId = newRunId();
+      this.runs.add(runId);
       return runChild({
         argv: command.command,
         cwd: command.cwd ?? '.',
@@ -141,7 +144,10 @@ export class RunningJob {
           } else events.push(event);
         },
         onLog: (line, stream) => this.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),
-      }).finally(() => forgetChild(redis, prefix, hostId, runId).catch(() => {}));
+      }).finally(() => {
+        this.runs.delete(runId);
+        return forgetChild(redis, prefix, hostId, runId).catch(() => {});
+      });
     };
     return {
       job,
