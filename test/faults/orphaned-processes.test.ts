@@ -5,6 +5,8 @@
 //     Counted: helpers that outlived the worker (must be 1, or the nemesis did nothing),
 //     processes of the dead run left once the new worker started, processes of the rerun left
 //     when its job completed, completions of the job.
+//   - Not a nemesis but its mirror: a second worker for the same host starting in the same
+//     process while the first runs a job. Counted: processes of the live run its sweep ended.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +25,7 @@ import { testLogger } from '../helpers/logger.js';
 import { deletePrefix } from '../helpers/redis.js';
 import { DATABASE_URL, REDIS_URL, uniqueName } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
+import { startTestWorkers } from '../helpers/workers.js';
 
 const sandbox = mkdtempSync(path.join(os.tmpdir(), 'caelum-fault-orphans-'));
 const configFile = path.join(sandbox, 'fleet.config.mjs');
@@ -115,6 +118,13 @@ interface TrainerProgress {
 const progressOf = (job: Job | undefined) => ((job?.progress as Partial<TrainerProgress> | undefined)?.runId ? (job!.progress as TrainerProgress) : undefined);
 
 const getJob = (id: string) => queues.get('training-escaper')!.queue.getJob(id) as Promise<Job | undefined>;
+const train = (epochs: number) =>
+  enqueue({ fleet, queues }, 'training', { model: 'escaper', params: { epochs, epoch_ms: 250 } }, { reason: 'api', by: 'fault test', at: new Date().toISOString() });
+const finished = (id: string, timeoutMs: number) =>
+  waitFor(`job ${id} to finish`, async () => {
+    const job = await getJob(id);
+    return job?.finishedOn ? job : undefined;
+  }, { timeoutMs });
 
 /** The processes of a run still running: those carrying its mark, and its two known pids. */
 async function leftOf(run: TrainerProgress): Promise<number> {
@@ -127,11 +137,7 @@ describe('when a job ends, everything it started ends', () => {
   it('a restarted worker ends the escaped helper of the job its killed predecessor ran; a job that completes leaves nothing', async () => {
     const first = startWorkerProcess();
     await waitFor('the first worker to beat', async () => (await listWorkers(redis, prefix)).some((w) => w.pid === first.pid));
-    const { id } = await enqueue({ fleet, queues }, 'training', { model: 'escaper', params: { epochs: 12, epoch_ms: 250 } }, {
-      reason: 'api',
-      by: 'fault test',
-      at: new Date().toISOString(),
-    });
+    const { id } = await train(12);
     const dead = await waitFor('the trainer to report its helper', async () => progressOf(await getJob(id)));
     started.add(dead.pid).add(dead.helperPid);
     expect(running(dead.helperPid)).toBe(true);
@@ -147,10 +153,7 @@ describe('when a job ends, everything it started ends', () => {
     await waitFor('the second worker to beat', async () => (await listWorkers(redis, prefix)).some((w) => w.pid === second.pid));
 
     // The job runs again on the new worker, and its helper ends with it, before the job completes.
-    const done = await waitFor('the job to finish', async () => {
-      const job = await getJob(id);
-      return job?.finishedOn ? job : undefined;
-    }, { timeoutMs: 40_000 });
+    const done = await finished(id, 40_000);
     const rerun = progressOf(done)!;
     started.add(rerun.pid).add(rerun.helperPid);
     const leftOfRerun = await leftOf(rerun);
@@ -162,5 +165,27 @@ describe('when a job ends, everything it started ends', () => {
       leftOfCompletedRun: leftOfRerun,
       completed: (await done.getState()) === 'completed' ? 1 : 0,
     }).toEqual({ escapedTheWorker: 1, leftOfDeadRun: 0, rerunWasANewRun: 1, leftOfCompletedRun: 0, completed: 1 });
+  });
+
+  it("a worker starting beside a live one of the same process sweeps none of the live one's runs", async () => {
+    const live = await startTestWorkers(fleet, prefix, db.pool, [HOST]);
+    let beside: Awaited<ReturnType<typeof startTestWorkers>> | undefined;
+    try {
+      const { id } = await train(8);
+      const run = await waitFor('the trainer to report its helper', async () => progressOf(await getJob(id)));
+      started.add(run.pid).add(run.helperPid);
+      const before = await leftOf(run);
+      beside = await startTestWorkers(fleet, prefix, db.pool, [HOST]);
+      const afterSweep = await leftOf(run);
+      const done = await finished(id, 30_000);
+      expect({ runningBefore: before, endedBySweep: before - afterSweep, completed: (await done.getState()) === 'completed' ? 1 : 0 }).toEqual({
+        runningBefore: 2,
+        endedBySweep: 0,
+        completed: 1,
+      });
+    } finally {
+      await beside?.close();
+      await live.close();
+    }
   });
 });
