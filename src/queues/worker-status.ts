@@ -13,6 +13,13 @@ export interface RunningJobStatus {
   progress?: unknown;
 }
 
+/** Why a worker does not lease one of its GPUs: a process that is not one of its jobs computes on it. */
+export interface GpuBlock {
+  pid: number;
+  processName: string;
+  reason: string;
+}
+
 export interface WorkerStatus {
   host: string;
   instance: string;
@@ -21,7 +28,7 @@ export interface WorkerStatus {
   startedAt: string;
   at: string;
   gpuSource: 'nvidia-smi' | 'config';
-  gpus: { index: number; name: string; memoryMiB: number; uuid?: string; jobId: string | null }[];
+  gpus: { index: number; name: string; memoryMiB: number; uuid?: string; jobId: string | null; blockedBy?: GpuBlock }[];
   cpuSlots: { total: number; used: number };
   queues: string[];
   running: RunningJobStatus[];

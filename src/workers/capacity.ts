@@ -1,6 +1,8 @@
 // A host's capacity: its GPUs and CPU slots, leased to jobs. A GPU job gets exactly the GPUs it
 // leased and no other job gets them until the lease is released, which the runner does only
-// once no process of that job is left.
+// once no process of that job is left. A blocked GPU (a process that is not one of our jobs
+// computes on it, see gpu-guard.ts) is not free: it is leased to nobody until the block lifts.
+import type { GpuBlock } from '../queues/worker-status.js';
 import type { Gpu } from './gpu-discovery.js';
 import { fits, type HostCapacity } from './policy/index.js';
 
@@ -17,6 +19,7 @@ export interface Lease {
 
 export class Capacity {
   private readonly gpuHolder = new Map<number, string>();
+  private blocked: ReadonlyMap<number, GpuBlock> = new Map();
   private cpuUsed = 0;
 
   constructor(
@@ -25,7 +28,16 @@ export class Capacity {
   ) {}
 
   freeGpus(): number {
-    return this.gpus.length - this.gpuHolder.size;
+    return this.available().length;
+  }
+
+  /** The GPUs (by index) not to lease, and why; replaces the previous blocks. */
+  block(blocks: ReadonlyMap<number, GpuBlock>): void {
+    this.blocked = new Map(blocks);
+  }
+
+  private available(): Gpu[] {
+    return this.gpus.filter((g) => !this.gpuHolder.has(g.index) && !this.blocked.has(g.index));
   }
 
   freeCpuSlots(): number {
@@ -47,7 +59,7 @@ export class Capacity {
       this.cpuUsed++;
       return { jobId, gpus: [], cpu: true };
     }
-    const chosen = this.gpus.filter((g) => !this.gpuHolder.has(g.index)).slice(0, need.gpus);
+    const chosen = this.available().slice(0, need.gpus);
     for (const g of chosen) this.gpuHolder.set(g.index, jobId);
     return { jobId, gpus: chosen, cpu: false };
   }
@@ -58,9 +70,12 @@ export class Capacity {
   }
 
   /** Each GPU with the job holding it, for heartbeats and health. */
-  snapshot(): { gpus: (Gpu & { jobId: string | null })[]; cpuSlots: { total: number; used: number } } {
+  snapshot(): { gpus: (Gpu & { jobId: string | null; blockedBy?: GpuBlock })[]; cpuSlots: { total: number; used: number } } {
     return {
-      gpus: this.gpus.map((g) => ({ ...g, jobId: this.gpuHolder.get(g.index) ?? null })),
+      gpus: this.gpus.map((g) => {
+        const blockedBy = this.blocked.get(g.index);
+        return { ...g, jobId: this.gpuHolder.get(g.index) ?? null, ...(blockedBy ? { blockedBy } : {}) };
+      }),
       cpuSlots: { total: this.cpuSlots, used: this.cpuUsed },
     };
   }

@@ -1,16 +1,20 @@
 // Runs one job's command as a child process in a process group of its own, so that cancelling,
 // a timeout or shutdown ends everything it started. Argument arrays only, never a shell.
-// The promise settles only once no process of the group is left, so the caller may lease the
-// job's GPUs again the moment it settles.
+// The promise settles only once no process of the run is left (neither of its group nor one that
+// left the group but still carries the run's mark, see job-processes.ts), so the caller may lease
+// the job's GPUs again the moment it settles.
 import { existsSync } from 'node:fs';
 import readline from 'node:readline';
 import { execa } from 'execa';
+import { endRun, newRunId, RUN_MARK } from './job-processes.js';
 import { parseEventLine, type ProtocolEvent } from './protocol.js';
 
 export interface RunSpec {
   argv: string[];
   cwd: string;
   env: Record<string, string>;
+  /** Marks every process of this run (job-processes.ts); a fresh one when not given. */
+  runId?: string;
   timeoutMs: number;
   /** Time between SIGTERM and SIGKILL when the group must end. */
   graceMs: number;
@@ -35,7 +39,7 @@ const STDERR_TAIL = 20;
 
 /**
  * On Linux, `setpriv --pdeathsig KILL` makes the child die with the worker even on `kill -9`.
- * Grandchildren are caught by the orphan sweep at the next start (src/workers/orphans.ts).
+ * What it started outlives it; the orphan sweep at the next start ends that (src/workers/orphans.ts).
  */
 export const PDEATHSIG_PREFIX: string[] =
   process.platform === 'linux' && existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'] : [];
@@ -78,10 +82,11 @@ export async function endGroup(pgid: number, graceMs: number): Promise<boolean> 
 
 export async function runChild(spec: RunSpec): Promise<RunOutcome> {
   const started = performance.now();
+  const runId = spec.runId ?? newRunId();
   const [program, ...args] = [...PDEATHSIG_PREFIX, ...spec.argv];
   const child = execa(program!, args, {
     cwd: spec.cwd,
-    env: spec.env,
+    env: { ...spec.env, [RUN_MARK]: runId },
     extendEnv: false,
     detached: true,
     stdin: 'ignore',
@@ -92,9 +97,10 @@ export async function runChild(spec: RunSpec): Promise<RunOutcome> {
   const stderrTail: string[] = [];
   let timedOut = false;
   let aborted = false;
-  let ending: Promise<boolean> | undefined;
+  let ending: Promise<unknown> | undefined;
+  // The group, and every process that left it (setsid, a daemon) but still carries the run's mark.
   const end = () => {
-    if (pid !== undefined) ending ??= endGroup(pid, spec.graceMs);
+    if (pid !== undefined) ending ??= Promise.all([endGroup(pid, spec.graceMs), endRun(runId, spec.graceMs)]);
   };
 
   if (pid !== undefined) spec.onSpawn?.(pid);
@@ -136,7 +142,7 @@ export async function runChild(spec: RunSpec): Promise<RunOutcome> {
   const result = await child;
   clearTimeout(timer);
   spec.signal.removeEventListener('abort', onAbort);
-  // The leader is gone; anything it left in its group goes too, before the GPUs are free again.
+  // The leader is gone; anything it left, in its group or not, goes too, before the GPUs are free again.
   if (pid !== undefined) {
     end();
     await ending;

@@ -5,7 +5,9 @@
 // dispatch policy (./policy/, pure functions) on a snapshot this worker reads (./dispatch-snapshot.ts);
 // between passes it blocks on the markers of the queues it could serve (./marker-wait.ts), so no
 // job is held while waiting for capacity and nothing polls Redis. Each job it starts is a
-// RunningJob (./running-job.ts); ./heartbeat.ts publishes what the host runs.
+// RunningJob (./running-job.ts); ./heartbeat.ts publishes what the host runs. Where nvidia-smi
+// exists, ./gpu-guard.ts keeps GPUs on which a process that is not one of its jobs computes out
+// of the capacity it leases.
 import { randomBytes } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -23,6 +25,7 @@ import { Capacity, type Lease } from './capacity.js';
 import type { Consumers } from './consumers.js';
 import { readSnapshot } from './dispatch-snapshot.js';
 import type { Gpu } from './gpu-discovery.js';
+import { GpuGuard } from './gpu-guard.js';
 import { Heartbeat } from './heartbeat.js';
 import { MarkerWait } from './marker-wait.js';
 import { sweepOrphans } from './orphans.js';
@@ -39,6 +42,8 @@ export interface HostWorkerOptions {
   starvationGuardMs: number;
   /** Longest single BZPOPMIN; also bounds how late a delayed job seen by another host starts here. */
   maxBlockMs: number;
+  /** How often nvidia-smi is asked which processes compute on the GPUs (where it exists). */
+  gpuCheckMs: number;
 }
 
 export const DEFAULT_HOST_WORKER_OPTIONS: HostWorkerOptions = {
@@ -48,12 +53,15 @@ export const DEFAULT_HOST_WORKER_OPTIONS: HostWorkerOptions = {
   heartbeatMs: 5_000,
   starvationGuardMs: 30_000,
   maxBlockMs: 5_000,
+  gpuCheckMs: 5_000,
 };
 
 export interface HostWorkerDeps {
   hostId: string;
   gpus: Gpu[];
   gpuSource: 'nvidia-smi' | 'config';
+  /** The nvidia-smi that reported the GPUs; absent when they come from the config. */
+  nvidiaSmi?: string;
   cpuSlots: number;
   fleet: LoadedFleet;
   /** The queues this host serves: those of its pools. */
@@ -91,6 +99,7 @@ export class HostWorker {
   private stopping = false;
   private loopDone: Promise<void> | undefined;
   private readonly heartbeat: Heartbeat;
+  private readonly gpuGuard: GpuGuard | undefined;
   private reservedFor: string | undefined;
   private tokenSeq = 0;
   private closing: Promise<void> | undefined;
@@ -103,6 +112,20 @@ export class HostWorker {
     const { redis, blocking, prefix, hostId: host, options } = deps;
     this.markers = new MarkerWait({ redis, blocking, prefix, host, instance: this.instance, maxBlockMs: options.maxBlockMs, log: this.log });
     this.heartbeat = new Heartbeat({ redis, prefix, host, instance: this.instance, periodMs: options.heartbeatMs, status: () => this.status(), log: this.log });
+    if (deps.nvidiaSmi && deps.gpus.length > 0) {
+      this.gpuGuard = new GpuGuard({
+        nvidiaSmi: deps.nvidiaSmi,
+        gpus: deps.gpus,
+        periodMs: options.gpuCheckMs,
+        liveRuns: () => new Set([...this.running.values()].flatMap((r) => [...r.runs])),
+        onChange: (blocks) => {
+          this.capacity.block(blocks);
+          this.heartbeat.soon();
+          if (!this.stopping) this.markers.wake();
+        },
+        log: this.log,
+      });
+    }
   }
 
   get hostId(): string {
@@ -111,6 +134,7 @@ export class HostWorker {
 
   async start(): Promise<void> {
     await sweepOrphans(this.deps.redis, this.deps.prefix, this.deps.hostId, this.log);
+    await this.gpuGuard?.start();
     // Connect the consumers now, not inside a getNextJob that should follow its snapshot at once.
     await Promise.all(serveableQueues(this.view()).map((q) => this.deps.consumers.get(q.name).waitUntilReady()));
     await this.heartbeat.start();
@@ -139,7 +163,7 @@ export class HostWorker {
       startedAt: this.startedAt,
       at: new Date().toISOString(),
       gpuSource: this.deps.gpuSource,
-      gpus: snap.gpus.map(({ index, name, memoryMiB, uuid, jobId }) => ({ index, name, memoryMiB, ...(uuid ? { uuid } : {}), jobId })),
+      gpus: snap.gpus.map(({ index, name, memoryMiB, uuid, jobId, blockedBy }) => ({ index, name, memoryMiB, ...(uuid ? { uuid } : {}), jobId, ...(blockedBy ? { blockedBy } : {}) })),
       cpuSlots: snap.cpuSlots,
       queues: byPriority(this.queues).map((q) => q.name),
       running: [...this.running.values()].map((r) => r.status()),
@@ -178,6 +202,8 @@ export class HostWorker {
     let outcome: 'started' | 'stale' | 'idle' = 'idle';
     do {
       if (this.stopping) break;
+      // A GPU is leased on an answer of nvidia-smi at most a period old.
+      if (this.capacity.freeGpus() > 0) await this.gpuGuard?.fresh();
       const snapshot = await readSnapshot(this.deps.redis, this.deps.prefix, this.view(), this.deps.options.starvationGuardMs);
       const { reservedFor, order } = decide(snapshot);
       this.reserve(reservedFor);
@@ -267,6 +293,7 @@ export class HostWorker {
       for (const entry of this.running.values()) entry.stop('shutdown');
       await Promise.all(this.finishing);
     }
+    await this.gpuGuard?.close();
     await this.heartbeat.close();
     await this.markers.close();
   }

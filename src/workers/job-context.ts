@@ -47,6 +47,11 @@ export interface JobContext {
   locks: FencedLock;
   metrics: Metrics;
   /**
+   * Whether Redis has lost the job's record (restarted without persistence): then no worker will
+   * ever run it again, and nothing can be written back to its queue.
+   */
+  jobGoneFromRedis(): Promise<boolean>;
+  /**
    * Runs a command to its end; throws on a non-zero exit or timeout, JobStopped when the job is
    * stopped, and the abort reason when `also` aborts (a lost lock).
    */
@@ -64,6 +69,12 @@ export interface JobContext {
 }
 
 export type Processor = (ctx: JobContext) => Promise<unknown>;
+
+/** Added to the lineage of a checkpoint registered for a job Redis had lost. */
+export const JOB_GONE_FROM_REDIS = {
+  inRedis: false,
+  note: 'the job was gone from Redis when this checkpoint was registered (Redis restarted without persistence?); no other worker could run it, and no record of the run is left in its queue',
+} as const;
 
 export function commandFailure(what: string, o: RunOutcome, timeoutSeconds: number): Error {
   if (o.timedOut) return new Error(`${what}timed out after ${timeoutSeconds} s`);

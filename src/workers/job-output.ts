@@ -16,6 +16,7 @@ export class JobOutput {
   private pendingProgress: object | undefined;
   private progressRun: Promise<void> | undefined;
   private lastProgress: object | undefined;
+  private detached = false;
 
   constructor(
     private readonly job: Job,
@@ -41,9 +42,14 @@ export class JobOutput {
     return this.lastProgress;
   }
 
+  /** Stops writing to the job (Redis lost it): output is dropped, the latest progress still kept. */
+  detach(): void {
+    this.detached = true;
+  }
+
   private async writeProgress(): Promise<void> {
     try {
-      while (this.pendingProgress) {
+      while (this.pendingProgress && !this.detached) {
         const value = this.pendingProgress;
         this.pendingProgress = undefined;
         await this.job.updateProgress(value).catch((err: unknown) => this.logger.warn({ err }, 'progress update failed'));
@@ -60,7 +66,7 @@ export class JobOutput {
     const dropped = this.dropped;
     this.lines = [];
     this.dropped = 0;
-    if (lines.length === 0) return this.chain;
+    if (lines.length === 0 || this.detached) return this.chain;
     const rows = dropped > 0 ? [`[… ${dropped} lines dropped]`, ...lines] : lines;
     this.chain = this.chain.then(async () => {
       // Sent together on one connection: Redis keeps their order, without a round trip each.

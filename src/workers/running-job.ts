@@ -2,13 +2,16 @@
 // the abort signal that ends its children and why it was stopped, its output to the BullMQ job,
 // the job lock it keeps extending, the JobContext its processor gets, and the final move to
 // completed, failed or back to waiting, with its metrics. The host worker decides when a job
-// starts and owns the capacity; it hears of the lease's release through `onRelease`.
+// starts and owns the capacity; it hears of the lease's release through `onRelease`. A job that
+// Redis loses while it runs (a restart without persistence) runs to its end here, since no other
+// worker can ever take it; nothing is written back to its queue.
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { CommandConfig } from '../config/fleet-schema.js';
 import { mkdirBelow } from '../contained-files.js';
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { cancelRequestOf, clearCancelRequest } from '../queues/cancel-requests.js';
+import { jobKey } from '../queues/redis-names.js';
 import type { JobData } from '../queues/payloads.js';
 import type { QueueSpec } from '../queues/placement.js';
 import type { RunningJobStatus } from '../queues/worker-status.js';
@@ -17,6 +20,7 @@ import { runChild } from './child-runner.js';
 import type { HostWorkerDeps } from './host-worker.js';
 import { commandFailure, JobStopped, type JobContext } from './job-context.js';
 import { JobOutput } from './job-output.js';
+import { newRunId } from './job-processes.js';
 import { forgetChild, recordChild } from './orphans.js';
 import { PROCESSORS } from './processors/index.js';
 import { outputDirFor, outputRootFor } from './processors/result.js';
@@ -33,8 +37,12 @@ export type RunningJobDeps = Pick<
 export class RunningJob {
   readonly startedAt = Date.now();
   readonly output: JobOutput;
+  /** The run marks of this job's children that have not ended yet (job-processes.ts). */
+  readonly runs = new Set<string>();
   private readonly abort = new AbortController();
   private stopReason: StopReason | undefined;
+  /** Set once the job's record is found missing from Redis (a restart without persistence lost it). */
+  private goneFromRedis = false;
   private released = false;
   private readonly log: Logger;
 
@@ -89,15 +97,16 @@ export class RunningJob {
     const { redis, prefix, options, metrics } = this.deps;
     metrics.jobWait.observe({ kind: spec.kind }, Math.max(0, this.startedAt - job.timestamp - (job.opts.delay ?? 0)) / 1000);
     const lockTimer = setInterval(() => {
-      job.extendLock(this.token, options.lockDurationMs).then(
-        (ok) => {
-          if (!ok) {
-            log.warn('lost the job lock (another worker took it over); ending the child');
-            this.stop('lock-lost');
-          }
-        },
-        (err: unknown) => log.warn({ err }, 'could not extend the job lock'),
-      );
+      if (this.goneFromRedis) return;
+      job
+        .extendLock(this.token, options.lockDurationMs)
+        .then(async (ok) => {
+          // A job Redis lost is run by no other worker: its child finishes here (see settle).
+          if (ok || (await this.jobGoneFromRedis())) return;
+          log.warn('lost the job lock (another worker took it over); ending the child');
+          this.stop('lock-lost');
+        })
+        .catch((err: unknown) => log.warn({ err }, 'could not extend the job lock'));
     }, Math.max(500, Math.floor(options.lockDurationMs / 3)));
 
     let result: unknown;
@@ -120,18 +129,31 @@ export class RunningJob {
     await this.settle(result, failure);
   }
 
+  /** Whether Redis has lost the job's record: asks Redis until it has once answered that it has. */
+  private async jobGoneFromRedis(): Promise<boolean> {
+    if (this.goneFromRedis) return true;
+    if ((await this.deps.redis.exists(jobKey(this.deps.prefix, this.spec.name, this.job.id!))) === 1) return false;
+    this.goneFromRedis = true;
+    this.output.detach();
+    this.log.warn('the job is gone from Redis (restarted without persistence?); its child runs on here, and no outcome is written back to Redis');
+    return true;
+  }
+
   private context(outputDir: string): JobContext {
     const { job, spec, lease, log, abort } = this;
     const { redis, prefix, hostId, options } = this.deps;
-    const start = (command: CommandConfig, extraEnv: Record<string, string>, signal: AbortSignal, events: ProtocolEvent[]) =>
-      runChild({
+    const start = (command: CommandConfig, extraEnv: Record<string, string>, signal: AbortSignal, events: ProtocolEvent[]) => {
+      const runId = newRunId();
+      this.runs.add(runId);
+      return runChild({
         argv: command.command,
         cwd: command.cwd ?? '.',
         env: { ...this.childEnv(outputDir), ...extraEnv },
+        runId,
         timeoutMs: command.timeoutSeconds * 1000,
         graceMs: options.killGraceMs,
         signal,
-        onSpawn: (pid) => void recordChild(redis, prefix, hostId, job.id!, pid).catch(() => {}),
+        onSpawn: (pid) => void recordChild(redis, prefix, hostId, { jobId: job.id!, runId, pgid: pid }).catch(() => {}),
         onEvent: (event) => {
           if (event.event === 'progress') {
             const { event: _e, ...progress } = event;
@@ -139,7 +161,11 @@ export class RunningJob {
           } else events.push(event);
         },
         onLog: (line, stream) => this.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),
-      }).finally(() => forgetChild(redis, prefix, hostId, job.id!).catch(() => {}));
+      }).finally(() => {
+        this.runs.delete(runId);
+        return forgetChild(redis, prefix, hostId, runId).catch(() => {});
+      });
+    };
     return {
       job,
       spec,
@@ -186,6 +212,7 @@ export class RunningJob {
         this.stop('lock-lost');
         throw new JobStopped('the job lock is lost');
       },
+      jobGoneFromRedis: () => this.jobGoneFromRedis(),
     };
   }
 
@@ -215,6 +242,12 @@ export class RunningJob {
     if (outcome === 'failed') {
       metrics.jobFailures.inc(labels);
       if (!(failure instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) metrics.jobRetries.inc(labels);
+    }
+    if (this.goneFromRedis) {
+      // Nothing to move: BullMQ has no record of the job. The log and any checkpoint's lineage
+      // are all that say how it ended.
+      log.warn({ outcome, reason: failure?.message }, 'job ended after Redis lost it; nothing written back to its queue');
+      return;
     }
     switch (this.stopReason) {
       case 'lock-lost':

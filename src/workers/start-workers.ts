@@ -78,6 +78,7 @@ export async function startWorkers(deps: WorkersDeps): Promise<RunningWorkers> {
         hostId,
         gpus: discovery.gpus,
         gpuSource: discovery.source,
+        ...(discovery.nvidiaSmi ? { nvidiaSmi: discovery.nvidiaSmi } : {}),
         cpuSlots: host.cpuSlots,
         fleet: deps.fleet,
         served: queuesForHost(deps.fleet, hostId),

@@ -6,7 +6,7 @@
 // start cut off from Redis past its lock (the job rerun elsewhere meanwhile) registers nothing.
 import { enqueue } from '../../queues/enqueue.js';
 import { retryTransient } from '../../registry/retry.js';
-import type { Processor } from '../job-context.js';
+import { JOB_GONE_FROM_REDIS, type Processor } from '../job-context.js';
 import type { PayloadOf } from '../../queues/payloads.js';
 import { launchBacktests } from '../../pipelines/research.js';
 import { lifecycleFor } from './lifecycle-for.js';
@@ -58,6 +58,9 @@ export const train: Processor = async (ctx) => {
   const modelName = ctx.spec.model!;
   const model = ctx.fleet.models[modelName]!;
   const lifecycle = lifecycleFor(ctx);
+  // Redis may have lost the job while the child ran (a restart without AOF). Nobody else will run
+  // it, so its checkpoints are registered all the same, once, and their lineage says so.
+  const gone = await ctx.jobGoneFromRedis();
   const registered: { id: number; label: string; created: boolean }[] = [];
   for (const [i, file] of result.checkpoints.entries()) {
     // One training job may report several checkpoints; each gets its own registration key.
@@ -65,7 +68,8 @@ export const train: Processor = async (ctx) => {
     const { checkpoint, created } = await retryTransient(
       'checkpoint registration',
       async () => {
-        await ctx.assertOwned();
+        // Only while this start owns the job; a job Redis lost has no owner to ask (see above).
+        if (!gone) await ctx.assertOwned();
         return lifecycle.register(
           {
             model: modelName,
@@ -76,7 +80,7 @@ export const train: Processor = async (ctx) => {
             metrics: file.metrics,
             trainingJobId,
             trigger: { ...ctx.job.data.trigger, jobId: ctx.job.id },
-            lineage,
+            lineage: gone ? { ...lineage, jobRecord: JOB_GONE_FROM_REDIS } : lineage,
           },
           `worker ${ctx.hostId}`,
         );

@@ -1,0 +1,62 @@
+// A redis-server of the test's own, on a free port with its data in a folder of the test's own,
+// that the test may kill -9 and start again on the same port and folder: the nemesis of a Redis
+// restart, with or without its append-only file. It dies with the test process (pdeathsig).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { freePort } from '../../src/net.js';
+import { PDEATHSIG_PREFIX } from '../../src/workers/child-runner.js';
+import { waitFor } from './wait.js';
+
+export class PrivateRedis {
+  private server: { child: ChildProcess; exited: Promise<void> } | undefined;
+
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+    private readonly appendOnly: boolean,
+  ) {}
+
+  static async start(dir: string, { appendOnly }: { appendOnly: boolean }): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort(), dir, appendOnly);
+    await redis.restart();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the server on its port and folder, and resolves once it answers PING. */
+  async restart(): Promise<void> {
+    if (this.server) throw new Error('the private redis-server is running');
+    const persistence = this.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no'];
+    const argv = ['redis-server', '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', ...persistence];
+    const [program, ...args] = [...PDEATHSIG_PREFIX, ...argv];
+    const child = spawn(program!, args, { stdio: 'ignore' });
+    this.server = { child, exited: new Promise((resolve) => child.once('exit', () => resolve())) };
+    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => {});
+    try {
+      await waitFor(
+        `redis-server on port ${this.port} to answer`,
+        async () => {
+          if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
+          if (probe.status !== 'ready') await probe.connect().catch(() => {});
+          return probe.status === 'ready' && (await probe.ping()) === 'PONG';
+        },
+        { timeoutMs: 10_000 },
+      );
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  /** kill -9 of the server (when it runs); resolves once it has exited. */
+  async kill9(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.child.kill('SIGKILL');
+    await server.exited;
+    this.server = undefined;
+  }
+}
