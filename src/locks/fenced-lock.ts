@@ -11,8 +11,9 @@
 // - The fencing token comes from a Postgres sequence, so it keeps increasing even if Redis loses
 //   its data. It is drawn before the grant, and Redis keeps the newest token granted per key: a
 //   grant with an older token than one already granted is refused and retried with a new one.
-//   The guarded write (market-data.ts) is what makes a stale holder harmless; the token order
-//   only keeps honest holders from being refused.
+//   Once granted, the holder records its token in Postgres as the newest granted for the key
+//   before it may write (FenceSource.recordGrant); the guarded write (market-data.ts) refuses any
+//   older token, so a holder that lost the lock is refused whatever the timing.
 // - Waiting is by blocking: a release pushes to a per-key list that waiters BLPOP, bounded by
 //   the time left and the key's remaining TTL. Nothing polls.
 import { randomBytes } from 'node:crypto';
@@ -51,7 +52,10 @@ end
 return 0`;
 
 export interface FenceSource {
+  /** A token newer than every one drawn before. */
   nextFence(): Promise<number>;
+  /** Records `fence` as granted for `key`; answers the newest fence granted for `key`. */
+  recordGrant(key: string, fence: number): Promise<number>;
 }
 
 /** Where the lock reads the time: a monotonic clock for its deadlines, the wall clock for display. */
@@ -207,6 +211,16 @@ export class FencedLock {
         this.clock.now().toISOString(),
       )) as number;
       if (granted === 1) {
+        const newest = await this.fences.recordGrant(key, fence).catch(async (err: unknown) => {
+          await this.releaseToken(key, token).catch(() => undefined);
+          throw err;
+        });
+        if (newest > fence) {
+          // Redis lost the newest token (flushed, restarted empty) and granted an older one than
+          // Postgres has seen granted: every write under it would be refused. Draw again.
+          await this.releaseToken(key, token);
+          continue;
+        }
         this.metrics?.lockGrants.inc();
         return new LockHandle(this, key, token, fence, opts, this.clock, sentAt);
       }
