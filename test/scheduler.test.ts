@@ -182,6 +182,21 @@ describe('claims whose lease ran out', () => {
     expect(history.find((f: { id: number }) => f.id === claimed.id)).toMatchObject({ claimedBy: 'dead-replica', repairedBy: 'live-replica' });
   });
 
+  it('a repair of a fire its claimer had enqueued before dying records it enqueued, though overlap would now skip it', async () => {
+    await repo().ensure('repairable');
+    // An earlier run is waiting, so the overlap policy (skip) would skip a fresh decision.
+    const earlier = await api.app.inject({ method: 'POST', url: '/api/schedules/repairable/trigger', headers: asOperator, payload: {} });
+    expect(earlier.statusCode).toBe(201);
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000 - 3000);
+    const claimed = await abandonedClaim('repairable', at, true);
+    // The dead claimer had decided to run and got as far as the enqueue.
+    const id = `training-model-b.sched-repairable-${at.getTime()}-m`;
+    await trainingQueue().add('training', { kind: 'training', payload: { model: 'model-b', params: {} }, trigger: { reason: 'schedule', by: 'repairable', at: at.toISOString() } }, { jobId: id });
+    await replica(only('repairable'), { replica: 'live-replica', repairEveryMs: 100 });
+    expect(await settled(claimed.id)).toMatchObject({ outcome: 'enqueued', jobIds: [id], repairedBy: 'live-replica' });
+    expect((await trainingQueue().getJobs(['waiting'], 0, -1)).filter((j) => j.id === id)).toHaveLength(1);
+  });
+
   it('a claimer that finishes after its claim was taken over changes nothing the repairer recorded', async () => {
     await repo().ensure('repairable');
     const fire = await abandonedClaim('repairable', new Date(Math.floor(Date.now() / 1000) * 1000 - 1000), true);

@@ -11,7 +11,7 @@ import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { enqueue } from '../queues/enqueue.js';
 import { cancelJob } from '../queues/jobs.js';
-import { queueOfJobId } from '../queues/placement.js';
+import { newJobId, placeJob, queueOfJobId } from '../queues/placement.js';
 import type { QueueSet } from '../queues/queue-set.js';
 import type { Fire, FireSource, ScheduleRepository } from '../registry/schedules.js';
 import type { MarketDataRepository } from '../registry/market-data.js';
@@ -114,6 +114,15 @@ function jobsOf(name: string, s: ScheduleConfig, fire: Fire): PlannedJob[] {
   }));
 }
 
+/** Whether a job of this fire is in its queue already: its claimer began enqueueing. */
+async function anyEnqueued(deps: FireDeps, jobs: PlannedJob[]): Promise<boolean> {
+  for (const j of jobs) {
+    const spec = placeJob(deps.fleet, j.kind, j.payload as { model?: string });
+    if (await deps.queues.get(spec.name)?.queue.getJob(newJobId(spec.name, j.suffix))) return true;
+  }
+  return false;
+}
+
 function payloadsOf(s: ScheduleConfig, interval: { start: Date; end: Date } | null): { kind: 'training' | 'data-sync'; payload: object; key?: string }[] {
   const window = interval ? { from: interval.start.toISOString(), to: interval.end.toISOString() } : undefined;
   const e = s.enqueue;
@@ -136,7 +145,11 @@ async function dataInterval(deps: FireDeps, name: string, s: ScheduleConfig, at:
   return start && start.getTime() < at.getTime() ? { start, end: at } : null;
 }
 
-/** Decides and enqueues a fire that this process has claimed, or taken over (`repair`). */
+/**
+ * Decides and enqueues a fire that this process has claimed, or taken over (`repair`). A repair
+ * of a fire whose claimer had begun enqueueing carries its decision out rather than deciding
+ * again: the overlap policy would see the claimer's own run and skip the fire.
+ */
 export async function completeFire(
   deps: FireDeps,
   name: string,
@@ -153,7 +166,8 @@ export async function completeFire(
   };
   try {
     const jobs = jobsOf(name, s, fire);
-    const decision = await overlapDecision(deps, name, s, opts.force ?? false);
+    const begun = opts.repair === true && (await anyEnqueued(deps, jobs));
+    const decision = await overlapDecision(deps, name, s, (opts.force ?? false) || begun);
     if (!decision.run) {
       await settle('skipped', [], decision.reason ?? null);
       deps.metrics?.scheduleFires.inc({ schedule: name, outcome: 'skipped' });
