@@ -4,6 +4,7 @@
 // lease ran out unsettled (their claimer died or hangs between claiming and enqueueing), and on
 // start catches up on fires missed while no scheduler ran.
 import type { ScheduleConfig } from '../config/fleet-schema.js';
+import { probeRedis } from '../health.js';
 import type { Logger } from '../logger.js';
 import { catchUp } from './catch-up.js';
 import { completeFire, DEFAULT_CLAIM_LEASE_MS, fireSchedule, replicaOf, type FireDeps, type FireResult } from './fire.js';
@@ -21,6 +22,7 @@ export const DEFAULT_REPAIR_EVERY_MS = 1_000;
 export class Scheduler {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private repairTimer: NodeJS.Timeout | undefined;
+  private repairHeld = false;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly log: Logger;
   private readonly now: () => number;
@@ -61,10 +63,20 @@ export class Scheduler {
 
   /**
    * Takes over this replica's schedules' claims whose lease ran out and finishes them, under the
-   * same derived job ids; the fire history names this replica as their repairer.
+   * same derived job ids; the fire history names this replica as their repairer. A replica whose
+   * Redis does not answer now takes nothing: it would only hang on the enqueue, holding the
+   * claim for another lease (a partitioned claimer would even take its own claims back).
    */
   async repair(): Promise<FireResult[]> {
     const schedules = this.deps.fleet.schedules;
+    const redis = await probeRedis(this.deps.queues.connection, this.deps.repairEveryMs ?? DEFAULT_REPAIR_EVERY_MS);
+    if (!redis.ok) {
+      // Said once per outage, not every period.
+      if (!this.repairHeld) this.log.warn({ error: redis.error }, 'not repairing claims while Redis does not answer');
+      this.repairHeld = true;
+      return [];
+    }
+    this.repairHeld = false;
     const taken = await this.deps.schedules.takeOverExpired(
       Object.keys(schedules),
       replicaOf(this.deps),
