@@ -1,10 +1,11 @@
-// Fault: a lock holder cut off from Redis by a black-holed link (its commands hang, nothing
-// answers or fails; Postgres stays reachable), while another holder reaches Redis directly. The
-// link heals before the new holder writes, so the old holder's write arrives while the new one
-// holds the lock and has not written: the case where "a newer fence has written" is no defence.
-//
-// Counted: stale writes accepted, holders that noticed the loss later than TTL + margin after
-// the link went dark, and holders still unaware when the new holder's grant came back.
+// Fault: a lock holder cut off from Redis while Postgres stays reachable, and another holder that
+// reaches Redis directly. Nemesis: a black-holed link between the holder and Redis (its commands
+// hang; nothing answers or fails), healed before the new holder writes, so the old holder's
+// write arrives while the new one holds the lock and has not written: the case where "a newer
+// fence has written the key" is no defence. Played on the lock directly, and on a real data-sync
+// job whose worker's every Redis connection goes through the link.
+// Counted: stale writes accepted, holders that noticed the loss later than TTL + margin after the
+// link went dark, holders still unaware when the new holder's grant came back.
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
