@@ -12,7 +12,7 @@ import { createTestSchema, type TestSchema } from './helpers/db.js';
 import { REPO_ROOT } from './helpers/fleet.js';
 import { REDIS_URL, uniqueName } from './helpers/servers.js';
 import { pidAlive, waitFor } from './helpers/wait.js';
-import { startTestWorkers } from './helpers/workers.js';
+import { childGroupOf, startTestWorkers } from './helpers/workers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-sync-'));
 const fleetWith = (syncDelayMs: number): LoadedFleet =>
@@ -114,10 +114,7 @@ describe('no pile-ups', () => {
   it('ends the sync child when its lock is lost, and fails the job saying so', async () => {
     workers = await startTestWorkers(slow, prefix, db.pool, ['host-a']);
     const { id } = (await post('data-sync', { symbol: 'LOST', timeframe: '1d' })).json();
-    const pgid = await waitFor('the syncer to start', async () => {
-      const entry = await api.redis.hget(`${prefix}:children:host-a`, id);
-      return entry ? (JSON.parse(entry) as { pgid: number }).pgid : undefined;
-    });
+    const pgid = await waitFor('the syncer to start', () => childGroupOf(api.redis, prefix, 'host-a', id));
     await api.redis.del(`${prefix}:lock:data-sync:LOST:1d`);
     const failed = await finished(id, 10_000);
     expect(await failed.getState()).toBe('failed');

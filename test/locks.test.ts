@@ -101,6 +101,21 @@ describe('fencing', () => {
     await b!.release();
   });
 
+  it('a grant older than one Postgres has recorded for the key is drawn again, so its holder is not refused', async () => {
+    const key = 'redrawn';
+    const early = await repo.nextFence();
+    const newer = (await lock.tryAcquire(key, opts('newer')))!;
+    await newer.release();
+    // Redis forgets the newest token (as a flush would); a fence drawn before it comes in late.
+    await redis.del(`${prefix}:lock:${key}:fence`);
+    let late: number | undefined = early;
+    const lateFirst = { nextFence: () => (late !== undefined ? Promise.resolve(late).finally(() => (late = undefined)) : repo.nextFence()), recordGrant: repo.recordGrant };
+    const handle = (await new FencedLock(redis, lateFirst, prefix).tryAcquire(key, opts('late')))!;
+    expect(handle.fence).toBeGreaterThan(newer.fence);
+    expect(await repo.recordGrant(key, 0)).toBe(handle.fence);
+    await handle.release();
+  });
+
   it('Redis losing its data while a lock is held does not make the fence go backwards', async () => {
     // A Redis database of this test's own, so flushing it touches nobody else.
     const url = new URL(REDIS_URL);

@@ -7,7 +7,7 @@ import { QueueSet } from '../src/queues/queue-set.js';
 import { createPool } from '../src/registry/pool.js';
 import { createScheduleRepository } from '../src/registry/schedules.js';
 import { nextFires } from '../src/scheduler/fire-times.js';
-import { Scheduler } from '../src/scheduler/scheduler.js';
+import { Scheduler, type SchedulerDeps } from '../src/scheduler/scheduler.js';
 import { closeRedis, createRedis } from '../src/redis.js';
 import type { RunningWorkers } from '../src/workers/start-workers.js';
 import { asOperator, asReader, startApi, type ApiHarness } from './helpers/api.js';
@@ -27,6 +27,7 @@ const input: FleetInput = testFleetInput({
     'paused-second': { cron: '* * * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow' },
     'minutely': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow' },
     'on-demand': { timezone: 'America/New_York', enqueue: training('model-b'), overlap: 'skip' },
+    'repairable': { timezone: 'UTC', enqueue: training('model-b'), overlap: 'skip' },
     'nightly-ny': { cron: '30 2 * * *', timezone: 'America/New_York', enqueue: training('model-b') },
   },
 });
@@ -60,12 +61,12 @@ afterAll(async () => {
 });
 
 /** A scheduler replica with its own connections, as a separate process would have. */
-async function replica(fleet: LoadedFleet, now?: () => number): Promise<Scheduler> {
+async function replica(fleet: LoadedFleet, extra: Partial<SchedulerDeps> = {}): Promise<Scheduler> {
   const pool = createPool(DATABASE_URL, testLogger, { schema: db.schema, max: 2 });
   const redis = createRedis(REDIS_URL, 'producer', testLogger);
   await new Promise<void>((r) => (redis.status === 'ready' ? r() : redis.once('ready', () => r())));
   const queues = new QueueSet(fleet, redis, prefix, testLogger);
-  const scheduler = new Scheduler({ fleet, queues, schedules: createScheduleRepository(pool), logger: testLogger, ...(now ? { now } : {}) });
+  const scheduler = new Scheduler({ fleet, queues, schedules: createScheduleRepository(pool), logger: testLogger, ...extra });
   running.push({
     close: async () => {
       await scheduler.close();
@@ -157,6 +158,52 @@ describe('catch-up', () => {
     expect(missed.every((m) => m.scheduled_for < caught[0]!.scheduled_for)).toBe(true);
     const lastMinute = Math.floor(Date.now() / 60_000) * 60_000;
     expect(caught[0]!.scheduled_for.getTime()).toBeGreaterThanOrEqual(lastMinute - 60_000);
+  });
+});
+
+describe('claims whose lease ran out', () => {
+  const repo = () => createScheduleRepository(db.pool);
+  /** A claim made by a replica that then died, before enqueueing anything. */
+  const abandonedClaim = async (schedule: string, scheduledFor: Date, manual = false) =>
+    (await repo().claim({ schedule, scheduledFor, manual, source: manual ? 'trigger' : 'cron', actor: 'scheduler', interval: null, claimedBy: 'dead-replica', leaseMs: 300 }))!;
+  const settled = (id: number) =>
+    waitFor(`fire ${id} to be settled`, async () => (await repo().history('repairable', 100)).find((f) => f.id === id && f.outcome !== 'claimed'), { timeoutMs: 5000 });
+
+  it('a live replica takes the claim over within its repair period, enqueues it under the derived id, and is named in the history', async () => {
+    await repo().ensure('repairable');
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000 - 5000);
+    const claimed = await abandonedClaim('repairable', at, true);
+    expect(claimed).toMatchObject({ outcome: 'claimed', claimedBy: 'dead-replica', repairedBy: null });
+    await replica(only('repairable'), { replica: 'live-replica', repairEveryMs: 100 });
+    const fire = await settled(claimed.id);
+    expect(fire).toMatchObject({ outcome: 'enqueued', claimedBy: 'dead-replica', repairedBy: 'live-replica', jobIds: [`training-model-b.sched-repairable-${at.getTime()}-m`] });
+    expect(await trainingQueue().getJob(fire.jobIds[0]!)).toBeDefined();
+    const history = (await api.app.inject({ method: 'GET', url: '/api/schedules/repairable', headers: asReader })).json().history;
+    expect(history.find((f: { id: number }) => f.id === claimed.id)).toMatchObject({ claimedBy: 'dead-replica', repairedBy: 'live-replica' });
+  });
+
+  it('a repair of a fire its claimer had enqueued before dying records it enqueued, though overlap would now skip it', async () => {
+    await repo().ensure('repairable');
+    // An earlier run is waiting, so the overlap policy (skip) would skip a fresh decision.
+    const earlier = await api.app.inject({ method: 'POST', url: '/api/schedules/repairable/trigger', headers: asOperator, payload: {} });
+    expect(earlier.statusCode).toBe(201);
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000 - 3000);
+    const claimed = await abandonedClaim('repairable', at, true);
+    // The dead claimer had decided to run and got as far as the enqueue.
+    const id = `training-model-b.sched-repairable-${at.getTime()}-m`;
+    await trainingQueue().add('training', { kind: 'training', payload: { model: 'model-b', params: {} }, trigger: { reason: 'schedule', by: 'repairable', at: at.toISOString() } }, { jobId: id });
+    await replica(only('repairable'), { replica: 'live-replica', repairEveryMs: 100 });
+    expect(await settled(claimed.id)).toMatchObject({ outcome: 'enqueued', jobIds: [id], repairedBy: 'live-replica' });
+    expect((await trainingQueue().getJobs(['waiting'], 0, -1)).filter((j) => j.id === id)).toHaveLength(1);
+  });
+
+  it('a claimer that finishes after its claim was taken over changes nothing the repairer recorded', async () => {
+    await repo().ensure('repairable');
+    const fire = await abandonedClaim('repairable', new Date(Math.floor(Date.now() / 1000) * 1000 - 1000), true);
+    await waitFor('the lease to run out', async () => (await repo().takeOverExpired(['repairable'], 'live-replica', 60_000)).some((f) => f.id === fire.id), { timeoutMs: 5000 });
+    expect(await repo().settle(fire.id, 'dead-replica', 'failed', [], 'too late')).toBe(false);
+    expect(await repo().settle(fire.id, 'live-replica', 'skipped', [], 'the repairer decided')).toBe(true);
+    expect(await settled(fire.id)).toMatchObject({ outcome: 'skipped', reason: 'the repairer decided', repairedBy: 'live-replica' });
   });
 });
 

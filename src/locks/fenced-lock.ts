@@ -3,13 +3,17 @@
 // - A random token per holder; `SET NX PX` grants, a Lua compare-and-delete releases (only the
 //   holder can), a Lua compare-and-pexpire renews.
 // - Renewal runs from a timer in the holder's process, every third of the TTL. The protected work
-//   runs in a child process, so it cannot block the timer. When a renewal fails (the key expired
-//   or someone else holds it) or the holder has renewed for `maxHoldMs`, `signal` aborts at once.
+//   runs in a child process, so it cannot block the timer. `signal` aborts at once when a renewal
+//   fails (the key expired or someone else holds it), when the holder has renewed for `maxHoldMs`,
+//   and when no renewal has succeeded within the TTL, even if Redis never answers (its commands
+//   hang behind a partition): the holder's clock is monotonic and counts from when the last
+//   successful renewal was sent, so it gives up no later than Redis lets the key expire.
 // - The fencing token comes from a Postgres sequence, so it keeps increasing even if Redis loses
 //   its data. It is drawn before the grant, and Redis keeps the newest token granted per key: a
 //   grant with an older token than one already granted is refused and retried with a new one.
-//   The guarded write (market-data.ts) is what makes a stale holder harmless; the token order
-//   only keeps honest holders from being refused.
+//   Once granted, the holder records its token in Postgres as the newest granted for the key
+//   before it may write (FenceSource.recordGrant); the guarded write (market-data.ts) refuses any
+//   older token, so a holder that lost the lock is refused whatever the timing.
 // - Waiting is by blocking: a release pushes to a per-key list that waiters BLPOP, bounded by
 //   the time left and the key's remaining TTL. Nothing polls.
 import { randomBytes } from 'node:crypto';
@@ -48,8 +52,19 @@ end
 return 0`;
 
 export interface FenceSource {
+  /** A token newer than every one drawn before. */
   nextFence(): Promise<number>;
+  /** Records `fence` as granted for `key`; answers the newest fence granted for `key`. */
+  recordGrant(key: string, fence: number): Promise<number>;
 }
+
+/** Where the lock reads the time: a monotonic clock for its deadlines, the wall clock for display. */
+export interface LockClock {
+  monotonicMs(): number;
+  now(): Date;
+}
+
+export const systemLockClock: LockClock = { monotonicMs: () => performance.now(), now: () => new Date() };
 
 export interface LockOptions {
   ttlMs: number;
@@ -71,8 +86,13 @@ export class LockLostError extends Error {
 
 export class LockHandle {
   private readonly controller = new AbortController();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly renewTimer: NodeJS.Timeout;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private renewing = false;
   private released = false;
+  private readonly grantedAt: number;
+  /** Monotonic time at which the newest successful renewal (or the grant) was sent. */
+  private renewedAt: number;
 
   constructor(
     private readonly lock: FencedLock,
@@ -80,20 +100,53 @@ export class LockHandle {
     readonly token: string,
     readonly fence: number,
     private readonly opts: LockOptions,
+    private readonly clock: LockClock,
+    /** When the grant command was sent: the key lives at least the TTL from then. */
+    sentAt: number,
   ) {
-    const started = Date.now();
-    this.timer = setInterval(() => {
-      if (Date.now() - started >= opts.maxHoldMs) {
-        this.lose(`held for longer than the ${opts.maxHoldMs} ms cap`);
-        return;
-      }
-      lock.renew(this).then(
+    this.grantedAt = sentAt;
+    this.renewedAt = sentAt;
+    this.renewTimer = setInterval(() => this.renew(), Math.max(50, Math.floor(opts.ttlMs / 3)));
+    this.watchExpiry();
+  }
+
+  private renew(): void {
+    const sentAt = this.clock.monotonicMs();
+    if (sentAt - this.grantedAt >= this.opts.maxHoldMs) {
+      this.lose(`held for longer than the ${this.opts.maxHoldMs} ms cap`);
+      return;
+    }
+    // A renewal still unanswered may never be; the expiry watch gives up on it in time.
+    if (this.renewing) return;
+    this.renewing = true;
+    this.lock
+      .renew(this)
+      .then(
         (ok) => {
-          if (!ok) this.lose('renewal failed: the lock expired or another holder has it');
+          if (this.released) return;
+          if (!ok) return this.lose('renewal failed: the lock expired or another holder has it');
+          this.renewedAt = Math.max(this.renewedAt, sentAt);
+          this.watchExpiry();
         },
-        (err: unknown) => this.lose(`renewal failed: ${err instanceof Error ? err.message : String(err)}`),
-      );
-    }, Math.max(50, Math.floor(opts.ttlMs / 3)));
+        (err: unknown) => {
+          if (!this.released) this.lose(`renewal failed: ${err instanceof Error ? err.message : String(err)}`);
+        },
+      )
+      .finally(() => {
+        this.renewing = false;
+      });
+  }
+
+  /** Aborts when the TTL has passed since the newest successful renewal was sent. */
+  private watchExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    if (this.controller.signal.aborted) return;
+    const left = this.renewedAt + this.opts.ttlMs - this.clock.monotonicMs();
+    if (left <= 0) {
+      this.lose(`no renewal succeeded within the ${this.opts.ttlMs} ms TTL`);
+      return;
+    }
+    this.expiryTimer = setTimeout(() => this.watchExpiry(), Math.ceil(left));
   }
 
   /** Aborts when the lock is lost: stop the protected work at once. */
@@ -106,16 +159,21 @@ export class LockHandle {
   }
 
   private lose(reason: string): void {
-    clearInterval(this.timer);
+    this.stopTimers();
     if (!this.controller.signal.aborted) this.controller.abort(new LockLostError(`lock ${this.key} lost: ${reason}`));
   }
 
   /** Releases the lock if this handle still holds it; true when it did. */
   async release(): Promise<boolean> {
-    clearInterval(this.timer);
+    this.stopTimers();
     if (this.released) return false;
     this.released = true;
     return this.lock.releaseToken(this.key, this.token);
+  }
+
+  private stopTimers(): void {
+    clearInterval(this.renewTimer);
+    clearTimeout(this.expiryTimer);
   }
 }
 
@@ -125,6 +183,7 @@ export class FencedLock {
     private readonly fences: FenceSource,
     private readonly prefix: string,
     private readonly metrics?: Pick<Metrics, 'lockGrants' | 'lockWaits' | 'lockWaitSeconds'>,
+    private readonly clock: LockClock = systemLockClock,
   ) {}
 
   private keys(key: string) {
@@ -138,6 +197,7 @@ export class FencedLock {
     for (let attempt = 0; attempt < 5; attempt++) {
       const fence = await this.fences.nextFence();
       const token = randomBytes(16).toString('hex');
+      const sentAt = this.clock.monotonicMs();
       const granted = (await this.redis.eval(
         ACQUIRE,
         3,
@@ -148,11 +208,21 @@ export class FencedLock {
         String(opts.ttlMs),
         String(fence),
         opts.holder,
-        new Date().toISOString(),
+        this.clock.now().toISOString(),
       )) as number;
       if (granted === 1) {
+        const newest = await this.fences.recordGrant(key, fence).catch(async (err: unknown) => {
+          await this.releaseToken(key, token).catch(() => undefined);
+          throw err;
+        });
+        if (newest > fence) {
+          // Redis lost the newest token (flushed, restarted empty) and granted an older one than
+          // Postgres has seen granted: every write under it would be refused. Draw again.
+          await this.releaseToken(key, token);
+          continue;
+        }
         this.metrics?.lockGrants.inc();
-        return new LockHandle(this, key, token, fence, opts);
+        return new LockHandle(this, key, token, fence, opts, this.clock, sentAt);
       }
       if (granted === 0) {
         this.metrics?.lockWaits.inc();
@@ -165,17 +235,17 @@ export class FencedLock {
 
   /** Waits up to `waitMs` for the lock, blocking on its release signal; undefined on time-out. */
   async acquire(key: string, opts: LockOptions, waitMs: number): Promise<LockHandle | undefined> {
-    const started = Date.now();
+    const started = this.clock.monotonicMs();
     const deadline = started + waitMs;
     let waiter: Redis | undefined;
     try {
       for (;;) {
         const handle = await this.tryAcquire(key, opts);
         if (handle) {
-          this.metrics?.lockWaitSeconds.observe((Date.now() - started) / 1000);
+          this.metrics?.lockWaitSeconds.observe((this.clock.monotonicMs() - started) / 1000);
           return handle;
         }
-        const left = deadline - Date.now();
+        const left = deadline - this.clock.monotonicMs();
         if (left <= 0) return undefined;
         const k = this.keys(key);
         const ttl = await this.redis.pttl(k.lock);

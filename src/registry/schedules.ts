@@ -1,5 +1,6 @@
-// Schedule state in Postgres: fires (claimed once under a unique key, then given an outcome) and
-// the paused flag. Parameterised SQL only.
+// Schedule state in Postgres: fires (claimed once under a unique key, leased to their claimer
+// until they are given an outcome, taken over when the lease runs out) and the paused flag.
+// Lease times are Postgres's clock, the one clock every replica shares. Parameterised SQL only.
 import type pg from 'pg';
 import { withTransaction, writeAlone } from './transaction.js';
 
@@ -18,6 +19,11 @@ export interface Fire {
   actor: string;
   interval: { start: string; end: string } | null;
   createdAt: string;
+  /** The replica that claimed the fire (null on fires recorded before claims were leased). */
+  claimedBy: string | null;
+  /** The replica that took the claim over when its lease ran out, and finished it. */
+  repairedBy: string | null;
+  repairedAt: string | null;
 }
 
 export interface ScheduleState {
@@ -30,7 +36,8 @@ export interface ScheduleState {
   resumedAt: string | null;
 }
 
-const FIRE_COLUMNS = 'id, schedule, scheduled_for, manual, source, outcome, job_ids, reason, actor, interval_start, interval_end, created_at';
+const FIRE_COLUMNS =
+  'id, schedule, scheduled_for, manual, source, outcome, job_ids, reason, actor, interval_start, interval_end, created_at, claimed_by, repaired_by, repaired_at';
 
 interface FireRow {
   id: string;
@@ -45,6 +52,9 @@ interface FireRow {
   interval_start: Date | null;
   interval_end: Date | null;
   created_at: Date;
+  claimed_by: string | null;
+  repaired_by: string | null;
+  repaired_at: Date | null;
 }
 
 const toFire = (r: FireRow): Fire => ({
@@ -59,6 +69,9 @@ const toFire = (r: FireRow): Fire => ({
   actor: r.actor,
   interval: r.interval_start && r.interval_end ? { start: r.interval_start.toISOString(), end: r.interval_end.toISOString() } : null,
   createdAt: r.created_at.toISOString(),
+  claimedBy: r.claimed_by,
+  repairedBy: r.repaired_by,
+  repairedAt: r.repaired_at?.toISOString() ?? null,
 });
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
@@ -90,8 +103,8 @@ export function createScheduleRepository(pool: pg.Pool) {
     },
 
     /**
-     * Claims a fire. Exactly one caller gets it, however many replicas try; a paused schedule's
-     * cron fires are not claimed at all (manual triggers are).
+     * Claims a fire for `claimedBy`, leased for `leaseMs`. Exactly one caller gets it, however
+     * many replicas try; a paused schedule's cron fires are not claimed at all (manual triggers are).
      */
     async claim(f: {
       schedule: string;
@@ -100,25 +113,56 @@ export function createScheduleRepository(pool: pg.Pool) {
       source: FireSource;
       actor: string;
       interval: { start: Date; end: Date } | null;
+      claimedBy: string;
+      leaseMs: number;
     }): Promise<Fire | undefined> {
       const { rows } = await pool.query<FireRow>(
-        `insert into schedule_fires (schedule, scheduled_for, manual, source, outcome, actor, interval_start, interval_end)
-         select $1, $2, $3, $4, 'claimed', $5, $6, $7
+        `insert into schedule_fires (schedule, scheduled_for, manual, source, outcome, actor, interval_start, interval_end, claimed_by, claimed_until)
+         select $1, $2, $3, $4, 'claimed', $5, $6, $7, $8, now() + $9::int * interval '1 millisecond'
          where $3 or not exists (select 1 from schedule_state where schedule = $1 and paused)
          on conflict (schedule, scheduled_for, manual) do nothing
          returning ${FIRE_COLUMNS}`,
-        [f.schedule, f.scheduledFor, f.manual, f.source, f.actor, f.interval?.start ?? null, f.interval?.end ?? null],
+        [f.schedule, f.scheduledFor, f.manual, f.source, f.actor, f.interval?.start ?? null, f.interval?.end ?? null, f.claimedBy, f.leaseMs],
       );
       return rows[0] ? toFire(rows[0]) : undefined;
     },
 
-    async settle(id: number, outcome: Exclude<FireOutcome, 'claimed'>, jobIds: string[], reason: string | null): Promise<void> {
-      await pool.query('update schedule_fires set outcome = $2, job_ids = $3, reason = $4, updated_at = now() where id = $1', [
-        id,
-        outcome,
-        jobIds,
-        reason,
-      ]);
+    /**
+     * Gives a claimed fire its outcome, if `by` still holds the claim (it claimed the fire, or took
+     * it over, last); false when another replica has taken it over or settled it meanwhile.
+     */
+    async settle(id: number, by: string, outcome: Exclude<FireOutcome, 'claimed'>, jobIds: string[], reason: string | null): Promise<boolean> {
+      const { rowCount } = await pool.query(
+        `update schedule_fires set outcome = $3, job_ids = $4, reason = $5, updated_at = now()
+         where id = $1 and outcome = 'claimed' and coalesce(repaired_by, claimed_by) is not distinct from $2`,
+        [id, by, outcome, jobIds, reason],
+      );
+      return rowCount === 1;
+    },
+
+    /**
+     * Takes over, for `by`, up to `limit` claimed fires of these schedules whose lease has run out
+     * (their claimer died or hangs between claiming and settling), each leased anew for `leaseMs`.
+     * Replicas repairing at once never take the same fire.
+     */
+    async takeOverExpired(schedules: string[], by: string, leaseMs: number, limit = 50): Promise<(Fire & { abandonedBy: string | null })[]> {
+      const { rows } = await pool.query<FireRow & { abandoned_by: string | null }>(
+        `with expired as (
+           select id, coalesce(repaired_by, claimed_by) as abandoned_by from schedule_fires
+           where outcome = 'claimed' and schedule = any($1::text[])
+             -- a claim made before claims were leased: the old rule, 60 s after it was made
+             and coalesce(claimed_until, updated_at + interval '60 seconds') < now()
+           order by scheduled_for
+           limit $4
+           for update skip locked
+         )
+         update schedule_fires f
+            set repaired_by = $2, repaired_at = now(), claimed_until = now() + $3::int * interval '1 millisecond', updated_at = now()
+           from expired where f.id = expired.id
+         returning ${FIRE_COLUMNS.split(', ').map((c) => `f.${c}`).join(', ')}, expired.abandoned_by`,
+        [schedules, by, leaseMs, limit],
+      );
+      return rows.map((r) => ({ ...toFire(r), abandonedBy: r.abandoned_by }));
     },
 
     /** Records fires that will not run (outside the catch-up window), once each. */
@@ -139,16 +183,6 @@ export function createScheduleRepository(pool: pg.Pool) {
         [schedule],
       );
       return rows[0] ? toFire(rows[0]) : undefined;
-    },
-
-    /** Fires claimed but never settled (a scheduler died in between), older than `olderThanMs`. */
-    async unsettled(schedule: string, olderThanMs: number): Promise<Fire[]> {
-      const { rows } = await pool.query<FireRow>(
-        `select ${FIRE_COLUMNS} from schedule_fires
-         where schedule = $1 and outcome = 'claimed' and updated_at < now() - ($2::int * interval '1 millisecond')`,
-        [schedule, olderThanMs],
-      );
-      return rows.map(toFire);
     },
 
     /** Job ids of the newest enqueued fires: the runs the overlap policy looks at. */

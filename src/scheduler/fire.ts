@@ -1,14 +1,17 @@
-// One fire of a schedule: claim it (exactly one replica wins, by a unique key in Postgres), apply
-// the overlap policy, enqueue through the shared enqueue function under job ids derived from
-// (schedule, scheduled time), and record the outcome. Used by the scheduler's timers, its
-// catch-up, and the API's trigger.
+// One fire of a schedule: claim it (exactly one replica wins, by a unique key in Postgres; the
+// claim is a lease), apply the overlap policy, enqueue through the shared enqueue function under
+// job ids derived from (schedule, scheduled time), and record the outcome. Used by the
+// scheduler's timers, its catch-up, its repair of claims whose lease ran out, and the API's
+// trigger. A repair enqueues under the same ids, so a claimer that did enqueue before it died (or
+// that was only slow) does not get a second job.
+import os from 'node:os';
 import type { ScheduleConfig } from '../config/fleet-schema.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { enqueue } from '../queues/enqueue.js';
 import { cancelJob } from '../queues/jobs.js';
-import { queueOfJobId } from '../queues/placement.js';
+import { newJobId, placeJob, queueOfJobId } from '../queues/placement.js';
 import type { QueueSet } from '../queues/queue-set.js';
 import type { Fire, FireSource, ScheduleRepository } from '../registry/schedules.js';
 import type { MarketDataRepository } from '../registry/market-data.js';
@@ -23,7 +26,16 @@ export interface FireDeps {
   /** Lets retrains of models with `freshData` sync stale symbols first. */
   marketData?: MarketDataRepository;
   metrics?: Pick<Metrics, 'scheduleFires'>;
+  /** Who claims and repairs fires, as the fire history names it; default `<hostname>:<pid>`. */
+  replica?: string;
+  /** How long a claim is leased to its claimer before a live replica may take it over. */
+  claimLeaseMs?: number;
 }
+
+/** A claim not settled 5 s after it was made was left by a replica that died or hangs. */
+export const DEFAULT_CLAIM_LEASE_MS = 5_000;
+
+export const replicaOf = (deps: Pick<FireDeps, 'replica'>): string => deps.replica ?? `${os.hostname()}:${process.pid}`;
 
 export interface FireRequest {
   scheduledFor: Date;
@@ -84,6 +96,33 @@ async function overlapDecision(
 
 const suffixSafe = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, '_');
 
+interface PlannedJob {
+  kind: 'training' | 'data-sync';
+  payload: object;
+  /** The job id suffix, derived from (schedule, scheduled time, manual, symbol). */
+  suffix: string;
+}
+
+/** The jobs a fire enqueues, with their derived ids. */
+function jobsOf(name: string, s: ScheduleConfig, fire: Fire): PlannedJob[] {
+  const at = new Date(fire.scheduledFor);
+  const interval = fire.interval ? { start: new Date(fire.interval.start), end: new Date(fire.interval.end) } : null;
+  return payloadsOf(s, interval).map((p) => ({
+    kind: p.kind,
+    payload: p.payload,
+    suffix: `sched-${name}-${at.getTime()}${fire.manual ? '-m' : ''}${p.key ? `-${p.key}` : ''}`,
+  }));
+}
+
+/** Whether a job of this fire is in its queue already: its claimer began enqueueing. */
+async function anyEnqueued(deps: FireDeps, jobs: PlannedJob[]): Promise<boolean> {
+  for (const j of jobs) {
+    const spec = placeJob(deps.fleet, j.kind, j.payload as { model?: string });
+    if (await deps.queues.get(spec.name)?.queue.getJob(newJobId(spec.name, j.suffix))) return true;
+  }
+  return false;
+}
+
 function payloadsOf(s: ScheduleConfig, interval: { start: Date; end: Date } | null): { kind: 'training' | 'data-sync'; payload: object; key?: string }[] {
   const window = interval ? { from: interval.start.toISOString(), to: interval.end.toISOString() } : undefined;
   const e = s.enqueue;
@@ -106,13 +145,31 @@ async function dataInterval(deps: FireDeps, name: string, s: ScheduleConfig, at:
   return start && start.getTime() < at.getTime() ? { start, end: at } : null;
 }
 
-/** Decides and enqueues a fire that this process has claimed (or is repairing). */
-export async function completeFire(deps: FireDeps, name: string, s: ScheduleConfig, fire: Fire, force = false): Promise<FireResult> {
+/**
+ * Decides and enqueues a fire that this process has claimed, or taken over (`repair`). A repair
+ * of a fire whose claimer had begun enqueueing carries its decision out rather than deciding
+ * again: the overlap policy would see the claimer's own run and skip the fire.
+ */
+export async function completeFire(
+  deps: FireDeps,
+  name: string,
+  s: ScheduleConfig,
+  fire: Fire,
+  opts: { force?: boolean; repair?: boolean } = {},
+): Promise<FireResult> {
   const log = deps.logger.child({ component: 'scheduler', schedule: name });
+  const me = replicaOf(deps);
+  const settle = async (outcome: 'enqueued' | 'skipped' | 'failed', jobIds: string[], reason: string | null) => {
+    if (!(await deps.schedules.settle(fire.id, me, outcome, jobIds, reason))) {
+      log.warn({ scheduledFor: fire.scheduledFor, outcome }, 'another replica took this fire over meanwhile; it records the outcome');
+    }
+  };
   try {
-    const decision = await overlapDecision(deps, name, s, force);
+    const jobs = jobsOf(name, s, fire);
+    const begun = opts.repair === true && (await anyEnqueued(deps, jobs));
+    const decision = await overlapDecision(deps, name, s, (opts.force ?? false) || begun);
     if (!decision.run) {
-      await deps.schedules.settle(fire.id, 'skipped', [], decision.reason ?? null);
+      await settle('skipped', [], decision.reason ?? null);
       deps.metrics?.scheduleFires.inc({ schedule: name, outcome: 'skipped' });
       log.info({ scheduledFor: fire.scheduledFor, reason: decision.reason }, 'fire skipped');
       return { claimed: true, outcome: 'skipped', jobIds: [], ...(decision.reason ? { reason: decision.reason } : {}), fire };
@@ -120,11 +177,8 @@ export async function completeFire(deps: FireDeps, name: string, s: ScheduleConf
     for (const id of decision.cancel) {
       await cancelJob(deps.queues, id, `schedule ${name} (cancel-previous)`).catch(() => undefined);
     }
-    const at = new Date(fire.scheduledFor);
-    const interval = fire.interval ? { start: new Date(fire.interval.start), end: new Date(fire.interval.end) } : null;
     const jobIds: string[] = [];
-    for (const p of payloadsOf(s, interval)) {
-      const suffix = `sched-${name}-${at.getTime()}${fire.manual ? '-m' : ''}${p.key ? `-${p.key}` : ''}`;
+    for (const p of jobs) {
       const job = await enqueue(
         { fleet: deps.fleet, queues: deps.queues, ...(deps.marketData ? { marketData: deps.marketData } : {}) },
         p.kind,
@@ -133,21 +187,21 @@ export async function completeFire(deps: FireDeps, name: string, s: ScheduleConf
           reason: 'schedule',
           by: fire.manual ? `${name} (triggered by ${fire.actor})` : name,
           at: new Date().toISOString(),
-          scheduledFor: at.toISOString(),
+          scheduledFor: fire.scheduledFor,
         },
-        { idSuffix: suffix },
+        { idSuffix: p.suffix },
       );
       jobIds.push(job.id);
     }
     const reason = decision.cancel.length ? (decision.reason ?? null) : null;
-    await deps.schedules.settle(fire.id, 'enqueued', jobIds, reason);
+    await settle('enqueued', jobIds, reason);
     deps.metrics?.scheduleFires.inc({ schedule: name, outcome: 'enqueued' });
     log.info({ scheduledFor: fire.scheduledFor, jobIds, source: fire.source }, 'fire enqueued');
     return { claimed: true, outcome: 'enqueued', jobIds, ...(reason ? { reason } : {}), fire };
   } catch (err) {
     const reason = `failed to enqueue: ${toError(err).message}`;
     log.error({ err, scheduledFor: fire.scheduledFor }, 'fire failed');
-    await deps.schedules.settle(fire.id, 'failed', [], reason).catch(() => undefined);
+    await settle('failed', [], reason).catch(() => undefined);
     deps.metrics?.scheduleFires.inc({ schedule: name, outcome: 'failed' });
     return { claimed: true, outcome: 'failed', jobIds: [], reason, fire };
   }
@@ -162,7 +216,9 @@ export async function fireSchedule(deps: FireDeps, name: string, s: ScheduleConf
     source: req.source,
     actor: req.actor,
     interval,
+    claimedBy: replicaOf(deps),
+    leaseMs: deps.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS,
   });
   if (!fire) return { claimed: false, outcome: 'not-claimed', jobIds: [] };
-  return completeFire(deps, name, s, fire, req.force ?? false);
+  return completeFire(deps, name, s, fire, { force: req.force ?? false });
 }

@@ -1,23 +1,28 @@
 // The scheduler process: a timer per cron schedule, armed for its next fire time. Any number of
 // replicas may run: every one fires, and the unique key on fires lets exactly one enqueue.
-// On start it repairs fires a dead replica claimed but never finished, and catches up on fires
-// missed while no scheduler ran.
+// Every replica also repairs, on start and then every `repairEveryMs`, the fires whose claim's
+// lease ran out unsettled (their claimer died or hangs between claiming and enqueueing), and on
+// start catches up on fires missed while no scheduler ran.
 import type { ScheduleConfig } from '../config/fleet-schema.js';
+import { probeRedis } from '../health.js';
 import type { Logger } from '../logger.js';
 import { catchUp } from './catch-up.js';
-import { completeFire, fireSchedule, type FireDeps } from './fire.js';
+import { completeFire, DEFAULT_CLAIM_LEASE_MS, fireSchedule, replicaOf, type FireDeps, type FireResult } from './fire.js';
 import { cronOf } from './fire-times.js';
 
 export interface SchedulerDeps extends FireDeps {
   /** Milliseconds since the epoch; injectable so catch-up can be tested with a moved clock. */
   now?: () => number;
+  /** How often this replica looks for claims whose lease ran out. */
+  repairEveryMs?: number;
 }
 
-/** A claimed fire older than this with no outcome was left by a replica that died. */
-const REPAIR_AFTER_MS = 60_000;
+export const DEFAULT_REPAIR_EVERY_MS = 1_000;
 
 export class Scheduler {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private repairTimer: NodeJS.Timeout | undefined;
+  private repairHeld = false;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly log: Logger;
   private readonly now: () => number;
@@ -34,12 +39,9 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
+    await this.repair();
     for (const [name, s] of Object.entries(this.deps.fleet.schedules)) {
       const state = await this.deps.schedules.ensure(name);
-      for (const fire of await this.deps.schedules.unsettled(name, REPAIR_AFTER_MS)) {
-        this.log.warn({ schedule: name, scheduledFor: fire.scheduledFor }, 'finishing a fire a dead scheduler claimed');
-        await completeFire(this.fireDeps, name, s, fire);
-      }
       if (s.cron === undefined) continue;
       if (!state.paused) {
         const last = await this.deps.schedules.lastScheduled(name);
@@ -55,7 +57,50 @@ export class Scheduler {
       }
       this.arm(name, s, this.now());
     }
-    this.log.info({ schedules: Object.keys(this.deps.fleet.schedules) }, 'scheduler started');
+    this.armRepair();
+    this.log.info({ schedules: Object.keys(this.deps.fleet.schedules), replica: replicaOf(this.deps) }, 'scheduler started');
+  }
+
+  /**
+   * Takes over this replica's schedules' claims whose lease ran out and finishes them, under the
+   * same derived job ids; the fire history names this replica as their repairer. A replica whose
+   * Redis does not answer now takes nothing: it would only hang on the enqueue, holding the
+   * claim for another lease (a partitioned claimer would even take its own claims back).
+   */
+  async repair(): Promise<FireResult[]> {
+    const schedules = this.deps.fleet.schedules;
+    const redis = await probeRedis(this.deps.queues.connection, this.deps.repairEveryMs ?? DEFAULT_REPAIR_EVERY_MS);
+    if (!redis.ok) {
+      // Said once per outage, not every period.
+      if (!this.repairHeld) this.log.warn({ error: redis.error }, 'not repairing claims while Redis does not answer');
+      this.repairHeld = true;
+      return [];
+    }
+    this.repairHeld = false;
+    const taken = await this.deps.schedules.takeOverExpired(
+      Object.keys(schedules),
+      replicaOf(this.deps),
+      this.deps.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS,
+    );
+    const results: FireResult[] = [];
+    for (const fire of taken) {
+      this.log.warn({ schedule: fire.schedule, scheduledFor: fire.scheduledFor, abandonedBy: fire.abandonedBy }, 'repairing a fire whose claim ran out unsettled');
+      results.push(await completeFire(this.fireDeps, fire.schedule, schedules[fire.schedule]!, fire, { repair: true }));
+    }
+    return results;
+  }
+
+  private armRepair(): void {
+    if (this.stopped) return;
+    this.repairTimer = setTimeout(() => {
+      const work = this.repair()
+        .catch((err: unknown) => this.log.error({ err }, 'repairing claims failed'))
+        .finally(() => {
+          this.inFlight.delete(work);
+          this.armRepair();
+        });
+      this.inFlight.add(work);
+    }, this.deps.repairEveryMs ?? DEFAULT_REPAIR_EVERY_MS);
   }
 
   /** Sets the timer for the first fire strictly after `after`. */
@@ -83,6 +128,7 @@ export class Scheduler {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.stopped = true;
+      clearTimeout(this.repairTimer);
       for (const t of this.timers.values()) clearTimeout(t);
       this.timers.clear();
       await Promise.all(this.inFlight);

@@ -4,12 +4,14 @@
 import os from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { LoadedFleet } from '../../src/config/load-fleet.js';
 import { Closers } from '../../src/lifecycle.js';
 import { FencedLock } from '../../src/locks/fenced-lock.js';
 import { detachedMetrics, type Metrics } from '../../src/metrics.js';
 import { QueueSet } from '../../src/queues/queue-set.js';
+import { childrenKey } from '../../src/queues/redis-names.js';
 import { createRegistry } from '../../src/registry/index.js';
 import { openWorkerConnections } from '../../src/start.js';
 import { childBaseEnv } from '../../src/workers/child-env.js';
@@ -67,4 +69,10 @@ export async function startTestWorkers(
     await closers.close().catch(() => {});
     throw err;
   }
+}
+
+/** The process group of a job's running child on a host, from the worker's run records; undefined before it starts. */
+export async function childGroupOf(redis: Redis, prefix: string, host: string, jobId: string): Promise<number | undefined> {
+  const runs = Object.values(await redis.hgetall(childrenKey(prefix, host))).map((raw) => JSON.parse(raw) as { jobId: string; pgid: number });
+  return runs.find((r) => r.jobId === jobId)?.pgid;
 }

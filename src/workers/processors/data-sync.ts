@@ -2,9 +2,11 @@
 // - the lock is taken without waiting; when another sync of the key holds it, this one is
 //   skipped (completed with `skipped: true` and the holder's job id), since that sync is
 //   producing the same data right now;
-// - the sync command runs as a child; if the lock is lost (renewal fails) the child is ended;
+// - the sync command runs as a child; if the lock is lost (a renewal fails, or none succeeds
+//   within the TTL because Redis does not answer) the child is ended;
 // - the sync is recorded in Postgres with the lock's fencing token, refused in the same
-//   statement if a newer token has written the key: then the job fails with `stale lock`;
+//   statement if a newer token has been granted for the key or has written it: then the job
+//   fails with `stale lock`;
 // - a finished sync publishes a `data_updates` event on Redis.
 import { UnrecoverableError } from 'bullmq';
 import type { PayloadOf } from '../../queues/payloads.js';
@@ -53,7 +55,7 @@ export const dataSync: Processor = async (ctx) => {
     if (!written) {
       ctx.metrics.fenceRefusals.inc();
       throw new UnrecoverableError(
-        `stale lock: fence ${lock.fence} is older than fence ${newestFence}, which has already written ${p.symbol} ${p.timeframe}; nothing was changed`,
+        `stale lock: fence ${lock.fence} is older than fence ${newestFence}, granted since for ${p.symbol} ${p.timeframe}; nothing was changed`,
       );
     }
     const update = { symbol: p.symbol, timeframe: p.timeframe, rows, from: range.from, to: range.to, jobId: ctx.job.id, fence: lock.fence };
