@@ -6,10 +6,26 @@ import type { Logger } from './logger.js';
 
 export type RedisRole = 'producer' | 'worker';
 
+/**
+ * How long a command on the producer connection may go unanswered. Failing fast covers a refused
+ * or dropped connection; a black-holed one (packets dropped, the socket still "ready") would hang
+ * a request until its client gave up, so every producer command is bounded as well.
+ */
+export const PRODUCER_COMMAND_TIMEOUT_MS = 3000;
+
+/** ioredis's text for a command past `commandTimeout`; it gives the error no code to test. */
+const COMMAND_TIMED_OUT = 'Command timed out';
+
+/** Whether `err` (from a command on `redis`) means Redis cannot be reached right now. */
+export function isRedisAway(err: Error, redis: Redis): boolean {
+  return redis.status !== 'ready' || err.message === COMMAND_TIMED_OUT;
+}
+
 export function createRedis(url: string, role: RedisRole, logger: Logger): Redis {
   const redis = new Redis(url, {
     maxRetriesPerRequest: role === 'producer' ? 1 : null,
     enableOfflineQueue: role !== 'producer',
+    ...(role === 'producer' ? { commandTimeout: PRODUCER_COMMAND_TIMEOUT_MS } : {}),
     connectTimeout: 2000,
     retryStrategy: (times) => Math.min(times * 200, 2000),
     lazyConnect: false,

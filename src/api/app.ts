@@ -56,7 +56,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     frameworkErrors: answerFrameworkError,
     logController: new RequestLog(deps.requestLogLevel ?? 'info'),
   });
-  installErrorHandler(app);
+  installErrorHandler(app, deps.queues.connection);
   await app.register(async (api) => {
     api.addHook('onRequest', apiAuthHook(deps.tokens));
     await healthRoutes(api, deps);

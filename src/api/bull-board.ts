@@ -4,9 +4,9 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance } from 'fastify';
-import { toError, UnavailableError } from '../errors.js';
+import { toError } from '../errors.js';
 import type { QueueSet } from '../queues/queue-set.js';
-import { errorReply, isServerFault } from './error-handler.js';
+import { asRedisOutage, errorReply, isServerFault } from './error-handler.js';
 import { basicPassword, bearerToken, principalOf, type Tokens } from './auth.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
@@ -24,9 +24,7 @@ export async function bullBoard(app: FastifyInstance, queues: QueueSet, tokens: 
   // Bull Board answers its own errors in its scope: through the service's one mapping instead, so
   // a failure while Redis is away is a 503 naming Redis rather than a 500 with the driver's words.
   serverAdapter.setErrorHandler((thrown) => {
-    const cause = toError(thrown);
-    const redisAway = queues.connection.status !== 'ready' && errorReply(cause).status >= 500;
-    const err = redisAway ? new UnavailableError('redis', 'Redis is unreachable', { cause }) : cause;
+    const err = asRedisOutage(toError(thrown), queues.connection);
     const reply = errorReply(err);
     if (isServerFault(err, reply.status)) app.log.error({ err }, 'Bull Board request failed');
     // Its types list only the statuses Bull Board sends itself; the adapter sends any.

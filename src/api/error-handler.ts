@@ -1,6 +1,8 @@
 // The one place where errors become HTTP responses: `{error, message, details?}`. Messages of
 // 5xx errors stay in the log; the client learns only what it can act on.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import { isRedisAway } from '../redis.js';
 import {
   ConflictError,
   ForbiddenError,
@@ -68,8 +70,18 @@ export function answerFrameworkError(err: FastifyError, request: FastifyRequest,
   void reply.status(status).send(body);
 }
 
-export function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError, request, reply) => {
+/**
+ * A server fault raised while the producer's Redis is away (refused, or silent past its command
+ * bound) is that outage, whatever the driver said: a 503 naming Redis.
+ */
+export function asRedisOutage(err: Error, redis: Redis): Error {
+  if (errorReply(err).status < 500 || err instanceof UnavailableError || !isRedisAway(err, redis)) return err;
+  return new UnavailableError('redis', 'Redis is unreachable', { cause: err });
+}
+
+export function installErrorHandler(app: FastifyInstance, redis: Redis): void {
+  app.setErrorHandler((thrown: FastifyError, request, reply) => {
+    const err = asRedisOutage(thrown, redis);
     const { status, body } = errorReply(err);
     if (isServerFault(err, status)) request.log.error({ err }, 'request failed');
     // The request's one log line (request-log.ts) carries the status; why is a detail.

@@ -1,13 +1,14 @@
 // Issue 13, item 6: a Postgres outage is a clear 503, never a 500 or a hang; Bull Board during a
-// Redis outage is a 503 naming Redis. Nemeses: Postgres refused (the relay refuses connections),
-// Postgres black-holed (the relay accepts and holds connections but forwards nothing), Redis
-// refused. Each round sends a valid request to every Postgres-backed route at once and counts
+// Redis outage is a 503 naming Redis, and a black-holed Redis hangs no request. Nemeses: Postgres
+// refused (the relay refuses connections), Postgres black-holed (the relay accepts and holds
+// connections but forwards nothing), Redis refused, Redis black-holed. Each round sends a valid request to every Postgres-backed route at once and counts
 // how each was answered.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PRODUCER_COMMAND_TIMEOUT_MS } from '../../src/redis.js';
 import { POSTGRES_BOUNDS } from '../../src/registry/pool.js';
 import { asOperator, OPERATOR } from '../helpers/api.js';
 import { waitFor } from '../helpers/wait.js';
-import { fillPool, HEALTH_ROUTES, POSTGRES_ROUTES, startProxiedApi, tally, type ProxiedApi } from './harness.js';
+import { fillPool, HEALTH_ROUTES, POSTGRES_ROUTES, startProxiedApi, tally, type ProxiedApi, type RouteCall } from './harness.js';
 
 const ALL = [...POSTGRES_ROUTES, ...HEALTH_ROUTES];
 /** Longest a request may take while Postgres is silent: a pool wait, one unanswered query. */
@@ -119,5 +120,37 @@ describe('nemesis: Redis refuses connections, at Bull Board', () => {
     await waitFor('Redis to be back', () => p.api.queues.connection.status === 'ready');
     const back = await p.api.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: basic });
     expect(back.statusCode).toBe(200);
+  });
+});
+
+describe('nemesis: the path to Redis is black-holed', () => {
+  // Routes that read or write Redis through the producer connection, whose socket stays "ready"
+  // while nothing comes back.
+  const REDIS_ROUTES: RouteCall[] = [
+    { name: 'list jobs', method: 'GET', url: '/api/jobs?kind=backtest' },
+    { name: 'one job', method: 'GET', url: '/api/jobs/backtest.nope' },
+    { name: 'workers', method: 'GET', url: '/api/workers' },
+    { name: 'enqueue a backtest', method: 'POST', url: '/api/jobs/backtest', payload: { model: 'model-a', symbols: ['SPY'] } },
+    { name: 'cancel a job', method: 'POST', url: '/api/jobs/backtest.nope/cancel' },
+    { name: 'Bull Board queues', method: 'GET', url: '/admin/queues/api/queues' },
+  ];
+  /** A command unanswered for its bound, plus the rest of the request. */
+  const DEADLINE_MS = PRODUCER_COMMAND_TIMEOUT_MS + 2000;
+
+  it('answers every Redis-backed route with a 503 naming Redis within the command bound, and recovers on heal', async () => {
+    p.redis.blackHole();
+    let settled: Promise<unknown> = Promise.resolve();
+    try {
+      const round = await tally(p.api, REDIS_ROUTES, 'redis', DEADLINE_MS);
+      settled = round.settled;
+      const why = JSON.stringify(round.byRoute, null, 1);
+      expect(round.counts['no answer within the deadline'], why).toBe(0);
+      expect(round.counts['other 5xx'], why).toBe(0);
+      expect(round.counts['503 naming the service'], why).toBe(REDIS_ROUTES.length);
+    } finally {
+      p.redis.heal();
+      await settled;
+    }
+    await waitFor('the API to read Redis again', async () => (await p.api.app.inject({ method: 'GET', url: '/api/workers', headers: asOperator })).statusCode === 200);
   });
 });

@@ -64,7 +64,7 @@ export async function systemHealthRoutes(app: FastifyInstance, deps: SystemHealt
         instance: w.instance,
         version: w.version,
         lastHeartbeat: w.at,
-        gpus: w.gpus.map((g) => ({ index: g.index, name: g.name, busy: g.jobId !== null, jobId: g.jobId })),
+        gpus: w.gpus.map((g) => ({ index: g.index, name: g.name, busy: g.jobId !== null || g.blockedBy !== undefined, jobId: g.jobId, ...(g.blockedBy ? { blockedBy: g.blockedBy } : {}) })),
         cpuSlots: w.cpuSlots,
         running: w.running.map((r) => r.id),
       })),
