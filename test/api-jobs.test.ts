@@ -61,6 +61,20 @@ describe('POST /api/jobs/{kind}', () => {
     expect(await h.queues.get(queue)!.queue.getJob(created.id)).toBeDefined();
   });
 
+  it("gives each job its command's retries and the bounded retention of completed and failed jobs and log lines", async () => {
+    const res = await post('/api/jobs/training', { model: 'model-a' });
+    const entry = h.queues.get('training-model-a')!;
+    const job = (await entry.queue.getJob(res.json().id))!;
+    const day = 24 * 3600;
+    expect(job.opts).toMatchObject({
+      attempts: entry.spec.command.attempts,
+      backoff: { type: 'exponential', delay: entry.spec.command.backoffSeconds * 1000 },
+      keepLogs: 500,
+      removeOnComplete: { age: 7 * day, count: 2_000 },
+      removeOnFail: { age: 30 * day, count: 5_000 },
+    });
+  });
+
   it('fills payload defaults and keeps params as data', async () => {
     const res = await post('/api/jobs/data-sync', { symbol: 'NVDA' });
     const view = (await get(`/api/jobs/${res.json().id}`)).json();

@@ -65,6 +65,16 @@ describe('mutual exclusion', () => {
     expect(String((a.signal.reason as Error).message)).toMatch(/lock renewed lost: renewal failed/);
     expect(await a.release()).toBe(false);
   });
+
+  it('aborts a holder that has held the lock for maxHoldMs, though every renewal succeeds', async () => {
+    const start = performance.now();
+    const a = (await lock.tryAcquire('capped', { ttlMs: 300, maxHoldMs: 700, holder: 'a' }))!;
+    // Renewals (every 100 ms) keep succeeding, so it outlives its 300 ms TTL: only the cap ends it.
+    await waitFor('the abort', () => a.signal.aborted, { timeoutMs: 3000 });
+    expect(performance.now() - start).toBeGreaterThanOrEqual(700);
+    expect(String((a.signal.reason as Error).message)).toMatch(/lock capped lost: held for longer than the 700 ms cap/);
+    await a.release();
+  });
 });
 
 describe('fencing', () => {

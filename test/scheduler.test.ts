@@ -1,5 +1,5 @@
 // Schedules against the real Redis and Postgres, with second-granularity cron expressions.
-import type { Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet, type LoadedFleet } from '../src/config/load-fleet.js';
 import type { FleetInput } from '../src/config/fleet-schema.js';
@@ -28,6 +28,8 @@ const input: FleetInput = testFleetInput({
     'minutely': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow' },
     'on-demand': { timezone: 'America/New_York', enqueue: training('model-b'), overlap: 'skip' },
     'repairable': { timezone: 'UTC', enqueue: training('model-b'), overlap: 'skip' },
+    'buffered': { timezone: 'UTC', enqueue: training('model-b'), overlap: 'buffer-one' },
+    'replacing': { timezone: 'UTC', enqueue: training('model-b'), overlap: 'cancel-previous' },
     'nightly-ny': { cron: '30 2 * * *', timezone: 'America/New_York', enqueue: training('model-b') },
   },
 });
@@ -250,6 +252,34 @@ describe('pause, resume and trigger', () => {
     const unknown = await api.app.inject({ method: 'POST', url: '/api/schedules/nope/trigger', headers: asOperator, payload: {} });
     expect(unknown.statusCode).toBe(404);
     expect((await api.app.inject({ method: 'POST', url: '/api/schedules/on-demand/trigger', headers: asReader, payload: {} })).statusCode).toBe(403);
+  });
+
+  it('buffer-one lets one run wait behind the active one and skips a second; cancel-previous cancels the waiting run first', async () => {
+    const trigger = (name: string) => api.app.inject({ method: 'POST', url: `/api/schedules/${name}/trigger`, headers: asOperator, payload: {} });
+    const first = await trigger('buffered');
+    expect(first.statusCode).toBe(201);
+    // Take the first run as a worker would, so it is active under a lock.
+    const connection = createRedis(REDIS_URL, 'worker', testLogger);
+    const consumer = new Worker('training-model-b', null, { connection, prefix, autorun: false });
+    running.push({ close: async () => { await consumer.close(); await closeRedis(connection); } });
+    const taken = (await consumer.getNextJob('overlap-test', { block: false })) as Job | undefined;
+    expect(taken?.id).toBe(first.json().jobIds[0]);
+    const second = await trigger('buffered');
+    expect(second.statusCode).toBe(201);
+    const third = await trigger('buffered');
+    expect(third.statusCode).toBe(409);
+    expect(third.json().message).toMatch(/one run is already buffered behind the active one/);
+    expect(await trainingQueue().getJobCounts('active', 'waiting')).toEqual({ active: 1, waiting: 1 });
+
+    const before = await trigger('replacing');
+    expect(before.statusCode).toBe(201);
+    const after = await trigger('replacing');
+    expect(after.statusCode).toBe(201);
+    // The waiting earlier run was cancelled before the new one was enqueued.
+    expect(await trainingQueue().getJob(before.json().jobIds[0])).toBeUndefined();
+    expect(await trainingQueue().getJob(after.json().jobIds[0])).toBeDefined();
+    const history = (await api.app.inject({ method: 'GET', url: '/api/schedules/replacing', headers: asReader })).json().history;
+    expect(history.map((f: { outcome: string }) => f.outcome)).toEqual(['enqueued', 'enqueued']);
   });
 
   it('lists every schedule with its next five fire times', async () => {
