@@ -31,6 +31,9 @@ const input: FleetInput = testFleetInput({
     'buffered': { timezone: 'UTC', enqueue: training('model-b'), overlap: 'buffer-one' },
     'replacing': { timezone: 'UTC', enqueue: training('model-b'), overlap: 'cancel-previous' },
     'nightly-ny': { cron: '30 2 * * *', timezone: 'America/New_York', enqueue: training('model-b') },
+    // Catch-up with mode 'all'; overlap 'allow', so the policy does not skip the second of them.
+    'catch-all-capped': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow', catchUp: { mode: 'all', max: 3 } },
+    'catch-all-window': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow', catchUp: { mode: 'all', max: 10, windowSeconds: 150 } },
   },
 });
 const all = parseFleet(input, '(scheduler test)', REPO_ROOT);
@@ -160,6 +163,60 @@ describe('catch-up', () => {
     expect(missed.every((m) => m.scheduled_for < caught[0]!.scheduled_for)).toBe(true);
     const lastMinute = Math.floor(Date.now() / 60_000) * 60_000;
     expect(caught[0]!.scheduled_for.getTime()).toBeGreaterThanOrEqual(lastMinute - 60_000);
+  });
+});
+
+describe('catch-up with mode all', () => {
+  it('enqueues the most recent missed fires up to max, records every other one as missed, and never twice', async () => {
+    const repo = createScheduleRepository(db.pool);
+    await repo.ensure('catch-all-capped');
+    // Five or six minutely fires were missed, depending on where in the minute this runs.
+    await db.pool.query("update schedule_state set known_since = now() - interval '5 minutes 30 seconds' where schedule = 'catch-all-capped'");
+    await replica(only('catch-all-capped'));
+    await replica(only('catch-all-capped')); // a second start, right after
+    const rows = (await fires('catch-all-capped')).filter((f) => f.source === 'catch-up');
+    const caught = rows.filter((f) => f.outcome === 'enqueued');
+    const missed = rows.filter((f) => f.outcome === 'missed');
+    expect(caught).toHaveLength(3);
+    expect(missed.length).toBeGreaterThanOrEqual(2);
+    expect(caught.length + missed.length).toBe(rows.length);
+    expect(rows.length).toBeGreaterThanOrEqual(5);
+    // The caught-up ones are the most recent, consecutive minutes; the missed ones all precede them.
+    const times = caught.map((f) => f.scheduled_for.getTime());
+    expect(times[1]! - times[0]!).toBe(60_000);
+    expect(times[2]! - times[1]!).toBe(60_000);
+    expect(times[2]!).toBeGreaterThanOrEqual(Math.floor(Date.now() / 60_000) * 60_000 - 60_000);
+    expect(missed.every((m) => m.scheduled_for.getTime() < times[0]!)).toBe(true);
+    expect(missed.every((m) => m.reason?.includes('beyond the catch-up window or its cap'))).toBe(true);
+    // One job each, under the id derived from its scheduled time.
+    for (const f of caught) {
+      expect(f.job_ids).toEqual([`training-model-b.sched-catch-all-capped-${f.scheduled_for.getTime()}`]);
+      const job = await trainingQueue().getJob(f.job_ids[0]!);
+      expect(job?.data.trigger.scheduledFor).toBe(f.scheduled_for.toISOString());
+    }
+    const ours = (await trainingQueue().getJobs(['waiting'], 0, -1)).filter((j) => j.data.trigger.by === 'catch-all-capped');
+    expect(ours.filter((j) => j.id?.includes('sched-catch-all-capped-'))).toHaveLength(
+      (await fires('catch-all-capped')).filter((f) => f.outcome === 'enqueued').length,
+    );
+  });
+
+  it('enqueues only the missed fires within the catch-up window, and records the older ones as missed', async () => {
+    const repo = createScheduleRepository(db.pool);
+    await repo.ensure('catch-all-window');
+    await db.pool.query("update schedule_state set known_since = now() - interval '5 minutes 30 seconds' where schedule = 'catch-all-window'");
+    const before = Date.now();
+    await replica(only('catch-all-window'));
+    const after = Date.now();
+    const rows = (await fires('catch-all-window')).filter((f) => f.source === 'catch-up');
+    const caught = rows.filter((f) => f.outcome === 'enqueued');
+    const missed = rows.filter((f) => f.outcome === 'missed');
+    // A 150 s window holds two or three minutely fires, fewer than max (10): all of them run.
+    expect(caught.length).toBeGreaterThanOrEqual(2);
+    expect(caught.length).toBeLessThanOrEqual(3);
+    expect(caught.every((f) => f.scheduled_for.getTime() >= before - 150_000)).toBe(true);
+    expect(missed.length).toBeGreaterThanOrEqual(2);
+    expect(missed.every((f) => f.scheduled_for.getTime() < after - 150_000)).toBe(true);
+    expect(caught.length + missed.length).toBe(rows.length);
   });
 });
 
