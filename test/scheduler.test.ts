@@ -34,6 +34,7 @@ const input: FleetInput = testFleetInput({
     // Catch-up with mode 'all'; overlap 'allow', so the policy does not skip the second of them.
     'catch-all-capped': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow', catchUp: { mode: 'all', max: 3 } },
     'catch-all-window': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow', catchUp: { mode: 'all', max: 10, windowSeconds: 150 } },
+    'resume-catch-up': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow', catchUp: { mode: 'all', max: 2 } },
   },
 });
 const all = parseFleet(input, '(scheduler test)', REPO_ROOT);
@@ -289,6 +290,32 @@ describe('pause, resume and trigger', () => {
     }, { timeoutMs: 10_000 });
     const resumedAt = Date.parse((await createScheduleRepository(db.pool).state('paused-second'))!.resumedAt!);
     expect(rows.every((f) => f.scheduled_for.getTime() >= resumedAt - 1000 && f.source === 'cron')).toBe(true);
+  });
+
+  it('on resume with {catchUp: true} replays the fires missed while paused, by its catch-up policy', async () => {
+    const pause = await api.app.inject({ method: 'POST', url: '/api/schedules/resume-catch-up/pause', headers: asOperator, payload: { reason: 'maintenance' } });
+    expect(pause.statusCode).toBe(200);
+    // Paused five and a half minutes ago: five or six minutely fires were missed while paused.
+    await db.pool.query("update schedule_state set paused_at = now() - interval '5 minutes 30 seconds' where schedule = 'resume-catch-up'");
+    const pausedAt = Date.parse((await createScheduleRepository(db.pool).state('resume-catch-up'))!.pausedAt!);
+    const resumed = await api.app.inject({ method: 'POST', url: '/api/schedules/resume-catch-up/resume', headers: asOperator, payload: { catchUp: true } });
+    const resumedAt = Date.now();
+    expect(resumed.statusCode).toBe(200);
+    const body = resumed.json();
+    expect(body).toMatchObject({ wasPaused: true, paused: null });
+    // The policy is mode 'all' with max 2: the two most recent missed fires run.
+    expect(body.caughtUp).toHaveLength(2);
+    const rows = await fires('resume-catch-up');
+    const replayed = rows.filter((f) => f.outcome === 'enqueued');
+    expect(replayed.map((f) => f.source)).toEqual(['resume', 'resume']);
+    expect(replayed.flatMap((f) => f.job_ids).sort()).toEqual([...body.caughtUp].sort());
+    expect(replayed[1]!.scheduled_for.getTime() - replayed[0]!.scheduled_for.getTime()).toBe(60_000);
+    for (const id of body.caughtUp as string[]) expect(await trainingQueue().getJob(id)).toBeDefined();
+    // Only fires from the pause on; the older ones missed while paused are recorded as missed.
+    expect(rows.every((f) => f.scheduled_for.getTime() > pausedAt && f.scheduled_for.getTime() <= resumedAt)).toBe(true);
+    const missed = rows.filter((f) => f.outcome === 'missed');
+    expect(missed.length).toBeGreaterThanOrEqual(3);
+    expect(missed.every((m) => m.scheduled_for < replayed[0]!.scheduled_for)).toBe(true);
   });
 
   it('triggers an on-demand schedule, obeys its overlap policy unless forced, and names unknown schedules', async () => {
