@@ -35,6 +35,7 @@ const input: FleetInput = testFleetInput({
     'catch-all-capped': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow', catchUp: { mode: 'all', max: 3 } },
     'catch-all-window': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow', catchUp: { mode: 'all', max: 10, windowSeconds: 150 } },
     'resume-catch-up': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow', catchUp: { mode: 'all', max: 2 } },
+    'paused-trigger': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'skip' },
   },
 });
 const all = parseFleet(input, '(scheduler test)', REPO_ROOT);
@@ -316,6 +317,20 @@ describe('pause, resume and trigger', () => {
     const missed = rows.filter((f) => f.outcome === 'missed');
     expect(missed.length).toBeGreaterThanOrEqual(3);
     expect(missed.every((m) => m.scheduled_for < replayed[0]!.scheduled_for)).toBe(true);
+  });
+
+  it('a trigger runs a paused schedule, which stays paused', async () => {
+    const pause = await api.app.inject({ method: 'POST', url: '/api/schedules/paused-trigger/pause', headers: asOperator, payload: { reason: 'holiday' } });
+    expect(pause.statusCode).toBe(200);
+    const triggered = await api.app.inject({ method: 'POST', url: '/api/schedules/paused-trigger/trigger', headers: asOperator, payload: {} });
+    expect(triggered.statusCode).toBe(201);
+    expect(triggered.json().jobIds).toHaveLength(1);
+    const job = await trainingQueue().getJob(triggered.json().jobIds[0]);
+    expect(job!.data.trigger).toMatchObject({ reason: 'schedule', by: 'paused-trigger (triggered by api (operator))' });
+    const shown = (await api.app.inject({ method: 'GET', url: '/api/schedules/paused-trigger', headers: asReader })).json();
+    expect(shown.paused).toMatchObject({ reason: 'holiday' });
+    expect(shown.history).toHaveLength(1);
+    expect(shown.history[0]).toMatchObject({ outcome: 'enqueued', source: 'trigger', jobIds: triggered.json().jobIds });
   });
 
   it('triggers an on-demand schedule, obeys its overlap policy unless forced, and names unknown schedules', async () => {
