@@ -31,6 +31,11 @@ const input: FleetInput = testFleetInput({
     'buffered': { timezone: 'UTC', enqueue: training('model-b'), overlap: 'buffer-one' },
     'replacing': { timezone: 'UTC', enqueue: training('model-b'), overlap: 'cancel-previous' },
     'nightly-ny': { cron: '30 2 * * *', timezone: 'America/New_York', enqueue: training('model-b') },
+    // Catch-up with mode 'all'; overlap 'allow', so the policy does not skip the second of them.
+    'catch-all-capped': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow', catchUp: { mode: 'all', max: 3 } },
+    'catch-all-window': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow', catchUp: { mode: 'all', max: 10, windowSeconds: 150 } },
+    'resume-catch-up': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'allow', catchUp: { mode: 'all', max: 2 } },
+    'paused-trigger': { cron: '* * * * *', timezone: 'UTC', enqueue: training('model-b'), overlap: 'skip' },
   },
 });
 const all = parseFleet(input, '(scheduler test)', REPO_ROOT);
@@ -163,6 +168,60 @@ describe('catch-up', () => {
   });
 });
 
+describe('catch-up with mode all', () => {
+  it('enqueues the most recent missed fires up to max, records every other one as missed, and never twice', async () => {
+    const repo = createScheduleRepository(db.pool);
+    await repo.ensure('catch-all-capped');
+    // Five or six minutely fires were missed, depending on where in the minute this runs.
+    await db.pool.query("update schedule_state set known_since = now() - interval '5 minutes 30 seconds' where schedule = 'catch-all-capped'");
+    await replica(only('catch-all-capped'));
+    await replica(only('catch-all-capped')); // a second start, right after
+    const rows = (await fires('catch-all-capped')).filter((f) => f.source === 'catch-up');
+    const caught = rows.filter((f) => f.outcome === 'enqueued');
+    const missed = rows.filter((f) => f.outcome === 'missed');
+    expect(caught).toHaveLength(3);
+    expect(missed.length).toBeGreaterThanOrEqual(2);
+    expect(caught.length + missed.length).toBe(rows.length);
+    expect(rows.length).toBeGreaterThanOrEqual(5);
+    // The caught-up ones are the most recent, consecutive minutes; the missed ones all precede them.
+    const times = caught.map((f) => f.scheduled_for.getTime());
+    expect(times[1]! - times[0]!).toBe(60_000);
+    expect(times[2]! - times[1]!).toBe(60_000);
+    expect(times[2]!).toBeGreaterThanOrEqual(Math.floor(Date.now() / 60_000) * 60_000 - 60_000);
+    expect(missed.every((m) => m.scheduled_for.getTime() < times[0]!)).toBe(true);
+    expect(missed.every((m) => m.reason?.includes('beyond the catch-up window or its cap'))).toBe(true);
+    // One job each, under the id derived from its scheduled time.
+    for (const f of caught) {
+      expect(f.job_ids).toEqual([`training-model-b.sched-catch-all-capped-${f.scheduled_for.getTime()}`]);
+      const job = await trainingQueue().getJob(f.job_ids[0]!);
+      expect(job?.data.trigger.scheduledFor).toBe(f.scheduled_for.toISOString());
+    }
+    const ours = (await trainingQueue().getJobs(['waiting'], 0, -1)).filter((j) => j.data.trigger.by === 'catch-all-capped');
+    expect(ours.filter((j) => j.id?.includes('sched-catch-all-capped-'))).toHaveLength(
+      (await fires('catch-all-capped')).filter((f) => f.outcome === 'enqueued').length,
+    );
+  });
+
+  it('enqueues only the missed fires within the catch-up window, and records the older ones as missed', async () => {
+    const repo = createScheduleRepository(db.pool);
+    await repo.ensure('catch-all-window');
+    await db.pool.query("update schedule_state set known_since = now() - interval '5 minutes 30 seconds' where schedule = 'catch-all-window'");
+    const before = Date.now();
+    await replica(only('catch-all-window'));
+    const after = Date.now();
+    const rows = (await fires('catch-all-window')).filter((f) => f.source === 'catch-up');
+    const caught = rows.filter((f) => f.outcome === 'enqueued');
+    const missed = rows.filter((f) => f.outcome === 'missed');
+    // A 150 s window holds two or three minutely fires, fewer than max (10): all of them run.
+    expect(caught.length).toBeGreaterThanOrEqual(2);
+    expect(caught.length).toBeLessThanOrEqual(3);
+    expect(caught.every((f) => f.scheduled_for.getTime() >= before - 150_000)).toBe(true);
+    expect(missed.length).toBeGreaterThanOrEqual(2);
+    expect(missed.every((f) => f.scheduled_for.getTime() < after - 150_000)).toBe(true);
+    expect(caught.length + missed.length).toBe(rows.length);
+  });
+});
+
 describe('claims whose lease ran out', () => {
   const repo = () => createScheduleRepository(db.pool);
   /** A claim made by a replica that then died, before enqueueing anything. */
@@ -232,6 +291,46 @@ describe('pause, resume and trigger', () => {
     }, { timeoutMs: 10_000 });
     const resumedAt = Date.parse((await createScheduleRepository(db.pool).state('paused-second'))!.resumedAt!);
     expect(rows.every((f) => f.scheduled_for.getTime() >= resumedAt - 1000 && f.source === 'cron')).toBe(true);
+  });
+
+  it('on resume with {catchUp: true} replays the fires missed while paused, by its catch-up policy', async () => {
+    const pause = await api.app.inject({ method: 'POST', url: '/api/schedules/resume-catch-up/pause', headers: asOperator, payload: { reason: 'maintenance' } });
+    expect(pause.statusCode).toBe(200);
+    // Paused five and a half minutes ago: five or six minutely fires were missed while paused.
+    await db.pool.query("update schedule_state set paused_at = now() - interval '5 minutes 30 seconds' where schedule = 'resume-catch-up'");
+    const pausedAt = Date.parse((await createScheduleRepository(db.pool).state('resume-catch-up'))!.pausedAt!);
+    const resumed = await api.app.inject({ method: 'POST', url: '/api/schedules/resume-catch-up/resume', headers: asOperator, payload: { catchUp: true } });
+    const resumedAt = Date.now();
+    expect(resumed.statusCode).toBe(200);
+    const body = resumed.json();
+    expect(body).toMatchObject({ wasPaused: true, paused: null });
+    // The policy is mode 'all' with max 2: the two most recent missed fires run.
+    expect(body.caughtUp).toHaveLength(2);
+    const rows = await fires('resume-catch-up');
+    const replayed = rows.filter((f) => f.outcome === 'enqueued');
+    expect(replayed.map((f) => f.source)).toEqual(['resume', 'resume']);
+    expect(replayed.flatMap((f) => f.job_ids).sort()).toEqual([...body.caughtUp].sort());
+    expect(replayed[1]!.scheduled_for.getTime() - replayed[0]!.scheduled_for.getTime()).toBe(60_000);
+    for (const id of body.caughtUp as string[]) expect(await trainingQueue().getJob(id)).toBeDefined();
+    // Only fires from the pause on; the older ones missed while paused are recorded as missed.
+    expect(rows.every((f) => f.scheduled_for.getTime() > pausedAt && f.scheduled_for.getTime() <= resumedAt)).toBe(true);
+    const missed = rows.filter((f) => f.outcome === 'missed');
+    expect(missed.length).toBeGreaterThanOrEqual(3);
+    expect(missed.every((m) => m.scheduled_for < replayed[0]!.scheduled_for)).toBe(true);
+  });
+
+  it('a trigger runs a paused schedule, which stays paused', async () => {
+    const pause = await api.app.inject({ method: 'POST', url: '/api/schedules/paused-trigger/pause', headers: asOperator, payload: { reason: 'holiday' } });
+    expect(pause.statusCode).toBe(200);
+    const triggered = await api.app.inject({ method: 'POST', url: '/api/schedules/paused-trigger/trigger', headers: asOperator, payload: {} });
+    expect(triggered.statusCode).toBe(201);
+    expect(triggered.json().jobIds).toHaveLength(1);
+    const job = await trainingQueue().getJob(triggered.json().jobIds[0]);
+    expect(job!.data.trigger).toMatchObject({ reason: 'schedule', by: 'paused-trigger (triggered by api (operator))' });
+    const shown = (await api.app.inject({ method: 'GET', url: '/api/schedules/paused-trigger', headers: asReader })).json();
+    expect(shown.paused).toMatchObject({ reason: 'holiday' });
+    expect(shown.history).toHaveLength(1);
+    expect(shown.history[0]).toMatchObject({ outcome: 'enqueued', source: 'trigger', jobIds: triggered.json().jobIds });
   });
 
   it('triggers an on-demand schedule, obeys its overlap policy unless forced, and names unknown schedules', async () => {
