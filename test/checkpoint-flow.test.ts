@@ -50,6 +50,16 @@ const fleet = parseFleet(
         // 200 samples of a ~0.7 accurate stub: keep the bar where chance cannot trip it.
         thresholds: { val_accuracy: { min: 0.5 } },
       }),
+      // A service that never loads its model: /health answers 503 for as long as the test runs.
+      unhealthy: model('unhealthy', {
+        validate: { ...validate, attempts: 2, backoffSeconds: 0.1 },
+        validation: 'deploy-test',
+        deployTest: {
+          service: { command: ['node', 'examples/fincoll-stub.mjs', '--load-ms', '600000'], timeoutSeconds: 60 },
+          accuracy: { command: ['node', 'examples/accuracy-check.mjs', '--samples', '20'], timeoutSeconds: 60 },
+          health: { intervalSeconds: 0.1, timeoutSeconds: 1, retries: 2, startPeriodSeconds: 0 },
+        },
+      }),
     },
     backtest: { pool: 'alpha', command: ['node', 'examples/backtester.mjs'], timeoutSeconds: 60 },
     dataSync: { pool: 'alpha', command: ['node', 'examples/data-syncer.mjs'], timeoutSeconds: 60 },
@@ -189,6 +199,27 @@ describe('train, register, validate, feed', () => {
     expect(run).toMatchObject({ action: 'deploy-test', status: 'passed', service: 'fincoll' });
     expect(run.logs).toMatch(/health check \d+: 200/);
     expect(run.logs).toMatch(/accuracy check exited 0/);
+  });
+
+  it('retries a deploy test whose service never gets healthy per its health settings, then rejects the checkpoint saying why', async () => {
+    workers = await startTestWorkers(fleet, prefix, db.pool, ['host-a']);
+    const { checkpointId, job } = await validationJob((await add('training', { model: 'unhealthy' })).id);
+    expect(await job.getState()).toBe('failed');
+    expect(job.attemptsMade).toBe(2);
+    const reason = /^the candidate service was not healthy at http:\/\/127\.0\.0\.1:\d+\/health after 2 retries$/;
+    expect(job.failedReason).toMatch(reason);
+    const detail = (await http('GET', `/api/checkpoints/${checkpointId}`)).body;
+    expect(detail.checkpoint.status).toBe('rejected');
+    expect(detail.checkpoint.rejectionReasons).toEqual([`deploy-test could not run: ${job.failedReason}`]);
+    const runs = detail.lineage.validations;
+    expect(runs).toHaveLength(2);
+    for (const run of runs) {
+      expect(run).toMatchObject({ action: 'deploy-test', status: 'error', service: 'fincoll' });
+      expect(run.reasons[0]).toMatch(reason);
+      // No start period, two retries: the first check and two more, each refused (not listening
+      // yet) or answered 503 (still loading), and then no more.
+      expect(run.logs.split('\n')).toEqual([1, 2, 3].map((n) => expect.stringMatching(new RegExp(`^health check ${n}: (503|fetch failed)$`))));
+    }
   });
 
   it('promotes, reports loads and rolls back through the API, refusing bad requests without changing anything', async () => {

@@ -5,6 +5,8 @@ import path from 'node:path';
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FencedLock } from '../src/locks/fenced-lock.js';
+import { syncLockKey } from '../src/queues/redis-names.js';
 import { parseFleet, type LoadedFleet } from '../src/config/load-fleet.js';
 import type { RunningWorkers } from '../src/workers/start-workers.js';
 import { asOperator, asReader, startApi, type ApiHarness } from './helpers/api.js';
@@ -15,7 +17,7 @@ import { pidAlive, waitFor } from './helpers/wait.js';
 import { childGroupOf, startTestWorkers } from './helpers/workers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-sync-'));
-const fleetWith = (syncDelayMs: number): LoadedFleet =>
+const fleetWith = (syncDelayMs: number, syncer = 'examples/data-syncer.mjs', syncerArgs: string[] = []): LoadedFleet =>
   parseFleet(
     {
       hosts: { 'host-a': { gpus: [{ index: 0, name: 'Fake GPU', memoryMiB: 8192 }], cpuSlots: 3 } },
@@ -29,11 +31,28 @@ const fleetWith = (syncDelayMs: number): LoadedFleet =>
           symbols: ['AAA', 'BBB'],
           freshData: { timeframe: '1d', maxAgeHours: 1 },
         },
+        // Symbols of their own, stale until their tests sync them.
+        patchy: {
+          pool: 'alpha',
+          train: { command: ['node', 'examples/trainer.mjs', '--epochs', '1', '--epoch-ms', '50'], timeoutSeconds: 60, attempts: 1 },
+          validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 60 },
+          checkpointDir: path.join(dir, 'patchy'),
+          symbols: ['GOOD', 'BAD'],
+          freshData: { timeframe: '1d', maxAgeHours: 1 },
+        },
+        waiting: {
+          pool: 'alpha',
+          train: { command: ['node', 'examples/trainer.mjs', '--epochs', '1', '--epoch-ms', '50'], timeoutSeconds: 60, attempts: 1 },
+          validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 60 },
+          checkpointDir: path.join(dir, 'waiting'),
+          symbols: ['HELD'],
+          freshData: { timeframe: '1d', maxAgeHours: 1 },
+        },
       },
       backtest: { pool: 'alpha', command: ['node', 'examples/backtester.mjs'], timeoutSeconds: 60 },
       dataSync: {
         pool: 'alpha',
-        command: ['node', 'examples/data-syncer.mjs', '--rows', '20', '--delay-ms', String(syncDelayMs)],
+        command: ['node', syncer, '--rows', '20', '--delay-ms', String(syncDelayMs), ...syncerArgs],
         timeoutSeconds: 60,
         attempts: 1,
         lockTtlSeconds: 2,
@@ -44,6 +63,7 @@ const fleetWith = (syncDelayMs: number): LoadedFleet =>
   );
 const slow = fleetWith(10_000);
 const fast = fleetWith(50);
+const failingBad = fleetWith(50, 'test/fixtures/failing-syncer.mjs', ['--fail', 'BAD']);
 
 let db: TestSchema;
 let api: ApiHarness;
@@ -66,6 +86,7 @@ afterAll(async () => {
 const post = (kind: string, body: object) => api.app.inject({ method: 'POST', url: `/api/jobs/${kind}`, headers: asOperator, payload: body });
 const get = (url: string) => api.app.inject({ method: 'GET', url, headers: asReader });
 const job = (id: string) => api.queues.get(id.slice(0, id.indexOf('.')))!.queue.getJob(id) as Promise<Job>;
+const lockWaits = async (h: ApiHarness) => (await h.metrics.lockWaits.get()).values.reduce((n, v) => n + v.value, 0);
 const finished = (id: string, timeoutMs = 30_000) => waitFor(`job ${id}`, async () => ((await job(id))?.finishedOn ? job(id) : undefined), { timeoutMs });
 
 describe('no pile-ups', () => {
@@ -146,6 +167,63 @@ describe('fresh data for retrains', () => {
       const again = (await freshApi.app.inject({ method: 'POST', url: '/api/jobs/training', headers: asOperator, payload: { model: 'fresh' } })).json();
       expect(again.state).toBe('waiting');
     } finally {
+      await freshApi.close();
+    }
+  });
+
+  it('does not let a sync that fails for good hold the retrain back: it trains, and the lineage lists the failure', async () => {
+    const patchyApi = await startApi({ fleet: failingBad, prefix, schema: db.schema, shared: true });
+    try {
+      workers = await startTestWorkers(failingBad, prefix, db.pool, ['host-a']);
+      const created = (await patchyApi.app.inject({ method: 'POST', url: '/api/jobs/training', headers: asOperator, payload: { model: 'patchy' } })).json();
+      expect(created.state).toBe('waiting-children');
+      const badId = created.waitsFor.find((id: string) => id.endsWith('-BAD'));
+      const goodId = created.waitsFor.find((id: string) => id.endsWith('-GOOD'));
+      expect([badId, goodId]).toEqual([expect.any(String), expect.any(String)]);
+
+      const training = await finished(created.id);
+      expect(await training.getState()).toBe('completed');
+      const bad = await job(badId);
+      expect(await bad.getState()).toBe('failed');
+      expect(bad.attemptsMade).toBe(1);
+      expect(bad.finishedOn).toBeLessThanOrEqual(training.processedOn!);
+
+      const { registered } = training.returnvalue as { registered: { id: number }[] };
+      const { lineage } = (await get(`/api/checkpoints/${registered[0]!.id}`)).json().checkpoint;
+      expect(lineage.syncsFailed).toEqual([{ job: badId, reason: bad.failedReason }]);
+      expect(bad.failedReason).toBeTruthy();
+      expect(lineage.syncedFirst.map((s: { job: string }) => s.job)).toEqual([goodId]);
+      expect(lineage.dataSyncs.map((d: { symbol: string }) => d.symbol)).toEqual(['GOOD']);
+    } finally {
+      await patchyApi.close();
+    }
+  });
+
+  it('makes a sync the retrain waits for wait for the lock another holder has, instead of skipping', async () => {
+    const other = new FencedLock(api.redis, api.registry.marketData, prefix);
+    const held = await other.tryAcquire(syncLockKey('HELD', '1d'), { ttlMs: 2000, maxHoldMs: 60_000, holder: 'another-sync' });
+    expect(held).toBeDefined();
+    const freshApi = await startApi({ fleet: fast, prefix, schema: db.schema, shared: true });
+    try {
+      workers = await startTestWorkers(fast, prefix, db.pool, ['host-a'], {}, undefined, { metrics: freshApi.metrics });
+      const created = (await freshApi.app.inject({ method: 'POST', url: '/api/jobs/training', headers: asOperator, payload: { model: 'waiting' } })).json();
+      expect(created.state).toBe('waiting-children');
+      const [childId] = created.waitsFor as [string];
+      // The child has found the lock taken (a skip would complete it now, with skipped: true).
+      await waitFor('the flow child to find the lock held', async () => (await lockWaits(freshApi)) > 0);
+      expect((await job(childId)).finishedOn).toBeUndefined();
+      expect(await (await job(created.id)).getState()).toBe('waiting-children');
+      expect(await held!.release()).toBe(true);
+
+      const child = await finished(childId);
+      expect(await child.getState()).toBe('completed');
+      expect(child.returnvalue).toMatchObject({ skipped: false, rows: 20 });
+      expect(child.returnvalue.fence).toBeGreaterThan(held!.fence);
+      const training = await finished(created.id);
+      expect(await training.getState()).toBe('completed');
+      expect(child.finishedOn).toBeLessThanOrEqual(training.processedOn!);
+    } finally {
+      await held?.release().catch(() => undefined);
       await freshApi.close();
     }
   });

@@ -13,6 +13,7 @@ import { asOperator, asReader, startApi, type ApiHarness } from './helpers/api.j
 import { createTestSchema, type TestSchema } from './helpers/db.js';
 import { REPO_ROOT } from './helpers/fleet.js';
 import { uniqueName } from './helpers/servers.js';
+import { PrivateRedis } from './helpers/private-redis.js';
 import { waitFor } from './helpers/wait.js';
 import { startTestWorkers } from './helpers/workers.js';
 
@@ -92,6 +93,45 @@ describe('metrics', () => {
     } finally {
       await workers.close();
       await api.close();
+    }
+  });
+});
+
+describe('system health warnings', () => {
+  it('answers degraded with every warning that applies, and ok once none does', async () => {
+    const redisDir = mkdtempSync(path.join(os.tmpdir(), 'caelum-redis-'));
+    // A private Redis that keeps nothing on disk, and no worker yet: two warnings.
+    const server = await PrivateRedis.start(redisDir, { appendOnly: false });
+    const api = await startApi({ fleet, schema: db.schema, redisUrl: server.url, prefix: uniqueName('degraded') });
+    const admin = new Redis(server.url);
+    let workers: Awaited<ReturnType<typeof startTestWorkers>> | undefined;
+    const health = () => api.app.inject({ method: 'GET', url: '/api/system/health', headers: asReader });
+    try {
+      const degraded = await health();
+      expect(degraded.statusCode).toBe(200);
+      expect(degraded.json()).toMatchObject({ status: 'degraded', workers: [], redis: { ok: true, safety: { appendonly: false } }, postgres: { ok: true } });
+      expect(degraded.json().warnings).toEqual([
+        'Redis keeps nothing on disk (neither AOF nor RDB): a restart loses every queued job; set appendonly yes',
+        'no worker is running: jobs will wait',
+      ]);
+
+      await admin.config('SET', 'appendonly', 'yes');
+      const onlyWorkers = (await health()).json();
+      expect(onlyWorkers).toMatchObject({ status: 'degraded', warnings: ['no worker is running: jobs will wait'] });
+
+      workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-b'], {}, undefined, { redisUrl: server.url });
+      const ok = await waitFor('health with the worker up', async () => {
+        const res = await health();
+        return res.json().workers.length === 1 ? res : undefined;
+      });
+      expect(ok.statusCode).toBe(200);
+      expect(ok.json()).toMatchObject({ status: 'ok', warnings: [] });
+    } finally {
+      await workers?.close();
+      await api.close();
+      admin.disconnect();
+      await server.kill9();
+      rmSync(redisDir, { recursive: true, force: true });
     }
   });
 });
