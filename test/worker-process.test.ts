@@ -186,11 +186,12 @@ describe('the output of a job', () => {
       worker.kill('SIGTERM');
       const result = await worker;
       expect(result.exitCode).toBe(0);
+      const output = `${String(result.stdout)}${String(result.stderr)}`;
       // The worker did log about the job, at debug and info ...
-      expect(result.stdout + result.stderr).toContain(id);
+      expect(output).toContain(id);
       // ... but none of the child's lines.
-      expect(result.stdout + result.stderr).not.toContain('training yield for 3 epochs');
-      expect(result.stdout + result.stderr).not.toMatch(/epoch \d\/3 loss=/);
+      expect(output).not.toContain('training yield for 3 epochs');
+      expect(output).not.toMatch(/epoch \d\/3 loss=/);
     } finally {
       if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
     }
