@@ -9,6 +9,7 @@ import { freePort } from '../src/net.js';
 import { REPO_ROOT } from './helpers/fleet.js';
 import { deletePrefix } from './helpers/redis.js';
 import { DATABASE_URL, REDIS_URL, uniqueName } from './helpers/servers.js';
+import { pidAlive, waitFor } from './helpers/wait.js';
 
 const BIN = path.join(REPO_ROOT, 'bin/caelum-scheduler.js');
 const prefix = uniqueName('cli');
@@ -296,5 +297,51 @@ describe('caelum-scheduler dev', () => {
     }
     const result = await child;
     expect(result.exitCode).toBe(0);
+  });
+});
+
+describe('a second shutdown signal', () => {
+  it('exits at once with 130 while the first still waits for a running job', async () => {
+    const token = 'operator-token-of-the-signal-test';
+    // A grace far longer than the test's deadlines: only the second signal can end the wait.
+    const dev = await startDev({
+      CAELUM_CONFIG: path.join(REPO_ROOT, 'test/fixtures/workers.config.mts'),
+      CAELUM_API_TOKEN: token,
+      CAELUM_SHUTDOWN_GRACE_MS: '120000',
+      LOG_LEVEL: 'info',
+    });
+    let exited = false;
+    void dev.child.finally(() => (exited = true));
+    try {
+      const created = await fetch(`${dev.url}/api/jobs/training`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'yield', params: { epochs: 400, epoch_ms: 300 } }),
+      });
+      expect(created.status).toBe(201);
+      const { id } = (await created.json()) as { id: string };
+      const trainer = await waitFor('the job to run', async () => {
+        const view = (await (await fetch(`${dev.url}/api/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+          state: string;
+          progress?: { pid?: number };
+        };
+        return view.state === 'active' ? view.progress?.pid : undefined;
+      });
+
+      dev.child.kill('SIGTERM');
+      await waitFor('the first signal to leave it waiting for the running job', () => /waiting for running jobs/.test(dev.output()));
+      expect(exited).toBe(false);
+      const second = performance.now();
+      dev.child.kill('SIGTERM');
+      const result = await waitFor('the process to exit', () => (exited ? dev.child : undefined), { timeoutMs: 5000 });
+      expect(result.exitCode).toBe(130);
+      expect(performance.now() - second).toBeLessThan(5000);
+      expect(dev.output()).toMatch(/second signal: exiting now/);
+      // Its trainer dies with it (parent-death signal), not left to run on.
+      await waitFor('the trainer to die', () => !pidAlive(trainer), { timeoutMs: 3000 });
+    } finally {
+      if (!exited) dev.child.kill('SIGKILL');
+      await dev.child;
+    }
   });
 });

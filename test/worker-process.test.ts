@@ -42,7 +42,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-function startWorkerProcess(host: string): ResultPromise {
+function startWorkerProcess(host: string, extra: Record<string, string> = {}): ResultPromise {
   const child = execa('node', [path.join(REPO_ROOT, 'bin/caelum-scheduler.js'), 'worker', '--host', host], {
     cwd: REPO_ROOT,
     env: {
@@ -56,11 +56,19 @@ function startWorkerProcess(host: string): ResultPromise {
       CAELUM_HEARTBEAT_MS: '300',
       CAELUM_METRICS_PORT: '0',
       LOG_LEVEL: 'warn',
+      ...extra,
     },
     reject: false,
   });
   children.push(child);
   return child;
+}
+
+/** Stops the worker processes this file started that still run, so the next test's job goes to its own. */
+async function stopStartedWorkers(): Promise<void> {
+  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  for (const c of running) c.kill('SIGTERM');
+  await Promise.all(running);
 }
 
 describe('kill -9 of a worker in the middle of a job', () => {
@@ -101,6 +109,91 @@ describe('kill -9 of a worker in the middle of a job', () => {
     } finally {
       await events.close();
       eventsConnection.disconnect(); // QueueEvents does not close a connection it is handed
+    }
+  });
+});
+
+describe('a job that stalls twice', () => {
+  it('is marked as stalled too often, yet runs a third time: the host worker does not act on the mark', async () => {
+    await stopStartedWorkers();
+    const first = startWorkerProcess('host-b');
+    await waitFor('the first worker to beat', async () => (await listWorkers(redis, prefix)).some((w) => w.pid === first.pid));
+    const { id } = await enqueue({ fleet, queues }, 'training', { model: 'yield', params: { epochs: 200, epoch_ms: 300 } }, {
+      reason: 'api',
+      by: 'test',
+      at: new Date().toISOString(),
+    });
+    const job = (): Promise<Job> => queues.get('training-yield')!.queue.getJob(id) as Promise<Job>;
+    const trainerOf = async () => ((await job()).progress as { pid?: number } | undefined)?.pid;
+
+    const firstTrainer = await waitFor('the first run to report progress', trainerOf);
+    first.kill('SIGKILL');
+    await first;
+    await waitFor('the first trainer to die', () => !pidAlive(firstTrainer), { timeoutMs: 3000 });
+
+    // The stalled check of the next worker hands the job back once: it runs again.
+    const second = startWorkerProcess('host-b');
+    const secondTrainer = await waitFor('the second run to report progress', async () => {
+      const pid = await trainerOf();
+      return pid !== undefined && pid !== firstTrainer ? pid : undefined;
+    }, { timeoutMs: 30_000 });
+    second.kill('SIGKILL');
+    await second;
+    await waitFor('the second trainer to die', () => !pidAlive(secondTrainer), { timeoutMs: 3000 });
+
+    // A live worker again, whose stalled check finds the job stalled a second time. BullMQ only
+    // marks it (deferredFailure) and hands it back: a Worker with a processor would fail it on
+    // the next fetch, but the host worker fetches with getNextJob itself and runs it again.
+    const third = startWorkerProcess('host-b');
+    const thirdTrainer = await waitFor('a third run to report progress', async () => {
+      const pid = await trainerOf();
+      return pid !== undefined && pid !== firstTrainer && pid !== secondTrainer ? pid : undefined;
+    }, { timeoutMs: 30_000 });
+    const again = await job();
+    expect(again.deferredFailure).toBe('job stalled more than allowable limit');
+    expect(again.stalledCounter).toBe(2);
+    expect(again.attemptsStarted).toBe(3);
+    expect(await again.getState()).toBe('active');
+    third.kill('SIGKILL');
+    await third;
+    await waitFor('the third trainer to die', () => !pidAlive(thirdTrainer), { timeoutMs: 3000 });
+  });
+});
+
+describe('the output of a job', () => {
+  it("goes to the job's log, not to the worker's own output", async () => {
+    await stopStartedWorkers();
+    // At debug, so that anything the worker would say about the child's lines shows.
+    const worker = startWorkerProcess('host-b', { LOG_LEVEL: 'debug' });
+    try {
+      await waitFor('the worker to beat', async () => (await listWorkers(redis, prefix)).some((w) => w.pid === worker.pid));
+      const { id } = await enqueue({ fleet, queues }, 'training', { model: 'yield', params: { epochs: 3, epoch_ms: 50 } }, {
+        reason: 'api',
+        by: 'test',
+        at: new Date().toISOString(),
+      });
+      const queue = queues.get('training-yield')!.queue;
+      const done = await waitFor('the job to finish', async () => {
+        const j = await queue.getJob(id);
+        return j?.finishedOn ? j : undefined;
+      }, { timeoutMs: 30_000 });
+      expect(await done.getState()).toBe('completed');
+      // The trainer's own stdout lines, not protocol messages.
+      const marker = 'training yield for 3 epochs on CUDA_VISIBLE_DEVICES=';
+      const { logs } = await queue.getJobLogs(id);
+      expect(logs.some((l) => l.includes(marker))).toBe(true);
+      expect(logs.some((l) => /^epoch 3\/3 loss=/.test(l))).toBe(true);
+      worker.kill('SIGTERM');
+      const result = await worker;
+      expect(result.exitCode).toBe(0);
+      const output = `${String(result.stdout)}${String(result.stderr)}`;
+      // The worker did log about the job, at debug and info ...
+      expect(output).toContain(id);
+      // ... but none of the child's lines.
+      expect(output).not.toContain('training yield for 3 epochs');
+      expect(output).not.toMatch(/epoch \d\/3 loss=/);
+    } finally {
+      if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
     }
   });
 });

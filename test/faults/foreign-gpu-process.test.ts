@@ -7,7 +7,7 @@
 //     heartbeats in which the job's own trainer or helper blocked its GPU, samples in which the
 //     fake nvidia-smi listed the trainer (the check had something of ours to tell apart).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Job } from 'bullmq';
@@ -26,6 +26,8 @@ import { startTestWorkers } from '../helpers/workers.js';
 const sandbox = mkdtempSync(path.join(os.tmpdir(), 'caelum-fault-gpu-'));
 const apps = path.join(sandbox, 'compute-apps');
 const nvidiaSmi = path.join(sandbox, 'nvidia-smi');
+const failSwitch = path.join(sandbox, 'fail');
+const failures = path.join(sandbox, 'failures');
 /** The UUID the fake nvidia-smi gives GPU 0, the only one it reports. */
 const GPU0 = 'GPU-5c1b8a2e-0000-4000-8000-000000000000';
 const HOST = 'host-g';
@@ -53,12 +55,15 @@ const fleet = parseFleet(
 let db: TestSchema;
 let api: ApiHarness;
 let foreign: ChildProcess | undefined;
+const started: ChildProcess[] = [];
 
 beforeAll(async () => {
   // The fake nvidia-smi, told where this test's list of compute processes is.
   writeFileSync(
     nvidiaSmi,
-    `#!/bin/sh\nFAKE_NVIDIA_SMI_APPS='${apps}' exec '${process.execPath}' '${path.join(REPO_ROOT, 'test/fixtures/fake-nvidia-smi.mjs')}' "$@"\n`,
+    // While the file `fail` exists it fails as a broken driver does, and counts each failure.
+    `#!/bin/sh\nif [ -e '${failSwitch}' ]; then echo x >> '${failures}'; echo 'NVIDIA-SMI has failed' >&2; exit 9; fi\n` +
+      `FAKE_NVIDIA_SMI_APPS='${apps}' exec '${process.execPath}' '${path.join(REPO_ROOT, 'test/fixtures/fake-nvidia-smi.mjs')}' "$@"\n`,
   );
   chmodSync(nvidiaSmi, 0o755);
   writeFileSync(apps, '');
@@ -67,6 +72,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   if (foreign?.pid !== undefined && foreign.exitCode === null && foreign.signalCode === null) foreign.kill('SIGKILL');
+  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
   await api?.close();
   await db?.drop();
   rmSync(sandbox, { recursive: true, force: true });
@@ -138,6 +144,60 @@ describe('a GPU on which a process that is not one of our jobs computes', () => 
         completed: (await done.getState()) === 'completed' ? 1 : 0,
       }).toEqual({ startedWhileBlocked: 0, heartbeatsWaitedThrough: true, blockedByOwnJob: 0, trainerListedAsComputing: true, completed: 1 });
     } finally {
+      await workers.close();
+    }
+  });
+});
+
+describe('when nvidia-smi fails', () => {
+  it('its last answer stands: a blocked GPU stays blocked after its process ends, a free one stays free when one starts', async () => {
+    const failuresSoFar = () => (existsSync(failures) ? readFileSync(failures, 'utf8').split('\n').length - 1 : 0);
+    const sleeper = () => {
+      const p = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      started.push(p);
+      return { pid: p.pid!, exit: new Promise((r) => p.once('exit', r)), kill: () => p.kill('SIGKILL') };
+    };
+    rmSync(failSwitch, { force: true });
+    const first = sleeper();
+    writeFileSync(apps, `${GPU0}, ${first.pid}\n`);
+    const workers = await startTestWorkers(fleet, api.prefix, db.pool, [HOST], { gpuCheckMs: 200, heartbeatMs: 200 }, nvidiaSmi);
+    try {
+      await waitFor('GPU 0 to be blocked by the first process', async () => (await workerStatus())?.gpus[0]?.blockedBy?.pid === first.pid);
+
+      // nvidia-smi breaks, then the blocking process ends: a working one would now list nothing.
+      // A failed check first: checks do not overlap, so none that could still see the process is in flight.
+      const before = failuresSoFar();
+      writeFileSync(failSwitch, '');
+      await waitFor('a failed check', () => failuresSoFar() > before);
+      first.kill();
+      await first.exit;
+      await waitFor('three more failed checks', () => failuresSoFar() >= before + 4);
+      const stillBlocked = await waitFor('a heartbeat after them', async () => (await workerStatus())?.gpus[0]);
+      expect(stillBlocked.blockedBy?.pid).toBe(first.pid);
+
+      // It works again: the GPU is free. (So the check above could have seen it freed.)
+      rmSync(failSwitch);
+      await waitFor('GPU 0 to be free once nvidia-smi answers', async () => {
+        const gpu0 = (await workerStatus())?.gpus[0];
+        return gpu0 !== undefined && !gpu0.blockedBy;
+      });
+
+      // It breaks again, and a foreign process starts computing: the GPU stays free as last reported.
+      const from = failuresSoFar();
+      writeFileSync(failSwitch, '');
+      await waitFor('a failed check', () => failuresSoFar() > from);
+      const second = sleeper();
+      writeFileSync(apps, `${GPU0}, ${second.pid}\n`);
+      await waitFor('three more failed checks', () => failuresSoFar() >= from + 4);
+      const stillFree = await waitFor('a heartbeat after them', async () => (await workerStatus())?.gpus[0]);
+      expect(stillFree.blockedBy).toBeFalsy();
+
+      rmSync(failSwitch);
+      await waitFor('GPU 0 to be blocked once nvidia-smi answers', async () => (await workerStatus())?.gpus[0]?.blockedBy?.pid === second.pid);
+      second.kill();
+      await second.exit;
+    } finally {
+      rmSync(failSwitch, { force: true });
       await workers.close();
     }
   });
