@@ -7,7 +7,8 @@
 import os from 'node:os';
 import type { ScheduleConfig } from '../config/fleet-schema.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
-import { toError } from '../errors.js';
+import { toError, UnavailableError } from '../errors.js';
+import { isRedisAway } from '../redis.js';
 import type { Logger } from '../logger.js';
 import { enqueue } from '../queues/enqueue.js';
 import { cancelJob } from '../queues/jobs.js';
@@ -199,7 +200,16 @@ export async function completeFire(
     log.info({ scheduledFor: fire.scheduledFor, jobIds, source: fire.source }, 'fire enqueued');
     return { claimed: true, outcome: 'enqueued', jobIds, ...(reason ? { reason } : {}), fire };
   } catch (err) {
-    const reason = `failed to enqueue: ${toError(err).message}`;
+    const e = toError(err);
+    // Redis away (refused, or silent past the command bound): an add may still land late, so the
+    // fire is not settled as failed. Its claim stays, its lease runs out, and a replica whose Redis
+    // answers repairs it under the same job ids, which cannot enqueue twice. A manual trigger is
+    // the exception: its caller was told it failed, so it must not run later.
+    if (!fire.manual && (e instanceof UnavailableError || isRedisAway(e, deps.queues.connection))) {
+      log.warn({ err: e, scheduledFor: fire.scheduledFor }, 'Redis is away: the fire stays claimed until a replica repairs it');
+      return { claimed: true, outcome: 'failed', jobIds: [], reason: 'Redis is unreachable; the fire is left for repair', fire };
+    }
+    const reason = `failed to enqueue: ${e.message}`;
     log.error({ err, scheduledFor: fire.scheduledFor }, 'fire failed');
     await settle('failed', [], reason).catch(() => undefined);
     deps.metrics?.scheduleFires.inc({ schedule: name, outcome: 'failed' });
