@@ -30,8 +30,11 @@ export class Consumers {
         autorun: false,
         lockDuration: this.options.lockDurationMs,
         stalledInterval: this.options.stalledIntervalMs,
-        // A job whose worker died goes back to the queue once; a second stall fails it, so a job
-        // that kills its worker every time cannot take the fleet down one host after another.
+        // Meant to fail a job whose worker died twice, so a job that kills its worker every time
+        // cannot take the fleet down one host after another. BullMQ only marks such a job and
+        // fails it when its own fetch loop next takes it; the host worker fetches with
+        // getNextJob and does not act on the mark yet, so the job runs again (pinned in
+        // test/worker-process.test.ts; README "Crashes").
         maxStalledCount: 1,
       });
       worker.on('error', (err) => this.logger.warn({ err, queue }, 'consumer error'));
