@@ -17,37 +17,26 @@ import { pidAlive, waitFor } from './helpers/wait.js';
 import { childGroupOf, startTestWorkers } from './helpers/workers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-sync-'));
+/** A model that trains on fresh data of `symbols`, in a folder of its own. */
+const retrained = (name: string, symbols: string[]) => ({
+  pool: 'alpha',
+  train: { command: ['node', 'examples/trainer.mjs', '--epochs', '1', '--epoch-ms', '50'], timeoutSeconds: 60, attempts: 1 },
+  validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 60 },
+  checkpointDir: path.join(dir, name),
+  symbols,
+  freshData: { timeframe: '1d', maxAgeHours: 1 },
+});
+
 const fleetWith = (syncDelayMs: number, syncer = 'examples/data-syncer.mjs', syncerArgs: string[] = []): LoadedFleet =>
   parseFleet(
     {
       hosts: { 'host-a': { gpus: [{ index: 0, name: 'Fake GPU', memoryMiB: 8192 }], cpuSlots: 3 } },
       pools: { alpha: ['host-a'] },
       models: {
-        fresh: {
-          pool: 'alpha',
-          train: { command: ['node', 'examples/trainer.mjs', '--epochs', '1', '--epoch-ms', '50'], timeoutSeconds: 60, attempts: 1 },
-          validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 60 },
-          checkpointDir: path.join(dir, 'fresh'),
-          symbols: ['AAA', 'BBB'],
-          freshData: { timeframe: '1d', maxAgeHours: 1 },
-        },
+        fresh: retrained('fresh', ['AAA', 'BBB']),
         // Symbols of their own, stale until their tests sync them.
-        patchy: {
-          pool: 'alpha',
-          train: { command: ['node', 'examples/trainer.mjs', '--epochs', '1', '--epoch-ms', '50'], timeoutSeconds: 60, attempts: 1 },
-          validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 60 },
-          checkpointDir: path.join(dir, 'patchy'),
-          symbols: ['GOOD', 'BAD'],
-          freshData: { timeframe: '1d', maxAgeHours: 1 },
-        },
-        waiting: {
-          pool: 'alpha',
-          train: { command: ['node', 'examples/trainer.mjs', '--epochs', '1', '--epoch-ms', '50'], timeoutSeconds: 60, attempts: 1 },
-          validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 60 },
-          checkpointDir: path.join(dir, 'waiting'),
-          symbols: ['HELD'],
-          freshData: { timeframe: '1d', maxAgeHours: 1 },
-        },
+        patchy: retrained('patchy', ['GOOD', 'BAD']),
+        waiting: retrained('waiting', ['HELD']),
       },
       backtest: { pool: 'alpha', command: ['node', 'examples/backtester.mjs'], timeoutSeconds: 60 },
       dataSync: {
