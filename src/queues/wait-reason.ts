@@ -1,7 +1,7 @@
 // Why a waiting job has not started, derived from the live workers' heartbeats: which hosts of
 // its pool run, and what they have free. Nothing extra is written to Redis for it.
 import type { LoadedFleet } from '../config/load-fleet.js';
-import type { WorkerStatus } from './worker-status.js';
+import { gpuFree, type WorkerStatus } from './worker-status.js';
 import type { QueueSpec } from './placement.js';
 
 export function waitReason(spec: QueueSpec, fleet: LoadedFleet, workers: WorkerStatus[]): string {
@@ -12,7 +12,7 @@ export function waitReason(spec: QueueSpec, fleet: LoadedFleet, workers: WorkerS
   const notes = down.length ? `; no worker running on ${down.join(', ')}` : '';
   if (spec.gpus > 0) {
     // A blocked GPU (a process not of ours computes on it) is not free, though no job holds it.
-    const free = live.map((w) => ({ w, free: w.gpus.filter((g) => g.jobId === null && !g.blockedBy).length }));
+    const free = live.map((w) => ({ w, free: w.gpus.filter(gpuFree).length }));
     const holding = free.filter(({ w }) => w.reservedFor && w.reservedFor !== spec.name);
     const fits = free.filter(({ w, free: n }) => n >= spec.gpus && !holding.some((h) => h.w === w));
     const plural = spec.gpus === 1 ? 'GPU' : 'GPUs';

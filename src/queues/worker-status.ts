@@ -20,6 +20,33 @@ export interface GpuBlock {
   reason: string;
 }
 
+/** Why an operator took a GPU (or a whole host) out of service: `POST /api/workers/{host}/drain`. */
+export interface GpuDrain {
+  reason: string;
+  by: string;
+  at: string;
+}
+
+/** Why a GPU failed its health check (nvidia-smi): ECC, retired pages, row remapping, XID, heat. */
+export interface GpuUnhealthy {
+  reasons: string[];
+  since: string;
+}
+
+/** Why a GPU that no job holds is still not leased; each source is set and cleared on its own. */
+export interface GpuHolds {
+  blockedBy?: GpuBlock;
+  drained?: GpuDrain;
+  unhealthy?: GpuUnhealthy;
+}
+
+export type GpuStatus = { index: number; name: string; memoryMiB: number; uuid?: string; jobId: string | null } & GpuHolds;
+
+/** Whether a job could lease this GPU now: nobody holds it and nothing keeps it out of service. */
+export function gpuFree(gpu: GpuStatus): boolean {
+  return gpu.jobId === null && !gpu.blockedBy && !gpu.drained && !gpu.unhealthy;
+}
+
 export interface WorkerStatus {
   host: string;
   instance: string;
@@ -28,7 +55,7 @@ export interface WorkerStatus {
   startedAt: string;
   at: string;
   gpuSource: 'nvidia-smi' | 'config';
-  gpus: { index: number; name: string; memoryMiB: number; uuid?: string; jobId: string | null; blockedBy?: GpuBlock }[];
+  gpus: GpuStatus[];
   cpuSlots: { total: number; used: number };
   queues: string[];
   running: RunningJobStatus[];

@@ -1,8 +1,10 @@
 // A host's capacity: its GPUs and CPU slots, leased to jobs. A GPU job gets exactly the GPUs it
 // leased and no other job gets them until the lease is released, which the runner does only
-// once no process of that job is left. A blocked GPU (a process that is not one of our jobs
-// computes on it, see gpu-guard.ts) is not free: it is leased to nobody until the block lifts.
-import type { GpuBlock } from '../queues/worker-status.js';
+// once no process of that job is left. A held GPU is not free: it is leased to nobody until
+// every hold on it lifts. Holds come from separate sources, each replacing only its own: a
+// process that is not one of our jobs computes on it (gpu-guard.ts), an operator drained it, or
+// it failed its health check.
+import type { GpuHolds } from '../queues/worker-status.js';
 import type { Gpu } from './gpu-discovery.js';
 import { fits, type HostCapacity } from './policy/index.js';
 
@@ -19,7 +21,7 @@ export interface Lease {
 
 export class Capacity {
   private readonly gpuHolder = new Map<number, string>();
-  private blocked: ReadonlyMap<number, GpuBlock> = new Map();
+  private readonly holds = new Map<keyof GpuHolds, ReadonlyMap<number, GpuHolds[keyof GpuHolds]>>();
   private cpuUsed = 0;
 
   constructor(
@@ -31,13 +33,17 @@ export class Capacity {
     return this.available().length;
   }
 
-  /** The GPUs (by index) not to lease, and why; replaces the previous blocks. */
-  block(blocks: ReadonlyMap<number, GpuBlock>): void {
-    this.blocked = new Map(blocks);
+  /** The GPUs (by index) one source keeps out of service, and why; replaces that source's previous holds. */
+  hold<K extends keyof GpuHolds>(source: K, holds: ReadonlyMap<number, NonNullable<GpuHolds[K]>>): void {
+    this.holds.set(source, new Map(holds));
+  }
+
+  private held(index: number): boolean {
+    return [...this.holds.values()].some((m) => m.has(index));
   }
 
   private available(): Gpu[] {
-    return this.gpus.filter((g) => !this.gpuHolder.has(g.index) && !this.blocked.has(g.index));
+    return this.gpus.filter((g) => !this.gpuHolder.has(g.index) && !this.held(g.index));
   }
 
   freeCpuSlots(): number {
@@ -70,11 +76,12 @@ export class Capacity {
   }
 
   /** Each GPU with the job holding it, for heartbeats and health. */
-  snapshot(): { gpus: (Gpu & { jobId: string | null; blockedBy?: GpuBlock })[]; cpuSlots: { total: number; used: number } } {
+  snapshot(): { gpus: (Gpu & { jobId: string | null } & GpuHolds)[]; cpuSlots: { total: number; used: number } } {
     return {
       gpus: this.gpus.map((g) => {
-        const blockedBy = this.blocked.get(g.index);
-        return { ...g, jobId: this.gpuHolder.get(g.index) ?? null, ...(blockedBy ? { blockedBy } : {}) };
+        const holds: Record<string, unknown> = {};
+        for (const [source, map] of this.holds) if (map.has(g.index)) holds[source] = map.get(g.index);
+        return { ...g, jobId: this.gpuHolder.get(g.index) ?? null, ...holds };
       }),
       cpuSlots: { total: this.cpuSlots, used: this.cpuUsed },
     };

@@ -119,7 +119,7 @@ export class HostWorker {
         periodMs: options.gpuCheckMs,
         liveRuns: () => new Set([...this.running.values()].flatMap((r) => [...r.runs])),
         onChange: (blocks) => {
-          this.capacity.block(blocks);
+          this.capacity.hold('blockedBy', blocks);
           this.heartbeat.soon();
           if (!this.stopping) this.markers.wake();
         },
@@ -163,7 +163,7 @@ export class HostWorker {
       startedAt: this.startedAt,
       at: new Date().toISOString(),
       gpuSource: this.deps.gpuSource,
-      gpus: snap.gpus.map(({ index, name, memoryMiB, uuid, jobId, blockedBy }) => ({ index, name, memoryMiB, ...(uuid ? { uuid } : {}), jobId, ...(blockedBy ? { blockedBy } : {}) })),
+      gpus: snap.gpus.map(({ utilizationPercent: _u, ...gpu }) => gpu),
       cpuSlots: snap.cpuSlots,
       queues: byPriority(this.queues).map((q) => q.name),
       running: [...this.running.values()].map((r) => r.status()),

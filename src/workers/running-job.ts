@@ -26,7 +26,12 @@ import { PROCESSORS } from './processors/index.js';
 import { outputDirFor, outputRootFor } from './processors/result.js';
 import type { ProtocolEvent } from './protocol.js';
 
-export type StopReason = 'cancel' | 'shutdown' | 'lock-lost';
+/**
+ * Why a job is ended before its child finished. A hand-back (shutdown, a drain with `now`, a
+ * backfilled job overrunning a reservation) returns it to its queue without using an attempt.
+ */
+export type StopReason = 'cancel' | 'lock-lost' | HandBackReason;
+export type HandBackReason = 'shutdown' | 'drain' | 'overrun';
 
 /** What a running job needs of its host worker's dependencies. */
 export type RunningJobDeps = Pick<
@@ -253,7 +258,9 @@ export class RunningJob {
       case 'lock-lost':
         return; // the job belongs to another worker now
       case 'shutdown':
-        log.info('handing the job back to its queue');
+      case 'drain':
+      case 'overrun':
+        log.info({ reason: this.stopReason }, 'handing the job back to its queue');
         await job.moveToWait(token);
         return;
       case 'cancel':
