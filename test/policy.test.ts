@@ -3,13 +3,21 @@
 import { describe, expect, it } from 'vitest';
 import {
   afterStart,
+  claimWins,
   decide,
+  estimateFromSamples,
+  expectedEnd,
+  expectedStart,
+  hold,
   fillOrder,
   headsToRead,
   reservation,
   serveableQueues,
+  TAKEOVER_MARGIN_MS,
   type DispatchSnapshot,
+  type PoolReservation,
   type QueueState,
+  type RunningGpuJob,
 } from '../src/workers/policy/index.js';
 
 const training = (name: string, gpus: number, headAt?: number): QueueState => ({ name, priority: 5, gpus, headAt });
@@ -25,6 +33,7 @@ function snapshot(queues: QueueState[], over: Partial<Omit<DispatchSnapshot, 'qu
     queues,
     capacity: { gpusTotal: 2, gpusFree, cpuSlotsTotal: 1, cpuSlotsFree: 1 },
     starvationGuardMs: 5_000,
+    policy: 'host',
     ...rest,
   };
 }
@@ -113,7 +122,7 @@ describe('the starvation rule', () => {
 
   it('drops the reservation when its queue has nothing waiting', () => {
     const s = snapshot([training('training-big', 2), training('training-small', 1, 2_000)], { gpusFree: 1, reservedFor: 'training-big' });
-    expect(decide(s)).toEqual({ reservedFor: undefined, order: [expect.objectContaining({ name: 'training-small' })] });
+    expect(decide(s)).toMatchObject({ reservedFor: undefined, order: [expect.objectContaining({ name: 'training-small' })] });
   });
 
   it('leaves held-back queues out of the order and out of the markers to wait on; CPU queues go on', () => {
@@ -143,7 +152,7 @@ describe('the starvation rule', () => {
     // Decided on the stale snapshot, the small queue is open: its next job (the 10.011 s one) would start.
     expect(decide(before)).toMatchObject({ reservedFor: undefined, order: [expect.objectContaining({ name: 'training-small' })] });
     // Decided on heads read just before the dequeue, the big job is held for and the small queue is shut.
-    expect(decide(after)).toEqual({ reservedFor: 'training-big', order: [] });
+    expect(decide(after)).toMatchObject({ reservedFor: 'training-big', order: [] });
   });
 });
 
@@ -157,5 +166,144 @@ describe('heads to read', () => {
   it('reads nothing while no GPU is free, except the reserved queue to see whether it stands', () => {
     expect(headsToRead(snapshot(queues, { gpusFree: 0 }))).toEqual([]);
     expect(headsToRead(snapshot(queues, { gpusFree: 0, reservedFor: 'training-big' }))).toEqual(['training-big']);
+  });
+});
+
+describe('pool-wide reservations', () => {
+  // A 4-GPU host at t = 100 s; the 4-GPU job waits since t = 10 s, past the 5 s guard.
+  const big = (headAt = 10_000): QueueState => ({ ...training('training-big', 4, headAt), headId: 'big-1' });
+  const small = (estimateMs?: number): QueueState => ({ ...training('training-small', 1, 50_000), ...(estimateMs ? { estimateMs } : {}) });
+  const run = (id: string, gpus: number, expectedEndAt: number, backfillDeadlineAt?: number): RunningGpuJob => ({
+    id,
+    queue: 'training-small',
+    gpus,
+    expectedEndAt,
+    ...(backfillDeadlineAt ? { backfillDeadlineAt } : {}),
+  });
+  function pooled(over: Partial<DispatchSnapshot> & { gpusFree?: number } = {}): DispatchSnapshot {
+    const { gpusFree = 2, ...rest } = over;
+    return {
+      now: 100_000,
+      host: 'gpu-a',
+      policy: 'pool',
+      queues: [big(), small()],
+      capacity: { gpusTotal: 4, gpusFree, cpuSlotsTotal: 1, cpuSlotsFree: 1 },
+      running: [run('r1', 1, 130_000), run('r2', 1, 160_000)],
+      reservations: new Map(),
+      starvationGuardMs: 5_000,
+      ...rest,
+    };
+  }
+  const heldBy = (host: string, expectedStartAt: number): PoolReservation => ({ queue: 'training-big', host, jobId: 'big-1', expectedStartAt });
+
+  it('bids for the starved job with the time its running jobs are expected to free enough GPUs', () => {
+    expect(hold(pooled())).toEqual({ queue: 'training-big', expectedStartAt: 160_000, jobId: 'big-1' });
+    // One of the two running jobs has no known end: nor has the bid.
+    expect(hold(pooled({ running: [run('r1', 1, 130_000), run('r2', 1, Infinity)] }))?.expectedStartAt).toBe(Infinity);
+  });
+
+  it('leaves the reservation to a host that expects to start the job sooner, and takes it from one that is later by more than the margin', () => {
+    expect(hold(pooled({ reservations: new Map([['training-big', heldBy('gpu-b', 140_000)]]) }))).toBeUndefined();
+    expect(hold(pooled({ reservations: new Map([['training-big', heldBy('gpu-b', 160_000 + TAKEOVER_MARGIN_MS)]]) }))).toBeUndefined();
+    expect(hold(pooled({ reservations: new Map([['training-big', heldBy('gpu-b', 160_001 + TAKEOVER_MARGIN_MS)]]) }))?.queue).toBe('training-big');
+    // A known start beats an unknown one.
+    expect(hold(pooled({ reservations: new Map([['training-big', heldBy('gpu-b', Infinity)]]) }))?.queue).toBe('training-big');
+    expect(claimWins(heldBy('gpu-b', Infinity), 'gpu-a', Infinity)).toBe(false);
+  });
+
+  it('a host that does not hold the reservation keeps serving smaller jobs', () => {
+    const d = decide(pooled({ reservations: new Map([['training-big', heldBy('gpu-b', 140_000)]]) }));
+    expect(d.reservedFor).toBeUndefined();
+    expect(names(d.order)).toEqual(['training-small']);
+  });
+
+  it('the holding host starts no smaller GPU job without backfill, and drops its hold once another host has taken it', () => {
+    const d = decide(pooled());
+    expect(d.reservedFor).toBe('training-big');
+    expect(names(d.order)).toEqual([]);
+    const takenOver = pooled({ reservedFor: 'training-big', reservations: new Map([['training-big', heldBy('gpu-b', 120_000)]]) });
+    expect(decide(takenOver).reservedFor).toBeUndefined();
+  });
+
+  it('with no history (no estimate) backfill admits nothing: the plain reservation', () => {
+    const d = decide(pooled({ policy: 'backfill' }));
+    expect(d.reservedFor).toBe('training-big');
+    expect(names(d.order)).toEqual([]);
+  });
+
+  it('backfill lets a job start that is expected to end before the reservation, with a deadline, and refuses one that would delay it', () => {
+    // Expected start 160 s; now 100 s. A 50 s job ends at 150 s: in.
+    const fitsBefore = decide(pooled({ policy: 'backfill', queues: [big(), small(50_000)], backfillOverrunMs: 7_000 }));
+    expect(names(fitsBefore.order)).toEqual(['training-small']);
+    expect(fitsBefore.backfill.get('training-small')).toBe(167_000);
+    // A 70 s job would end at 170 s, after the reserved job's start: refused.
+    const tooLong = decide(pooled({ policy: 'backfill', queues: [big(), small(70_000)] }));
+    expect(names(tooLong.order)).toEqual([]);
+  });
+
+  it('backfill lets any job use GPUs the reserved job will not need at its start', () => {
+    // 8-GPU host, 4 GPUs free, one 4-GPU job to end at 160 s: at 160 s 8 are free, the big job
+    // needs 4, so a 1-GPU job of unknown length may take one of the 4 spare ones.
+    const d = decide(
+      pooled({
+        policy: 'backfill',
+        queues: [{ ...big(), gpus: 6 }, small()],
+        capacity: { gpusTotal: 8, gpusFree: 4, cpuSlotsTotal: 1, cpuSlotsFree: 1 },
+        running: [run('r1', 4, 160_000)],
+      }),
+    );
+    expect(d.reservedFor).toBe('training-big');
+    expect(names(d.order)).toEqual(['training-small']);
+    expect(d.backfill.has('training-small')).toBe(false);
+  });
+
+  it('hands back an overrunning backfilled job only when the reserved job waits for its GPUs', () => {
+    // Both running jobs are backfills past their deadline; 2 free + their 2 = the 4 needed.
+    const late = pooled({ policy: 'backfill', now: 200_000, running: [run('r1', 1, 200_000, 190_000), run('r2', 1, 200_000, 195_000)] });
+    expect(decide(late).stop).toEqual(['r1', 'r2']);
+    // One is not a backfill: ending the other would not let the big job start.
+    const notEnough = pooled({ policy: 'backfill', now: 200_000, running: [run('r1', 1, 200_000, 190_000), run('r2', 1, 250_000)] });
+    expect(decide(notEnough).stop).toEqual([]);
+    // Before the deadline: nothing, but the worker is told when to look again.
+    const early = pooled({ policy: 'backfill', now: 180_000, running: [run('r1', 1, 200_000, 190_000), run('r2', 1, 200_000, 195_000)] });
+    expect(decide(early)).toMatchObject({ stop: [], wakeAt: 190_000 });
+  });
+
+  it('asks to be woken when a blocked job will reach the guard', () => {
+    expect(decide(pooled({ queues: [big(98_000), small()] })).wakeAt).toBe(103_000);
+  });
+
+  it('none: never holds, the oldest job that fits goes first', () => {
+    const d = decide(pooled({ policy: 'none' }));
+    expect(d.reservedFor).toBeUndefined();
+    expect(names(d.order)).toEqual(['training-small']);
+  });
+});
+
+describe('expected ends and starts', () => {
+  it('takes the progress rate first, then the learned duration, never past the timeout, never in the past', () => {
+    expect(expectedEnd({ startedAt: 0, percent: 25, estimateMs: 1_000 }, 10_000)).toBe(40_000);
+    expect(expectedEnd({ startedAt: 0, estimateMs: 30_000 }, 10_000)).toBe(30_000);
+    expect(expectedEnd({ startedAt: 0, estimateMs: 30_000, timeoutMs: 20_000 }, 10_000)).toBe(20_000);
+    expect(expectedEnd({ startedAt: 0, timeoutMs: 20_000 }, 10_000)).toBe(20_000);
+    expect(expectedEnd({ startedAt: 0 }, 10_000)).toBe(Infinity);
+    expect(expectedEnd({ startedAt: 0, estimateMs: 5_000 }, 10_000)).toBe(10_000);
+  });
+
+  it('estimates a high percentile once there are enough samples', () => {
+    expect(estimateFromSamples([100, 200])).toBeUndefined();
+    expect(estimateFromSamples([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])).toBe(9);
+  });
+
+  it('expects enough GPUs free when enough running jobs have ended, earliest first', () => {
+    const cap = { gpusTotal: 4, gpusFree: 1, cpuSlotsTotal: 0, cpuSlotsFree: 0 };
+    const running = [
+      { id: 'a', queue: 'q', gpus: 2, expectedEndAt: 50 },
+      { id: 'b', queue: 'q', gpus: 1, expectedEndAt: 20 },
+    ];
+    expect(expectedStart(1, cap, running, 0)).toBe(0);
+    expect(expectedStart(2, cap, running, 0)).toBe(20);
+    expect(expectedStart(4, cap, running, 0)).toBe(50);
+    expect(expectedStart(5, cap, running, 0)).toBe(Infinity);
   });
 });

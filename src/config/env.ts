@@ -3,6 +3,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { ConfigError, issuesToDetails } from './config-error.js';
+import { DISPATCH_POLICIES, type DispatchPolicy } from './dispatch-policy.js';
 
 const token = z
   .string()
@@ -39,7 +40,9 @@ const envSchema = z.object({
   CAELUM_HEARTBEAT_MS: z.coerce.number().int().min(200).default(5_000),
   CAELUM_KILL_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   CAELUM_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
-  CAELUM_STARVATION_GUARD_MS: z.coerce.number().int().min(0).default(30_000),
+  CAELUM_STARVATION_GUARD_MS: z.coerce.number().int().min(0).default(2_000),
+  CAELUM_DISPATCH_POLICY: z.enum(DISPATCH_POLICIES).default('backfill'),
+  CAELUM_BACKFILL_OVERRUN_MS: z.coerce.number().int().min(0).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -72,6 +75,8 @@ export interface Env {
     killGraceMs: number;
     shutdownGraceMs: number;
     starvationGuardMs: number;
+    dispatchPolicy: DispatchPolicy;
+    backfillOverrunMs: number;
   };
 }
 
@@ -112,6 +117,8 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
       killGraceMs: e.CAELUM_KILL_GRACE_MS,
       shutdownGraceMs: e.CAELUM_SHUTDOWN_GRACE_MS,
       starvationGuardMs: e.CAELUM_STARVATION_GUARD_MS,
+      dispatchPolicy: e.CAELUM_DISPATCH_POLICY,
+      backfillOverrunMs: e.CAELUM_BACKFILL_OVERRUN_MS,
     },
   };
 }

@@ -24,6 +24,13 @@ export const cancelChannel = (prefix: string) => `${prefix}:cancel-requests`;
 export const workersSetKey = (prefix: string) => `${prefix}:workers`;
 export const workerStatusKey = (prefix: string, member: string) => `${prefix}:workers:${member}`;
 
+/** A GPU queue's pool-wide reservation: which host holds GPUs for its head job (queues/reservations.ts). */
+export const reservationKey = (prefix: string, queue: string) => `${prefix}:reservation:${queue}`;
+
+/** Learned run times of a GPU queue's jobs, newest first; `params` narrows them to one params digest. */
+export const durationsKey = (prefix: string, queue: string, params?: string) =>
+  params === undefined ? `${prefix}:durations:${queue}` : `${prefix}:durations:${queue}:${params}`;
+
 /** The process groups of running children, per host, for the orphan sweep after a kill -9. */
 export const childrenKey = (prefix: string, host: string) => `${prefix}:children:${host}`;
 

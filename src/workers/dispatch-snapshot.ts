@@ -1,24 +1,107 @@
 // The dispatch policy's snapshot of one host, filled from Redis: what the host worker knows
-// itself (capacity, the standing reservation) and, read straight from BullMQ's keys (see
-// redis-names.ts), when the next job of each queue the policy asks about was enqueued. One round
-// trip for the heads, one for their times; none when the policy needs no head.
+// itself (capacity, its running jobs, the standing hold) and, read straight from BullMQ's keys
+// (see redis-names.ts), when the next job of each queue the policy asks about was enqueued, with
+// the pool's reservations of those queues and their learned durations. The reads go out together
+// (one round trip for heads and reservations, one for the heads' fields); none when the policy
+// needs no head; duration lists at most every few seconds (durations.ts).
 import type { Redis } from 'ioredis';
+import { asPolicyReservation, readReservations } from '../queues/reservations.js';
 import { jobKey, waitKey } from '../queues/redis-names.js';
-import { headsToRead, type DispatchSnapshot, type HostView } from './policy/index.js';
+import type { DurationBook } from './durations.js';
+import { paramsDigest } from './durations.js';
+import { expectedEnd, headsToRead, type DispatchPolicy, type DispatchSnapshot, type HostView, type PoolReservation, type RunningGpuJob } from './policy/index.js';
 
-/** Each queue's head job enqueue time (ms); undefined for a queue with nothing waiting. */
-export async function readHeads(redis: Redis, prefix: string, queues: readonly string[]): Promise<Map<string, number | undefined>> {
-  if (queues.length === 0) return new Map();
-  const heads = await Promise.all(queues.map((q) => redis.lindex(waitKey(prefix, q), -1)));
-  const stamps = await Promise.all(
-    queues.map((q, i) => (heads[i] ? redis.hget(jobKey(prefix, q, heads[i]!), 'timestamp') : Promise.resolve(null))),
-  );
-  return new Map(queues.map((q, i) => [q, stamps[i] ? Number(stamps[i]) : undefined]));
+export interface Head {
+  id: string;
+  at: number;
+  params?: string;
 }
 
-/** The view with the heads the policy needs, timed after they were read. */
-export async function readSnapshot(redis: Redis, prefix: string, view: HostView, starvationGuardMs: number): Promise<DispatchSnapshot> {
-  const heads = await readHeads(redis, prefix, headsToRead(view));
-  const queues = view.queues.map((q) => (heads.has(q.name) ? { ...q, headAt: heads.get(q.name) } : q));
-  return { ...view, queues, now: Date.now(), starvationGuardMs };
+/** A GPU job running on the host, as the worker knows it. */
+export interface RunningFacts {
+  id: string;
+  queue: string;
+  gpus: number;
+  params?: string;
+  startedAt: number;
+  percent?: number;
+  timeoutMs?: number;
+  backfillDeadlineAt?: number;
+}
+
+export interface SnapshotSource {
+  redis: Redis;
+  prefix: string;
+  host: string;
+  policy: DispatchPolicy;
+  starvationGuardMs: number;
+  backfillOverrunMs: number;
+  durations: DurationBook;
+}
+
+/** Each queue's head job (id, enqueue time, params digest); undefined for a queue with nothing waiting. */
+export async function readHeads(redis: Redis, prefix: string, queues: readonly string[]): Promise<Map<string, Head | undefined>> {
+  if (queues.length === 0) return new Map();
+  const ids = await Promise.all(queues.map((q) => redis.lindex(waitKey(prefix, q), -1)));
+  const fields = await Promise.all(queues.map((q, i) => (ids[i] ? redis.hmget(jobKey(prefix, q, ids[i]!), 'timestamp', 'data') : Promise.resolve(null))));
+  return new Map(
+    queues.map((q, i) => {
+      const f = fields[i];
+      if (!f?.[0]) return [q, undefined];
+      let params: string | undefined;
+      try {
+        params = f[1] ? paramsDigest((JSON.parse(f[1]) as { payload?: unknown }).payload) : undefined;
+      } catch {
+        params = undefined; // a job whose data is not JSON is estimated by its queue alone
+      }
+      return [q, { id: ids[i]!, at: Number(f[0]), ...(params ? { params } : {}) }];
+    }),
+  );
+}
+
+/** The view with the heads, running jobs, reservations and estimates the policy needs, timed after they were read. */
+export async function readSnapshot(src: SnapshotSource, view: HostView, running: readonly RunningFacts[]): Promise<DispatchSnapshot> {
+  const names = headsToRead(view);
+  const pooled = src.policy === 'pool' || src.policy === 'backfill';
+  const [heads, stored] = await Promise.all([
+    readHeads(src.redis, src.prefix, names),
+    pooled ? readReservations(src.redis, src.prefix, names) : Promise.resolve(new Map()),
+  ]);
+  const needsEstimates = src.policy === 'backfill' || pooled;
+  if (needsEstimates) {
+    const gpuQueues = view.queues.filter((q) => q.gpus > 0);
+    await src.durations.refresh([
+      ...gpuQueues.map((q) => ({ queue: q.name, ...(heads.get(q.name)?.params ? { params: heads.get(q.name)!.params } : {}) })),
+      ...running.map((r) => ({ queue: r.queue, ...(r.params ? { params: r.params } : {}) })),
+    ]);
+  }
+  const now = Date.now();
+  const queues = view.queues.map((q) => {
+    const head = heads.get(q.name);
+    const estimateMs = needsEstimates && q.gpus > 0 ? src.durations.estimate(q.name, head?.params) : undefined;
+    return {
+      ...q,
+      ...(heads.has(q.name) ? { headAt: head?.at, ...(head ? { headId: head.id } : {}) } : {}),
+      ...(estimateMs !== undefined ? { estimateMs } : {}),
+    };
+  });
+  const runningJobs: RunningGpuJob[] = running.map((r) => ({
+    id: r.id,
+    queue: r.queue,
+    gpus: r.gpus,
+    expectedEndAt: expectedEnd({ startedAt: r.startedAt, percent: r.percent, estimateMs: src.durations.estimate(r.queue, r.params), timeoutMs: r.timeoutMs }, now),
+    ...(r.backfillDeadlineAt !== undefined ? { backfillDeadlineAt: r.backfillDeadlineAt } : {}),
+  }));
+  const reservations = new Map<string, PoolReservation>([...stored].map(([q, r]) => [q, asPolicyReservation(r)]));
+  return {
+    ...view,
+    queues,
+    now,
+    host: src.host,
+    policy: src.policy,
+    running: runningJobs,
+    reservations,
+    starvationGuardMs: src.starvationGuardMs,
+    backfillOverrunMs: src.backfillOverrunMs,
+  };
 }

@@ -12,6 +12,8 @@ export interface HeartbeatOptions {
   instance: string;
   periodMs: number;
   status: () => WorkerStatus;
+  /** Also done on every periodic beat (not on the soon() ones). */
+  onBeat?: () => Promise<void>;
   log: Logger;
 }
 
@@ -24,7 +26,10 @@ export class Heartbeat {
 
   async start(): Promise<void> {
     await this.beat();
-    this.timer = setInterval(() => void this.beat(), this.opts.periodMs);
+    this.timer = setInterval(() => {
+      void this.beat();
+      this.opts.onBeat?.().catch((err: unknown) => this.opts.log.warn({ err }, 'heartbeat task failed'));
+    }, this.opts.periodMs);
   }
 
   /** A beat 100 ms from now; changes that come close together share it. */

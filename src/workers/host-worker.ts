@@ -23,13 +23,26 @@ import type { WorkerStatus } from '../queues/worker-status.js';
 import type { Registry } from '../registry/index.js';
 import { Capacity, type Lease } from './capacity.js';
 import type { Consumers } from './consumers.js';
-import { readSnapshot } from './dispatch-snapshot.js';
+import { readSnapshot, type RunningFacts } from './dispatch-snapshot.js';
+import { DurationBook } from './durations.js';
 import type { Gpu } from './gpu-discovery.js';
 import { GpuGuard } from './gpu-guard.js';
 import { Heartbeat } from './heartbeat.js';
 import { MarkerWait } from './marker-wait.js';
 import { sweepOrphans } from './orphans.js';
-import { afterStart, byPriority, decide, serveableQueues, type HostView, type QueueState } from './policy/index.js';
+import {
+  afterStart,
+  byPriority,
+  decide,
+  serveableQueues,
+  TAKEOVER_MARGIN_MS,
+  type DispatchDecision,
+  type DispatchPolicy,
+  type Hold,
+  type HostView,
+  type QueueState,
+} from './policy/index.js';
+import { claimReservation, releaseReservation } from '../queues/reservations.js';
 import { RunningJob } from './running-job.js';
 
 export interface HostWorkerOptions {
@@ -40,6 +53,10 @@ export interface HostWorkerOptions {
   shutdownGraceMs: number;
   heartbeatMs: number;
   starvationGuardMs: number;
+  /** How hosts keep big jobs from starving: see policy/snapshot.ts. */
+  dispatchPolicy: DispatchPolicy;
+  /** How long a backfilled job may overrun the reservation's expected start before it is handed back. */
+  backfillOverrunMs: number;
   /** Longest single BZPOPMIN; also bounds how late a delayed job seen by another host starts here. */
   maxBlockMs: number;
   /** How often nvidia-smi is asked which processes compute on the GPUs (where it exists). */
@@ -51,7 +68,11 @@ export const DEFAULT_HOST_WORKER_OPTIONS: HostWorkerOptions = {
   killGraceMs: 10_000,
   shutdownGraceMs: 30_000,
   heartbeatMs: 5_000,
-  starvationGuardMs: 30_000,
+  // With one host of a pool holding (not all of them) and backfill filling its idle GPUs, holding
+  // early costs little; a long guard is what let big jobs wait many times their fair share.
+  starvationGuardMs: 2_000,
+  dispatchPolicy: 'backfill',
+  backfillOverrunMs: 30_000,
   maxBlockMs: 5_000,
   gpuCheckMs: 5_000,
 };
@@ -101,6 +122,11 @@ export class HostWorker {
   private readonly heartbeat: Heartbeat;
   private readonly gpuGuard: GpuGuard | undefined;
   private reservedFor: string | undefined;
+  /** The hold as last claimed in Redis (pool policies), with when it was renewed. */
+  private hold: (Hold & { renewedAt: number }) | undefined;
+  private readonly durations: DurationBook;
+  /** The queues the last decision would start from, and when to decide again: what the wait is for. */
+  private waitOn: { queues: string[]; until?: number } = { queues: [] };
   private tokenSeq = 0;
   private closing: Promise<void> | undefined;
 
@@ -108,10 +134,21 @@ export class HostWorker {
     this.capacity = new Capacity(deps.gpus, deps.cpuSlots);
     this.queues = deps.served.map((q) => ({ name: q.name, priority: SERVING_PRIORITY[q.kind], gpus: q.gpus }));
     this.specs = new Map(deps.served.map((q) => [q.name, q]));
+    this.durations = new DurationBook(deps.redis, deps.prefix);
     this.log = deps.logger.child({ component: 'worker', host: deps.hostId });
     const { redis, blocking, prefix, hostId: host, options } = deps;
     this.markers = new MarkerWait({ redis, blocking, prefix, host, instance: this.instance, maxBlockMs: options.maxBlockMs, log: this.log });
-    this.heartbeat = new Heartbeat({ redis, prefix, host, instance: this.instance, periodMs: options.heartbeatMs, status: () => this.status(), log: this.log });
+    this.heartbeat = new Heartbeat({
+      redis,
+      prefix,
+      host,
+      instance: this.instance,
+      periodMs: options.heartbeatMs,
+      status: () => this.status(),
+      // The reservation's lease outlives a beat or two, so only a dead holder loses it.
+      onBeat: () => this.renewHold(),
+      log: this.log,
+    });
     if (deps.nvidiaSmi && deps.gpus.length > 0) {
       this.gpuGuard = new GpuGuard({
         nvidiaSmi: deps.nvidiaSmi,
@@ -168,6 +205,15 @@ export class HostWorker {
       queues: byPriority(this.queues).map((q) => q.name),
       running: [...this.running.values()].map((r) => r.status()),
       ...(this.reservedFor ? { reservedFor: this.reservedFor } : {}),
+      ...(this.hold
+        ? {
+            reservation: {
+              queue: this.hold.queue,
+              ...(this.hold.jobId ? { jobId: this.hold.jobId } : {}),
+              expectedStartAt: Number.isFinite(this.hold.expectedStartAt) ? new Date(this.hold.expectedStartAt).toISOString() : null,
+            },
+          }
+        : {}),
     };
   }
 
@@ -186,7 +232,7 @@ export class HostWorker {
         // A marker we consumed for a queue we did not get to try belongs to another host.
         if (popped && !tried.has(popped)) await this.markers.giveBack(popped);
         if (this.stopping) break;
-        popped = await this.markers.next(serveableQueues(this.view()).map((q) => q.name));
+        popped = await this.markers.next(this.waitOn.queues, this.waitOn.until);
       } catch (err) {
         if (this.stopping) break;
         this.log.error({ err }, 'dispatch loop error; retrying in a second');
@@ -204,12 +250,38 @@ export class HostWorker {
       if (this.stopping) break;
       // A GPU is leased on an answer of nvidia-smi at most a period old.
       if (this.capacity.freeGpus() > 0) await this.gpuGuard?.fresh();
-      const snapshot = await readSnapshot(this.deps.redis, this.deps.prefix, this.view(), this.deps.options.starvationGuardMs);
-      const { reservedFor, order } = decide(snapshot);
-      this.reserve(reservedFor);
-      outcome = await this.startOne(order, tried, empty);
+      const { redis, prefix, hostId: host, options } = this.deps;
+      const snapshot = await readSnapshot(
+        {
+          redis,
+          prefix,
+          host,
+          policy: options.dispatchPolicy,
+          starvationGuardMs: options.starvationGuardMs,
+          backfillOverrunMs: options.backfillOverrunMs,
+          durations: this.durations,
+        },
+        this.view(),
+        this.runningFacts(),
+      );
+      const decision = decide(snapshot);
+      for (const id of decision.stop) {
+        this.log.warn({ jobId: id, reservedFor: decision.reservedFor }, 'backfilled job overran the reservation it had to end before; handing it back');
+        this.running.get(id)?.stop('overrun');
+      }
+      if (!(await this.reserve(decision))) {
+        outcome = 'stale'; // another host holds it now: decide again on what is stored
+        continue;
+      }
+      this.waitOn = { queues: decision.order.map((q) => q.name), ...(decision.wakeAt !== undefined ? { until: decision.wakeAt } : {}) };
+      outcome = await this.startOne(decision, tried, empty);
     } while (outcome !== 'idle');
     return tried;
+  }
+
+  /** The GPU jobs running here, as the dispatch snapshot needs them. */
+  private runningFacts(): RunningFacts[] {
+    return [...this.running.values()].filter((r) => r.spec.gpus > 0).map((r) => r.facts());
   }
 
   /**
@@ -219,7 +291,7 @@ export class HostWorker {
    * it ('stale': read again). Queues in `empty` had nothing since the last start; they are not
    * asked again in this pass (a job that comes to one leaves a marker for the next wait).
    */
-  private async startOne(order: QueueState[], tried: Set<string>, empty: Set<string>): Promise<'started' | 'stale' | 'idle'> {
+  private async startOne({ order, backfill }: DispatchDecision, tried: Set<string>, empty: Set<string>): Promise<'started' | 'stale' | 'idle'> {
     let missed = false;
     for (const { name, gpus } of order) {
       if (empty.has(name)) continue;
@@ -234,7 +306,7 @@ export class HostWorker {
       }
       const spec = this.specs.get(name)!;
       // Nothing else leases between the decision and here: only this loop leases.
-      this.launch(spec, job, token, this.capacity.lease(job.id!, spec)!);
+      this.launch(spec, job, token, this.capacity.lease(job.id!, spec)!, backfill.get(name));
       empty.clear(); // after a start, every queue is asked again, from the highest priority
       return 'started';
     }
@@ -246,17 +318,67 @@ export class HostWorker {
     return { queues: this.queues, capacity: this.capacity.state(), reservedFor: this.reservedFor };
   }
 
-  private reserve(queue: string | undefined): void {
-    if (queue !== undefined && queue !== this.reservedFor) this.log.info({ queue }, 'holding GPUs for a job that has waited too long');
-    this.reservedFor = queue;
+  /**
+   * Takes the decision's hold: in Redis for the pool policies (claim or renew; give up the one
+   * it replaces). False when another host won the claim, so the decision no longer stands.
+   */
+  private async reserve({ hold }: DispatchDecision): Promise<boolean> {
+    const pooled = this.deps.options.dispatchPolicy === 'pool' || this.deps.options.dispatchPolicy === 'backfill';
+    const previous = this.hold;
+    if (previous && previous.queue !== hold?.queue && pooled) await releaseReservation(this.deps.redis, this.deps.prefix, previous.queue, this.deps.hostId);
+    if (hold && pooled) {
+      const changed = !previous || previous.queue !== hold.queue || previous.jobId !== hold.jobId || Math.abs(previous.expectedStartAt - hold.expectedStartAt) > TAKEOVER_MARGIN_MS / 2;
+      if (changed && !(await this.claim(hold))) {
+        this.hold = undefined;
+        this.reservedFor = undefined;
+        return false;
+      }
+    }
+    if (hold && hold.queue !== this.reservedFor) {
+      const expectedStart = Number.isFinite(hold.expectedStartAt) ? new Date(hold.expectedStartAt).toISOString() : 'unknown';
+      this.log.info({ queue: hold.queue, jobId: hold.jobId, expectedStart }, 'holding GPUs for a job that has waited too long');
+    }
+    this.hold = hold ? { ...hold, renewedAt: previous && previous.queue === hold.queue ? previous.renewedAt : Date.now() } : undefined;
+    this.reservedFor = hold?.queue;
+    return true;
+  }
+
+  private async claim(hold: Hold): Promise<boolean> {
+    const { redis, prefix, hostId: host, options } = this.deps;
+    const bid = { queue: hold.queue, host, instance: this.instance, ...(hold.jobId ? { jobId: hold.jobId } : {}), expectedStartAt: Number.isFinite(hold.expectedStartAt) ? hold.expectedStartAt : null };
+    const standing = await claimReservation(redis, prefix, bid, TAKEOVER_MARGIN_MS, options.heartbeatMs * 3);
+    if (standing.host === host) return true;
+    this.log.info({ queue: hold.queue, holder: standing.host }, 'another host holds the reservation with an earlier expected start');
+    return false;
+  }
+
+  /** Renews the stored reservation's lease (each heartbeat), so it lapses only when this worker stops. */
+  private async renewHold(): Promise<void> {
+    const hold = this.hold;
+    const pooled = this.deps.options.dispatchPolicy === 'pool' || this.deps.options.dispatchPolicy === 'backfill';
+    if (!hold || !pooled || this.stopping) return;
+    if (!(await this.claim(hold))) {
+      // Taken over (a better bid) while this host was idle: stop holding, decide again.
+      this.hold = undefined;
+      this.reservedFor = undefined;
+      this.markers.wake();
+    }
   }
 
   // --- running jobs ------------------------------------------------------------------------
 
-  private launch(spec: QueueSpec, job: Job<JobData>, token: string, lease: Lease): void {
-    const entry = new RunningJob(this.deps, job, spec, lease, token, this.log, (l) => this.released(l));
+  private launch(spec: QueueSpec, job: Job<JobData>, token: string, lease: Lease, backfillDeadlineAt: number | undefined): void {
+    const entry = new RunningJob({ ...this.deps, durations: this.durations }, job, spec, lease, token, this.log, (l) => this.released(l), backfillDeadlineAt);
     this.running.set(job.id!, entry);
     this.reservedFor = afterStart(this.reservedFor, spec.name);
+    if (this.hold && this.reservedFor === undefined) {
+      // The job it held for has its GPUs: the reservation is done.
+      const { queue } = this.hold;
+      this.hold = undefined;
+      if (this.deps.options.dispatchPolicy === 'pool' || this.deps.options.dispatchPolicy === 'backfill') {
+        releaseReservation(this.deps.redis, this.deps.prefix, queue, this.deps.hostId).catch((err: unknown) => this.log.warn({ err, queue }, 'could not give up a reservation'));
+      }
+    }
     this.heartbeat.soon();
     const done = entry
       .run()
@@ -294,6 +416,7 @@ export class HostWorker {
       await Promise.all(this.finishing);
     }
     await this.gpuGuard?.close();
+    if (this.hold) await releaseReservation(this.deps.redis, this.deps.prefix, this.hold.queue, this.deps.hostId).catch(() => {});
     await this.heartbeat.close();
     await this.markers.close();
   }

@@ -27,13 +27,14 @@ export class MarkerWait {
   }
 
   /**
-   * Blocks until one of `queues` has work, wake() is called, a delayed job falls due or the
-   * longest block passes; returns the queue whose marker it took, if any.
+   * Blocks until one of `queues` has work, wake() is called, a delayed job falls due, `until`
+   * (ms, the policy's next decision time) comes or the longest block passes; returns the queue
+   * whose marker it took, if any.
    */
-  async next(queues: readonly string[]): Promise<string | undefined> {
+  async next(queues: readonly string[], until?: number): Promise<string | undefined> {
     const { prefix, blocking } = this.opts;
     const now = Date.now();
-    let timeoutMs = this.opts.maxBlockMs;
+    let timeoutMs = Math.min(this.opts.maxBlockMs, until === undefined ? Infinity : until - now);
     for (const [queue, at] of this.dueAt) {
       if (at <= now) this.dueAt.delete(queue);
       else timeoutMs = Math.min(timeoutMs, at - now);

@@ -25,6 +25,8 @@ import { forgetChild, recordChild } from './orphans.js';
 import { PROCESSORS } from './processors/index.js';
 import { outputDirFor, outputRootFor } from './processors/result.js';
 import type { ProtocolEvent } from './protocol.js';
+import type { RunningFacts } from './dispatch-snapshot.js';
+import { paramsDigest, type DurationBook } from './durations.js';
 
 /**
  * Why a job is ended before its child finished. A hand-back (shutdown, a drain with `now`, a
@@ -37,7 +39,7 @@ export type HandBackReason = 'shutdown' | 'drain' | 'overrun';
 export type RunningJobDeps = Pick<
   HostWorkerDeps,
   'hostId' | 'fleet' | 'registry' | 'locks' | 'metrics' | 'queues' | 'redis' | 'prefix' | 'baseEnv' | 'dataDir' | 'options'
->;
+> & { durations: DurationBook };
 
 export class RunningJob {
   readonly startedAt = Date.now();
@@ -59,6 +61,8 @@ export class RunningJob {
     private readonly token: string,
     logger: Logger,
     private readonly onRelease: (lease: Lease) => void,
+    /** Set when it started as a backfill: it must have ended by then (policy/backfill.ts). */
+    readonly backfillDeadlineAt?: number,
   ) {
     this.log = logger.child({ jobId: job.id, queue: spec.name, kind: spec.kind, ...(spec.model ? { model: spec.model } : {}) });
     this.output = new JobOutput(job, this.log);
@@ -69,6 +73,25 @@ export class RunningJob {
   stop(reason: StopReason): void {
     this.stopReason ??= reason;
     this.abort.abort();
+  }
+
+  /** What the dispatch policy needs to know of it (dispatch-snapshot.ts). */
+  facts(): RunningFacts {
+    const { job, spec, lease } = this;
+    const p = (this.output.latestProgress() ?? {}) as { percent?: unknown; epoch?: unknown; epochs?: unknown };
+    const percent =
+      typeof p.percent === 'number' ? p.percent : typeof p.epoch === 'number' && typeof p.epochs === 'number' && p.epochs > 0 ? (p.epoch / p.epochs) * 100 : undefined;
+    const params = paramsDigest(job.data.payload);
+    return {
+      id: job.id!,
+      queue: spec.name,
+      gpus: lease.gpus.length,
+      startedAt: this.startedAt,
+      timeoutMs: spec.command.timeoutSeconds * 1000,
+      ...(params ? { params } : {}),
+      ...(percent !== undefined ? { percent } : {}),
+      ...(this.backfillDeadlineAt !== undefined ? { backfillDeadlineAt: this.backfillDeadlineAt } : {}),
+    };
   }
 
   /** Gives the GPUs or CPU slot back once no child of the job is left; later calls do nothing. */
@@ -271,6 +294,10 @@ export class RunningJob {
     }
     if (!failure) {
       await job.moveToCompleted(result, token, false);
+      // What backfill learns from: how long a completed GPU job of this queue (and params) ran.
+      if (spec.gpus > 0) {
+        await this.deps.durations.record(spec.name, paramsDigest(job.data.payload), Date.now() - this.startedAt).catch((err: unknown) => log.warn({ err }, 'could not record the run time'));
+      }
       log.info({ durationMs: Date.now() - this.startedAt }, 'job completed');
       return;
     }

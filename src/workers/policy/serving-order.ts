@@ -7,19 +7,22 @@ import { byPriority, couldEverFit, fits, type HostView, type QueueState } from '
 
 /**
  * Queues that could start a job now and are not held back by `snapshot.reservedFor`, in priority
- * order: the queues whose markers the host waits on.
+ * order (without backfill, which needs heads and the clock).
  */
 export function serveableQueues(snapshot: HostView): QueueState[] {
   return byPriority(snapshot.queues).filter((q) => fits(snapshot.capacity, q) && !heldBack(q, snapshot.reservedFor));
 }
 
+/** `candidates` sorted as said above; `queues` (config order) breaks ties. */
+export function sortForFill(candidates: readonly QueueState[], queues: readonly QueueState[]): QueueState[] {
+  const config = new Map(queues.map((q, i) => [q.name, i]));
+  const age = (q: QueueState) => (q.gpus > 0 ? (q.headAt ?? Infinity) : Infinity);
+  return byPriority(candidates).sort((a, b) => b.priority - a.priority || age(a) - age(b) || config.get(a.name)! - config.get(b.name)!);
+}
+
 /** Queues to try for one start, in order: the serveable ones, sorted as said above. */
 export function fillOrder(snapshot: HostView): QueueState[] {
-  const config = new Map(snapshot.queues.map((q, i) => [q.name, i]));
-  const age = (q: QueueState) => (q.gpus > 0 ? (q.headAt ?? Infinity) : Infinity);
-  return serveableQueues(snapshot).sort(
-    (a, b) => b.priority - a.priority || age(a) - age(b) || config.get(a.name)! - config.get(b.name)!,
-  );
+  return sortForFill(serveableQueues(snapshot), snapshot.queues);
 }
 
 /**

@@ -1,6 +1,20 @@
-// What the dispatch policy decides from: one host's capacity and the queues it serves, as read at
-// one moment. The host worker fills it from Redis; a simulator fills it from its own model with a
-// virtual clock. Plain data only, so a decision can be replayed, logged or pinned in a test.
+// What the dispatch policy decides from: one host's capacity, the jobs it runs, the queues it
+// serves and the pool-wide reservations on them, as read at one moment. The host worker fills it
+// from Redis; the simulator (bench/simulate/) fills it from its own model with a virtual clock.
+// Plain data only, so a decision can be replayed, logged or pinned in a test.
+
+/**
+ * How a host keeps big jobs from starving (see reservation.ts):
+ * - `none`: never holds GPUs; the oldest waiting job that fits goes first.
+ * - `host`: each host on its own holds its GPUs for the oldest starved queue.
+ * - `pool`: one host of the pool, the one expected to free enough GPUs soonest, holds them.
+ * - `backfill`: `pool`, and the holding host lets a smaller job use its idle GPUs when that job is
+ *   expected to end before the reservation's expected start (or uses GPUs the reserved job will
+ *   not need then).
+ */
+import type { DispatchPolicy } from '../../config/dispatch-policy.js';
+
+export type { DispatchPolicy } from '../../config/dispatch-policy.js';
 
 export interface QueueState {
   name: string;
@@ -14,6 +28,34 @@ export interface QueueState {
    * (see headsToRead).
    */
   headAt?: number;
+  /** The id of that job, when read. */
+  headId?: string;
+  /**
+   * How long a job of this queue is expected to run (ms): a high percentile of the learned
+   * durations (of the head job's own params when enough of those are known); undefined: no
+   * history yet, so it may not backfill.
+   */
+  estimateMs?: number;
+}
+
+/** A GPU job running on this host. */
+export interface RunningGpuJob {
+  id: string;
+  queue: string;
+  gpus: number;
+  /** When it is expected to end (ms; Infinity: unknown), see expectedEnd in estimates.ts. */
+  expectedEndAt: number;
+  /** Set when it started as a backfill: by when it must have ended not to delay the reservation. */
+  backfillDeadlineAt?: number;
+}
+
+/** A pool-wide reservation as stored (one per GPU queue): which host holds GPUs for its head job. */
+export interface PoolReservation {
+  queue: string;
+  host: string;
+  jobId?: string;
+  /** When the holder expects enough of its GPUs free (ms; Infinity: unknown). */
+  expectedStartAt: number;
 }
 
 export interface HostCapacity {
@@ -24,15 +66,24 @@ export interface HostCapacity {
 }
 
 export interface DispatchSnapshot {
-  /** The time of the snapshot (ms); head times are on the same clock. */
+  /** The time of the snapshot (ms); head times and expected ends are on the same clock. */
   now: number;
+  /** This host's id: the holder named in pool reservations. */
+  host?: string;
+  policy: DispatchPolicy;
   /** The queues this host serves, in config order: ties are broken by it. */
   queues: readonly QueueState[];
   capacity: HostCapacity;
-  /** The queue GPUs are held for since an earlier decision, if any (see reservation). */
+  /** The GPU jobs running here (for expected starts and backfill); empty when not needed. */
+  running?: readonly RunningGpuJob[];
+  /** The queue GPUs are held for on this host since an earlier decision, if any (see reservation). */
   reservedFor?: string;
-  /** How long the oldest blocked GPU job may wait before the host holds GPUs for it. */
+  /** Standing pool-wide reservations of the GPU queues this host serves, by queue. */
+  reservations?: ReadonlyMap<string, PoolReservation>;
+  /** How long the oldest blocked GPU job may wait before GPUs are held for it. */
   starvationGuardMs: number;
+  /** How long past the reservation's expected start a backfilled job may run before it is handed back. */
+  backfillOverrunMs?: number;
 }
 
 /** The part of a snapshot that needs no queue head and no clock. */
