@@ -38,6 +38,7 @@ import {
   TAKEOVER_MARGIN_MS,
   type DispatchDecision,
   type DispatchPolicy,
+  type DispatchSnapshot,
   type Hold,
   type HostView,
   type QueueState,
@@ -104,6 +105,8 @@ export interface HostWorkerDeps {
   dataDir: string;
   version: string;
   options: HostWorkerOptions;
+  /** Sees every dispatch decision with the snapshot it was made on: traces for the simulator's replay test. */
+  onDecision?: (snapshot: DispatchSnapshot, decision: DispatchDecision) => void;
 }
 
 export class HostWorker {
@@ -265,6 +268,7 @@ export class HostWorker {
         this.runningFacts(),
       );
       const decision = decide(snapshot);
+      this.deps.onDecision?.(snapshot, decision);
       for (const id of decision.stop) {
         this.log.warn({ jobId: id, reservedFor: decision.reservedFor }, 'backfilled job overran the reservation it had to end before; handing it back');
         this.running.get(id)?.stop('overrun');

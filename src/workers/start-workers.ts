@@ -14,7 +14,7 @@ import type { Registry } from '../registry/index.js';
 import { CancelListener } from './cancel-listener.js';
 import { Consumers } from './consumers.js';
 import { discoverGpus } from './gpu-discovery.js';
-import { DEFAULT_HOST_WORKER_OPTIONS, HostWorker, type HostWorkerOptions } from './host-worker.js';
+import { DEFAULT_HOST_WORKER_OPTIONS, HostWorker, type HostWorkerDeps, type HostWorkerOptions } from './host-worker.js';
 
 /** The connections the workers of a process use; the composition root opens and closes them. */
 export interface WorkerConnections {
@@ -42,6 +42,7 @@ export interface WorkersDeps {
   version: string;
   options?: Partial<HostWorkerOptions> & { stalledIntervalMs?: number };
   nvidiaSmi?: string;
+  onDecision?: HostWorkerDeps['onDecision'];
 }
 
 export interface RunningWorkers {
@@ -95,6 +96,7 @@ export async function startWorkers(deps: WorkersDeps): Promise<RunningWorkers> {
         dataDir: deps.dataDir,
         version: deps.version,
         options,
+        ...(deps.onDecision ? { onDecision: deps.onDecision } : {}),
       });
       workers.push(worker);
       await worker.start();

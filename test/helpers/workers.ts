@@ -16,7 +16,7 @@ import { createRegistry } from '../../src/registry/index.js';
 import { openWorkerConnections } from '../../src/start.js';
 import { childBaseEnv } from '../../src/workers/child-env.js';
 import { DEFAULT_HOST_WORKER_OPTIONS, type HostWorkerOptions } from '../../src/workers/host-worker.js';
-import { startWorkers, type RunningWorkers } from '../../src/workers/start-workers.js';
+import { startWorkers, type RunningWorkers, type WorkersDeps } from '../../src/workers/start-workers.js';
 import { testLogger } from './logger.js';
 import { REDIS_URL } from './servers.js';
 
@@ -36,7 +36,7 @@ export async function startTestWorkers(
   hostIds: string[],
   options: Partial<HostWorkerOptions> & { stalledIntervalMs?: number } = {},
   nvidiaSmi?: string,
-  extra: { metrics?: Metrics; redisUrl?: string; dataDir?: string; version?: string } = {},
+  extra: { metrics?: Metrics; redisUrl?: string; dataDir?: string; version?: string; onDecision?: WorkersDeps['onDecision'] } = {},
 ): Promise<RunningWorkers> {
   const closers = new Closers(testLogger);
   try {
@@ -62,6 +62,7 @@ export async function startTestWorkers(
       version: extra.version ?? 'test',
       options: { ...TEST_WORKER_OPTIONS, ...options },
       ...(nvidiaSmi ? { nvidiaSmi } : {}),
+      ...(extra.onDecision ? { onDecision: extra.onDecision } : {}),
     });
     closers.add('workers', () => running.close());
     return { workers: running.workers, close: () => closers.close() };
