@@ -269,6 +269,12 @@ describe('pool-wide reservations', () => {
     expect(decide(early)).toMatchObject({ stop: [], wakeAt: 190_000 });
   });
 
+  it('counts a backfilled job as gone by its deadline, so its slow ETA cannot push the reservation out', () => {
+    // r2 is a backfill reporting an ETA of 900 s but must be gone by 170 s.
+    const s = pooled({ policy: 'backfill', running: [run('r1', 1, 130_000), run('r2', 1, 900_000, 170_000)] });
+    expect(hold(s)?.expectedStartAt).toBe(170_000);
+  });
+
   it('asks to be woken when a blocked job will reach the guard', () => {
     expect(decide(pooled({ queues: [big(98_000), small()] })).wakeAt).toBe(103_000);
   });

@@ -3,6 +3,7 @@ import type { Job, JobType } from 'bullmq';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import { listWorkers } from './worker-status.js';
+import { readReservations, type StoredReservation } from './reservations.js';
 import { waitReason } from './wait-reason.js';
 import { cancelRequestOf, clearCancelRequest, requestCancel } from './cancel-requests.js';
 import type { JobKind } from './kinds.js';
@@ -86,7 +87,13 @@ export async function getJobView(queues: QueueSet, id: string, fleet: LoadedFlee
   ]);
   let waitingFor: string | undefined;
   if (state === 'delayed') waitingFor = `waiting to retry at ${new Date(job.timestamp + (job.delay ?? 0)).toISOString()}`;
-  else if (NOT_STARTED.has(state)) waitingFor = waitReason(entry.spec, fleet, await listWorkers(queues.connection, queues.prefix));
+  else if (NOT_STARTED.has(state)) {
+    const [workers, reservations] = await Promise.all([
+      listWorkers(queues.connection, queues.prefix),
+      entry.spec.gpus > 0 ? readReservations(queues.connection, queues.prefix, [entry.spec.name]) : Promise.resolve(new Map<string, StoredReservation>()),
+    ]);
+    waitingFor = waitReason(entry.spec, fleet, workers, { jobId: id, reservation: reservations.get(entry.spec.name) });
+  }
   return {
     ...summarise(entry, job, state),
     ...(waitingFor ? { waitingFor } : {}),

@@ -1,10 +1,33 @@
-// Why a waiting job has not started, derived from the live workers' heartbeats: which hosts of
-// its pool run, and what they have free. Nothing extra is written to Redis for it.
+// Why a waiting job has not started, derived from the live workers' heartbeats (which hosts of
+// its pool run, and what they have free) and its queue's pool-wide reservation (which host holds
+// GPUs for which job, and when it expects to start it).
 import type { LoadedFleet } from '../config/load-fleet.js';
 import { gpuFree, type WorkerStatus } from './worker-status.js';
 import type { QueueSpec } from './placement.js';
+import type { StoredReservation } from './reservations.js';
 
-export function waitReason(spec: QueueSpec, fleet: LoadedFleet, workers: WorkerStatus[]): string {
+export interface WaitContext {
+  jobId: string;
+  /** The standing pool-wide reservation of the job's queue, if any. */
+  reservation?: StoredReservation;
+  now?: number;
+}
+
+export function waitReason(spec: QueueSpec, fleet: LoadedFleet, workers: WorkerStatus[], ctx?: WaitContext): string {
+  const base = baseReason(spec, fleet, workers);
+  const r = ctx?.reservation;
+  if (!r || spec.gpus === 0) return base;
+  const start = r.expectedStartAt === null ? 'at an unknown time (a running job there has no progress, history or timeout)' : atTime(r.expectedStartAt, ctx.now ?? Date.now());
+  if (r.jobId === ctx.jobId) return `${base}; ${r.host} holds its GPUs for this job, expected to start ${start}`;
+  return `${base}; ${r.host} holds GPUs for job ${r.jobId ?? '(unknown)'} of this queue, ahead of this one, expected to start ${start}`;
+}
+
+function atTime(at: number, now: number): string {
+  const s = Math.round((at - now) / 1000);
+  return `at ${new Date(at).toISOString()} (${s > 0 ? `in ${s} s` : 'now'})`;
+}
+
+function baseReason(spec: QueueSpec, fleet: LoadedFleet, workers: WorkerStatus[]): string {
   const hosts = fleet.pools[spec.pool] ?? [];
   const live = workers.filter((w) => hosts.includes(w.host));
   const down = hosts.filter((h) => !live.some((w) => w.host === h));

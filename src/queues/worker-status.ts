@@ -61,6 +61,8 @@ export interface WorkerStatus {
   running: RunningJobStatus[];
   /** The queue whose head job the host is holding GPUs for (see host-worker.ts). */
   reservedFor?: string;
+  /** That hold: the job, and when the host expects enough GPUs free (null: unknown). */
+  reservation?: { queue: string; jobId?: string; expectedStartAt: string | null };
 }
 
 export async function publishStatus(redis: Redis, prefix: string, status: WorkerStatus, ttlMs: number): Promise<void> {

@@ -43,14 +43,24 @@ export function expectedEnd(run: RunFacts, now: number): number {
 export function expectedStart(need: number, capacity: HostCapacity, running: readonly RunningGpuJob[], now: number): number {
   let free = capacity.gpusFree;
   if (free >= need) return now;
-  for (const job of [...running].sort((a, b) => a.expectedEndAt - b.expectedEndAt)) {
+  for (const job of [...running].sort((a, b) => endBound(a) - endBound(b))) {
     free += job.gpus;
-    if (free >= need) return job.expectedEndAt;
+    if (free >= need) return Math.max(now, endBound(job));
   }
   return Infinity;
 }
 
+/**
+ * When a running job's GPUs are expected back: its expected end, and for a backfilled job no
+ * later than its deadline (it is handed back then if the reserved job needs its GPUs). Without
+ * the bound, a backfilled job reporting a slow ETA would push the reservation's expected start
+ * out and let ever more jobs backfill ahead of the job it is held for.
+ */
+export function endBound(job: RunningGpuJob): number {
+  return Math.min(job.expectedEndAt, job.backfillDeadlineAt ?? Infinity);
+}
+
 /** GPUs expected free at `at`: free now plus those of running jobs expected to have ended by then. */
 export function freeAt(at: number, capacity: HostCapacity, running: readonly RunningGpuJob[]): number {
-  return running.reduce((free, job) => free + (job.expectedEndAt <= at ? job.gpus : 0), capacity.gpusFree);
+  return running.reduce((free, job) => free + (endBound(job) <= at ? job.gpus : 0), capacity.gpusFree);
 }
