@@ -293,6 +293,9 @@ describe('expected ends and starts', () => {
     expect(expectedEnd({ startedAt: 0, estimateMs: 30_000, timeoutMs: 20_000 }, 10_000)).toBe(20_000);
     expect(expectedEnd({ startedAt: 0, timeoutMs: 20_000 }, 10_000)).toBe(20_000);
     expect(expectedEnd({ startedAt: 0 }, 10_000)).toBe(Infinity);
+    // Two reports: the rate between them, not since the start (5 s of start-up before the first).
+    const twoPoints = { startedAt: 0, percent: 30, firstProgress: { at: 5_000, percent: 10 }, lastProgress: { at: 7_000, percent: 30 } };
+    expect(expectedEnd(twoPoints, 7_000)).toBe(14_000);
     expect(expectedEnd({ startedAt: 0, estimateMs: 5_000 }, 10_000)).toBe(10_000);
   });
 

@@ -9,7 +9,7 @@ import { asPolicyReservation, readReservations } from '../queues/reservations.js
 import { jobKey, waitKey } from '../queues/redis-names.js';
 import type { DurationBook } from './durations.js';
 import { paramsDigest } from './durations.js';
-import { expectedEnd, headsToRead, type DispatchPolicy, type DispatchSnapshot, type HostView, type PoolReservation, type RunningGpuJob } from './policy/index.js';
+import { expectedEnd, headsToRead, type DispatchPolicy, type DispatchSnapshot, type HostView, type PoolReservation, type ProgressPoint, type RunningGpuJob } from './policy/index.js';
 
 export interface Head {
   id: string;
@@ -25,6 +25,8 @@ export interface RunningFacts {
   params?: string;
   startedAt: number;
   percent?: number;
+  firstProgress?: ProgressPoint;
+  lastProgress?: ProgressPoint;
   timeoutMs?: number;
   backfillDeadlineAt?: number;
 }
@@ -89,7 +91,7 @@ export async function readSnapshot(src: SnapshotSource, view: HostView, running:
     id: r.id,
     queue: r.queue,
     gpus: r.gpus,
-    expectedEndAt: expectedEnd({ startedAt: r.startedAt, percent: r.percent, estimateMs: src.durations.estimate(r.queue, r.params), timeoutMs: r.timeoutMs }, now),
+    expectedEndAt: expectedEnd({ ...r, estimateMs: src.durations.estimate(r.queue, r.params) }, now),
     ...(r.backfillDeadlineAt !== undefined ? { backfillDeadlineAt: r.backfillDeadlineAt } : {}),
   }));
   const reservations = new Map<string, PoolReservation>([...stored].map(([q, r]) => [q, asPolicyReservation(r)]));

@@ -125,8 +125,8 @@ export class HostWorker {
   private readonly heartbeat: Heartbeat;
   private readonly gpuGuard: GpuGuard | undefined;
   private reservedFor: string | undefined;
-  /** The hold as last claimed in Redis (pool policies), with when it was renewed. */
-  private hold: (Hold & { renewedAt: number }) | undefined;
+  /** The hold as last decided (and, for the pool policies, claimed in Redis). */
+  private hold: Hold | undefined;
   private readonly durations: DurationBook;
   /** The queues the last decision would start from, and when to decide again: what the wait is for. */
   private waitOn: { queues: string[]; until?: number } = { queues: [] };
@@ -342,7 +342,8 @@ export class HostWorker {
       const expectedStart = Number.isFinite(hold.expectedStartAt) ? new Date(hold.expectedStartAt).toISOString() : 'unknown';
       this.log.info({ queue: hold.queue, jobId: hold.jobId, expectedStart }, 'holding GPUs for a job that has waited too long');
     }
-    this.hold = hold ? { ...hold, renewedAt: previous && previous.queue === hold.queue ? previous.renewedAt : Date.now() } : undefined;
+    if (hold?.queue !== previous?.queue || hold?.jobId !== previous?.jobId) this.heartbeat.soon();
+    this.hold = hold;
     this.reservedFor = hold?.queue;
     return true;
   }

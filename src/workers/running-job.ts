@@ -26,6 +26,7 @@ import { PROCESSORS } from './processors/index.js';
 import { outputDirFor, outputRootFor } from './processors/result.js';
 import type { ProtocolEvent } from './protocol.js';
 import type { RunningFacts } from './dispatch-snapshot.js';
+import type { ProgressPoint } from './policy/index.js';
 import { paramsDigest, type DurationBook } from './durations.js';
 
 /**
@@ -51,6 +52,8 @@ export class RunningJob {
   /** Set once the job's record is found missing from Redis (a restart without persistence lost it). */
   private goneFromRedis = false;
   private released = false;
+  private firstProgress: ProgressPoint | undefined;
+  private lastProgress: ProgressPoint | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -78,9 +81,7 @@ export class RunningJob {
   /** What the dispatch policy needs to know of it (dispatch-snapshot.ts). */
   facts(): RunningFacts {
     const { job, spec, lease } = this;
-    const p = (this.output.latestProgress() ?? {}) as { percent?: unknown; epoch?: unknown; epochs?: unknown };
-    const percent =
-      typeof p.percent === 'number' ? p.percent : typeof p.epoch === 'number' && typeof p.epochs === 'number' && p.epochs > 0 ? (p.epoch / p.epochs) * 100 : undefined;
+    const percent = this.lastProgress?.percent;
     const params = paramsDigest(job.data.payload);
     return {
       id: job.id!,
@@ -90,8 +91,21 @@ export class RunningJob {
       timeoutMs: spec.command.timeoutSeconds * 1000,
       ...(params ? { params } : {}),
       ...(percent !== undefined ? { percent } : {}),
+      ...(this.firstProgress && this.lastProgress && this.lastProgress.percent > this.firstProgress.percent
+        ? { firstProgress: this.firstProgress, lastProgress: this.lastProgress }
+        : {}),
       ...(this.backfillDeadlineAt !== undefined ? { backfillDeadlineAt: this.backfillDeadlineAt } : {}),
     };
+  }
+
+  /** Keeps the first and the latest percent reported, for the expected end (policy/estimates.ts). */
+  private noteProgress(p: { percent?: unknown; epoch?: unknown; epochs?: unknown }): void {
+    const percent =
+      typeof p.percent === 'number' ? p.percent : typeof p.epoch === 'number' && typeof p.epochs === 'number' && p.epochs > 0 ? (p.epoch / p.epochs) * 100 : undefined;
+    if (percent === undefined || !Number.isFinite(percent)) return;
+    const point = { at: Date.now(), percent };
+    this.firstProgress ??= point;
+    this.lastProgress = point;
   }
 
   /** Gives the GPUs or CPU slot back once no child of the job is left; later calls do nothing. */
@@ -186,6 +200,7 @@ export class RunningJob {
           if (event.event === 'progress') {
             const { event: _e, ...progress } = event;
             this.output.progress(progress);
+            this.noteProgress(progress);
           } else events.push(event);
         },
         onLog: (line, stream) => this.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),

@@ -2,6 +2,10 @@
 // end comes from its progress rate once it reports progress (the ETA the API shows), before that
 // from the learned durations of its queue, else from its command's timeout (it cannot run
 // longer), else it is unknown (Infinity): an unknown end never lets a job backfill.
+//
+// The rate is taken between the first and the latest progress report when there are two: a
+// trainer's start-up (interpreter, imports, loading data) happens before its first report and
+// would make a rate measured from the start far too slow early on.
 import type { HostCapacity, RunningGpuJob } from './snapshot.js';
 
 /** Fewest learned durations before a percentile of them is trusted. */
@@ -16,10 +20,19 @@ export function estimateFromSamples(samples: readonly number[]): number | undefi
   return sorted[Math.min(sorted.length - 1, Math.ceil((ESTIMATE_PERCENTILE / 100) * sorted.length) - 1)];
 }
 
+/** One progress report: when, and the percent done it said. */
+export interface ProgressPoint {
+  at: number;
+  percent: number;
+}
+
 export interface RunFacts {
   startedAt: number;
   /** Percent done as last reported (0–100), if any. */
   percent?: number;
+  /** The first and the latest progress reports, when there were two with different percents. */
+  firstProgress?: ProgressPoint;
+  lastProgress?: ProgressPoint;
   estimateMs?: number;
   timeoutMs?: number;
 }
@@ -28,7 +41,10 @@ export interface RunFacts {
 export function expectedEnd(run: RunFacts, now: number): number {
   const elapsed = Math.max(0, now - run.startedAt);
   let end = Infinity;
-  if (run.percent !== undefined && run.percent > 0 && run.percent <= 100) end = run.startedAt + (elapsed * 100) / run.percent;
+  const { firstProgress: first, lastProgress: last } = run;
+  if (first && last && last.percent > first.percent && last.at > first.at && last.percent <= 100) {
+    end = last.at + ((100 - last.percent) * (last.at - first.at)) / (last.percent - first.percent);
+  } else if (run.percent !== undefined && run.percent > 0 && run.percent <= 100) end = run.startedAt + (elapsed * 100) / run.percent;
   else if (run.estimateMs !== undefined) end = run.startedAt + run.estimateMs;
   // Past its estimate it is expected to end any moment now, not in the past.
   if (run.timeoutMs !== undefined) end = Math.min(end, run.startedAt + run.timeoutMs);
