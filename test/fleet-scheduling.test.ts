@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Job } from 'bullmq';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadFleet, type LoadedFleet } from '../src/config/load-fleet.js';
 import { enqueue } from '../src/queues/enqueue.js';
@@ -18,9 +18,9 @@ import type { RunningWorkers } from '../src/workers/start-workers.js';
 import { asReader, startApi, type ApiHarness } from './helpers/api.js';
 import { createTestSchema, type TestSchema } from './helpers/db.js';
 import { REPO_ROOT } from './helpers/fleet.js';
-import { DATABASE_URL, REDIS_URL, uniqueName } from './helpers/servers.js';
+import { uniqueName } from './helpers/servers.js';
 import { waitFor } from './helpers/wait.js';
-import { startTestWorkers } from './helpers/workers.js';
+import { spawnWorkerProcess, startTestWorkers } from './helpers/workers.js';
 
 const sandbox = mkdtempSync(path.join(os.tmpdir(), 'caelum-fleet-sched-'));
 const configFile = path.join(sandbox, 'fleet.config.mjs');
@@ -98,27 +98,9 @@ const listed = async (): Promise<WorkerStatus[]> => (await api.app.inject({ meth
 const waitingFor = async (id: string) => (await api.app.inject({ method: 'GET', url: `/api/jobs/${id}`, headers: asReader })).json().waitingFor as string;
 
 /** A real `caelum-scheduler worker` for one host, to kill -9. */
-function workerProcess(host: string, env: Record<string, string> = {}): ResultPromise {
-  const child = execa('node', [path.join(REPO_ROOT, 'bin/caelum-scheduler.js'), 'worker', '--host', host], {
-    cwd: REPO_ROOT,
-    env: {
-      REDIS_URL,
-      DATABASE_URL,
-      CAELUM_DB_SCHEMA: db.schema,
-      CAELUM_CONFIG: configFile,
-      CAELUM_PREFIX: prefix,
-      CAELUM_DATA_DIR: path.join(sandbox, 'data'),
-      CAELUM_JOB_LOCK_MS: '2000',
-      CAELUM_STALLED_CHECK_MS: '1000',
-      CAELUM_HEARTBEAT_MS: '300',
-      CAELUM_KILL_GRACE_MS: '500',
-      CAELUM_STARVATION_GUARD_MS: '0',
-      CAELUM_METRICS_PORT: '0',
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-    reject: false,
-  });
+function workerProcess(host: string): ResultPromise {
+  const env = { CAELUM_DATA_DIR: path.join(sandbox, 'data'), CAELUM_KILL_GRACE_MS: '500', CAELUM_STARVATION_GUARD_MS: '0' };
+  const child = spawnWorkerProcess(host, { prefix, schema: db.schema, configFile }, env);
   processes.push(child);
   return child;
 }

@@ -2,7 +2,7 @@
 // killed with -9 in the middle of a job; and GPU discovery through an nvidia-smi program.
 import path from 'node:path';
 import { QueueEvents, type Job } from 'bullmq';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFleet, type LoadedFleet } from '../src/config/load-fleet.js';
@@ -16,7 +16,7 @@ import { deletePrefix } from './helpers/redis.js';
 import { DATABASE_URL, REDIS_URL, uniqueName } from './helpers/servers.js';
 import { createTestSchema, type TestSchema } from './helpers/db.js';
 import { pidAlive, waitFor } from './helpers/wait.js';
-import { startTestWorkers } from './helpers/workers.js';
+import { spawnWorkerProcess, startTestWorkers } from './helpers/workers.js';
 import { childBaseEnv } from '../src/workers/child-env.js';
 
 const CONFIG = path.join(REPO_ROOT, 'test/fixtures/workers.config.mts');
@@ -43,23 +43,7 @@ afterAll(async () => {
 });
 
 function startWorkerProcess(host: string, extra: Record<string, string> = {}): ResultPromise {
-  const child = execa('node', [path.join(REPO_ROOT, 'bin/caelum-scheduler.js'), 'worker', '--host', host], {
-    cwd: REPO_ROOT,
-    env: {
-      REDIS_URL,
-      DATABASE_URL,
-      CAELUM_DB_SCHEMA: db.schema,
-      CAELUM_CONFIG: CONFIG,
-      CAELUM_PREFIX: prefix,
-      CAELUM_JOB_LOCK_MS: '2000',
-      CAELUM_STALLED_CHECK_MS: '1000',
-      CAELUM_HEARTBEAT_MS: '300',
-      CAELUM_METRICS_PORT: '0',
-      LOG_LEVEL: 'warn',
-      ...extra,
-    },
-    reject: false,
-  });
+  const child = spawnWorkerProcess(host, { prefix, schema: db.schema, configFile: CONFIG }, extra);
   children.push(child);
   return child;
 }

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import type { Job } from 'bullmq';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFleet, type LoadedFleet } from '../../src/config/load-fleet.js';
@@ -23,9 +23,9 @@ import { createTestSchema, type TestSchema } from '../helpers/db.js';
 import { REPO_ROOT } from '../helpers/fleet.js';
 import { testLogger } from '../helpers/logger.js';
 import { deletePrefix } from '../helpers/redis.js';
-import { DATABASE_URL, REDIS_URL, uniqueName } from '../helpers/servers.js';
+import { REDIS_URL, uniqueName } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
-import { startTestWorkers } from '../helpers/workers.js';
+import { spawnWorkerProcess, startTestWorkers } from '../helpers/workers.js';
 
 const sandbox = mkdtempSync(path.join(os.tmpdir(), 'caelum-fault-orphans-'));
 const configFile = path.join(sandbox, 'fleet.config.mjs');
@@ -76,24 +76,11 @@ afterAll(async () => {
 });
 
 function startWorkerProcess(): ResultPromise {
-  const child = execa('node', [path.join(REPO_ROOT, 'bin/caelum-scheduler.js'), 'worker', '--host', HOST], {
-    cwd: REPO_ROOT,
-    env: {
-      REDIS_URL,
-      DATABASE_URL,
-      CAELUM_DB_SCHEMA: db.schema,
-      CAELUM_CONFIG: configFile,
-      CAELUM_PREFIX: prefix,
-      CAELUM_DATA_DIR: path.join(sandbox, 'data'),
-      CAELUM_JOB_LOCK_MS: '2000',
-      CAELUM_STALLED_CHECK_MS: '1000',
-      CAELUM_HEARTBEAT_MS: '300',
-      CAELUM_KILL_GRACE_MS: '500',
-      CAELUM_METRICS_PORT: '0',
-      LOG_LEVEL: 'warn',
-    },
-    reject: false,
-  });
+  const child = spawnWorkerProcess(
+    HOST,
+    { prefix, schema: db.schema, configFile },
+    { CAELUM_DATA_DIR: path.join(sandbox, 'data'), CAELUM_KILL_GRACE_MS: '500' },
+  );
   workers.push(child);
   return child;
 }

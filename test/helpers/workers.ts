@@ -18,7 +18,9 @@ import { childBaseEnv } from '../../src/workers/child-env.js';
 import { DEFAULT_HOST_WORKER_OPTIONS, type HostWorkerOptions } from '../../src/workers/host-worker.js';
 import { startWorkers, type RunningWorkers, type WorkersDeps } from '../../src/workers/start-workers.js';
 import { testLogger } from './logger.js';
-import { REDIS_URL } from './servers.js';
+import { execa, type ResultPromise } from 'execa';
+import { REPO_ROOT } from './fleet.js';
+import { DATABASE_URL, REDIS_URL } from './servers.js';
 
 export const TEST_WORKER_OPTIONS: HostWorkerOptions = {
   ...DEFAULT_HOST_WORKER_OPTIONS,
@@ -76,4 +78,33 @@ export async function startTestWorkers(
 export async function childGroupOf(redis: Redis, prefix: string, host: string, jobId: string): Promise<number | undefined> {
   const runs = Object.values(await redis.hgetall(childrenKey(prefix, host))).map((raw) => JSON.parse(raw) as { jobId: string; pgid: number });
   return runs.find((r) => r.jobId === jobId)?.pgid;
+}
+
+/**
+ * A real `caelum-scheduler worker --host <host>` process on the test's prefix, schema and fleet
+ * file, with short locks and heartbeats so a kill -9 shows within a second or two; `env` adds
+ * to (or overrides) that environment. The caller kills it (by this handle) and awaits it.
+ */
+export function spawnWorkerProcess(
+  host: string,
+  ctx: { prefix: string; schema: string; configFile: string },
+  env: Record<string, string> = {},
+): ResultPromise {
+  return execa('node', [path.join(REPO_ROOT, 'bin/caelum-scheduler.js'), 'worker', '--host', host], {
+    cwd: REPO_ROOT,
+    env: {
+      REDIS_URL,
+      DATABASE_URL,
+      CAELUM_DB_SCHEMA: ctx.schema,
+      CAELUM_CONFIG: ctx.configFile,
+      CAELUM_PREFIX: ctx.prefix,
+      CAELUM_JOB_LOCK_MS: '2000',
+      CAELUM_STALLED_CHECK_MS: '1000',
+      CAELUM_HEARTBEAT_MS: '300',
+      CAELUM_METRICS_PORT: '0',
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    reject: false,
+  });
 }
