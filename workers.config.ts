@@ -70,6 +70,9 @@ export default defineConfig({
   },
   backtest: { pool: 'fleet', command: ['node', 'examples/backtester.mjs'], timeoutSeconds: 3600, attempts: 2 },
   dataSync: { pool: 'fleet', command: ['node', 'examples/data-syncer.mjs'], timeoutSeconds: 600, attempts: 3 },
+  // When a GPU nvidia-smi reports is too unwell to lease (README, "GPU health"). To hold GPUs on
+  // XIDs too, add kernelLog: '/var/log/kern.log' once the worker's user can read it (group adm).
+  gpuHealth: { maxTemperatureC: 85, temperatureHysteresisC: 5, xidHoldSeconds: 600 },
   schedules: {
     // Market data first: every trading day at 17:30 New York time, after the close, so the night's
     // retrains (02:00) and the weekend's (Saturday 03:00) train on the day's bars.

@@ -1,6 +1,6 @@
 // Prometheus metrics. One registry per process, handed to the parts that record into it; the
 // API serves it at /metrics, and worker and scheduler processes on CAELUM_METRICS_PORT. Labels
-// stay bounded: queue, kind, model, host, GPU index, schedule, outcome — never a job id.
+// stay bounded: queue, kind, model, host, GPU index, schedule, outcome, health reason — never a job id.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 const SECONDS = [0.05, 0.25, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400, 43200];
@@ -41,6 +41,12 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       name: 'caelum_gpu_leased',
       help: '1 while a GPU of a host is leased to a job, else 0',
       labelNames: ['host', 'gpu'] as const,
+      registers,
+    }),
+    gpuUnhealthy: new Gauge({
+      name: 'caelum_gpu_unhealthy',
+      help: '1 while a GPU of a host fails a health check (ecc, retired-pages, row-remapping, temperature, xid, lost), else 0',
+      labelNames: ['host', 'gpu', 'reason'] as const,
       registers,
     }),
     scheduleFires: new Counter({

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseEnv } from '../src/config/env.js';
+import { gpuHealthOf } from '../src/config/gpu-health-schema.js';
 import { loadFleet, parseFleet } from '../src/config/load-fleet.js';
 import { ConfigError } from '../src/errors.js';
 import { placeJob, queuesForHost, queueSpecs } from '../src/queues/placement.js';
@@ -117,11 +118,33 @@ describe('bad fleets are refused with the path and the problem', () => {
     expect(problems).toContain('schedules.lost.enqueue.model: unknown model "model-z"');
   });
 
+  it('GPU health settings out of range, a relative kernel log, an unknown field, fleet-wide or per host', () => {
+    const bad = input({ gpuHealth: { maxTemperatureC: 200, kernelLog: 'var/log/kern.log', xidHoldSeconds: 1.5, extra: 1 } as never });
+    bad.hosts['host-a']!.gpuHealth = { temperatureHysteresisC: 50 };
+    expect(problemsOf(() => parse(bad))).toEqual([
+      'hosts.host-a.gpuHealth.temperatureHysteresisC: must be at most 20 °C',
+      'gpuHealth.maxTemperatureC: must be at most 110 °C',
+      'gpuHealth.kernelLog: must be an absolute path such as /var/log/kern.log',
+      'gpuHealth.xidHoldSeconds: must be whole seconds',
+      'gpuHealth.extra: unknown field',
+    ]);
+  });
+
   it('a file that does not exist, or has no default export', async () => {
     await expect(loadFleet('nope.config.ts', REPO_ROOT)).rejects.toThrow(/file not found/);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-config-'));
     writeFileSync(path.join(dir, 'empty.config.mjs'), 'export const x = 1;\n');
     await expect(loadFleet(path.join(dir, 'empty.config.mjs'))).rejects.toThrow(/no default export/);
+  });
+});
+
+describe('GPU health settings', () => {
+  it('default for the fleet, and a host overrides only what it sets', () => {
+    const fleet = parse(input({ gpuHealth: { kernelLog: '/var/log/kern.log' } }));
+    fleet.hosts['host-b']!.gpuHealth = { maxTemperatureC: 80, kernelLog: '/var/log/messages' };
+    expect(gpuHealthOf(fleet, 'host-a')).toEqual({ maxTemperatureC: 85, temperatureHysteresisC: 5, kernelLog: '/var/log/kern.log', xidHoldSeconds: 600, ignoreXids: [13, 31, 43, 45] });
+    expect(gpuHealthOf(fleet, 'host-b')).toMatchObject({ maxTemperatureC: 80, temperatureHysteresisC: 5, kernelLog: '/var/log/messages', xidHoldSeconds: 600 });
+    expect(parse(input()).gpuHealth.kernelLog).toBeUndefined();
   });
 });
 

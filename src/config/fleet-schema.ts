@@ -1,6 +1,7 @@
 // The zod schema of workers.config.ts: hosts, pools, models, job kinds and schedules. Fields that
 // point at each other (a model's pool, a schedule's model) are checked in fleet-rules.ts.
 import { z } from 'zod';
+import { gpuHealthSchema, hostGpuHealthSchema } from './gpu-health-schema.js';
 
 /** Names (hosts, pools, models, schedules) become parts of queue names and job ids: this long at most. */
 export const NAME_MAX_LENGTH = 63;
@@ -25,6 +26,8 @@ const hostSchema = z.strictObject({
   /** How many CPU jobs (backtests, data syncs, deploy tests) the host runs at once. */
   cpuSlots: z.number().int().min(0).default(2),
   labels: z.array(z.string().min(1)).default([]),
+  /** This host's own GPU health settings, over the fleet's `gpuHealth`. */
+  gpuHealth: hostGpuHealthSchema,
 });
 
 /** A program and its arguments. Never a shell string: nothing is ever interpreted by a shell. */
@@ -150,6 +153,8 @@ export const fleetSchema = z.strictObject({
     maxLockHoldSeconds: z.number().min(1).default(3 * 3600),
   }),
   schedules: z.record(name('a schedule name'), scheduleSchema).default({}),
+  /** When a GPU nvidia-smi reports is not leased: heat, XIDs (gpu-health-schema.ts). */
+  gpuHealth: gpuHealthSchema,
 });
 
 export type FleetInput = z.input<typeof fleetSchema>;

@@ -34,7 +34,7 @@ function baseReason(spec: QueueSpec, fleet: LoadedFleet, workers: WorkerStatus[]
   if (live.length === 0) return `waiting: no live worker in pool ${spec.pool} (${hosts.join(', ')} not running)`;
   const notes = down.length ? `; no worker running on ${down.join(', ')}` : '';
   if (spec.gpus > 0) {
-    // A blocked GPU (a process not of ours computes on it) is not free, though no job holds it.
+    // A blocked GPU (a process not of ours computes on it) or an unhealthy one is not free, though no job holds it.
     const free = live.map((w) => ({ w, free: w.gpus.filter(gpuFree).length }));
     const holding = free.filter(({ w }) => w.reservedFor && w.reservedFor !== spec.name);
     const fits = free.filter(({ w, free: n }) => n >= spec.gpus && !holding.some((h) => h.w === w));
@@ -42,7 +42,9 @@ function baseReason(spec: QueueSpec, fleet: LoadedFleet, workers: WorkerStatus[]
     if (fits.length > 0) return `waiting for a worker of pool ${spec.pool} to take it (${fits.map((f) => f.w.host).join(', ')} can start it)`;
     const parts = free.map(({ w, free: n }) => {
       const blocked = w.gpus.filter((g) => g.blockedBy).map((g) => g.index);
-      return `${w.host} has ${n} free${blocked.length ? ` (GPU ${blocked.join(', ')} in use by a process not of this scheduler)` : ''}`;
+      const unhealthy = w.gpus.flatMap((g) => (g.unhealthy ? [`GPU ${g.index} unhealthy: ${g.unhealthy.reasons.join('; ')}`] : []));
+      const why = [...(blocked.length ? [`GPU ${blocked.join(', ')} in use by a process not of this scheduler`] : []), ...unhealthy];
+      return `${w.host} has ${n} free${why.length ? ` (${why.join('; ')})` : ''}`;
     });
     const held = holding.map(({ w }) => `${w.host} is holding its GPUs for a waiting ${w.reservedFor} job`);
     return `waiting for ${spec.gpus} free ${plural} in pool ${spec.pool}; ${[...parts, ...held].join(', ')}${notes}`;

@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import type { GpuBlock } from '../queues/worker-status.js';
 import { computeApps, type Gpu } from './gpu-discovery.js';
 import { runMarkOf } from './job-processes.js';
+import { PeriodicCheck } from './periodic-check.js';
 
 export const NOT_OUR_JOB = 'a process that is not a job of this worker computes on it';
 
@@ -26,36 +27,24 @@ export interface GpuGuardOptions {
 
 export class GpuGuard {
   private blocks = new Map<number, GpuBlock>();
-  private checkedAt = -Infinity;
-  private checking: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly check: PeriodicCheck;
   private lastError = '';
-  private closed = false;
 
-  constructor(private readonly opts: GpuGuardOptions) {}
+  constructor(private readonly opts: GpuGuardOptions) {
+    this.check = new PeriodicCheck(opts.periodMs, () => this.read());
+  }
 
-  async start(): Promise<void> {
-    await this.check();
-    this.timer = setInterval(() => void this.check(), this.opts.periodMs);
+  start(): Promise<void> {
+    return this.check.start();
   }
 
   /** Checks again unless the last check is younger than a period. */
   fresh(): Promise<void> {
-    return performance.now() - this.checkedAt < this.opts.periodMs ? Promise.resolve() : this.check();
+    return this.check.fresh();
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    clearInterval(this.timer);
-    await this.checking;
-  }
-
-  private check(): Promise<void> {
-    this.checking ??= this.read().finally(() => {
-      this.checking = undefined;
-      this.checkedAt = performance.now();
-    });
-    return this.checking;
+  close(): Promise<void> {
+    return this.check.close();
   }
 
   private async read(): Promise<void> {
@@ -79,7 +68,7 @@ export class GpuGuard {
       if (mark !== undefined && live.has(mark)) continue;
       blocks.set(gpu.index, { pid: app.pid, processName: app.processName, reason: NOT_OUR_JOB });
     }
-    if (this.closed || sameBlocks(blocks, this.blocks)) return;
+    if (this.check.closed || sameBlocks(blocks, this.blocks)) return;
     for (const [index, block] of blocks) if (!this.blocks.has(index)) log.warn({ gpu: index, ...block }, 'not leasing a GPU: a process that is not one of our jobs computes on it');
     for (const index of this.blocks.keys()) if (!blocks.has(index)) log.info({ gpu: index }, 'GPU free of foreign processes again');
     this.blocks = blocks;

@@ -7,10 +7,11 @@
 // job is held while waiting for capacity and nothing polls Redis. Each job it starts is a
 // RunningJob (./running-job.ts); ./heartbeat.ts publishes what the host runs. Where nvidia-smi
 // exists, ./gpu-guard.ts keeps GPUs on which a process that is not one of its jobs computes out
-// of the capacity it leases.
+// of the capacity it leases, and ./gpu-health-check.ts those that fail their health check.
 import { randomBytes } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { gpuHealthOf } from '../config/gpu-health-schema.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import type { FencedLock } from '../locks/fenced-lock.js';
 import type { Logger } from '../logger.js';
@@ -19,7 +20,7 @@ import { SERVING_PRIORITY } from '../queues/kinds.js';
 import type { JobData } from '../queues/payloads.js';
 import type { QueueSpec } from '../queues/placement.js';
 import type { QueueSet } from '../queues/queue-set.js';
-import type { WorkerStatus } from '../queues/worker-status.js';
+import type { GpuHolds, WorkerStatus } from '../queues/worker-status.js';
 import type { Registry } from '../registry/index.js';
 import { Capacity, type Lease } from './capacity.js';
 import type { Consumers } from './consumers.js';
@@ -27,6 +28,7 @@ import { readSnapshot, type RunningFacts } from './dispatch-snapshot.js';
 import { DurationBook } from './durations.js';
 import type { Gpu } from './gpu-discovery.js';
 import { GpuGuard } from './gpu-guard.js';
+import { GpuHealthCheck } from './gpu-health-check.js';
 import { Heartbeat } from './heartbeat.js';
 import { MarkerWait } from './marker-wait.js';
 import { sweepOrphans } from './orphans.js';
@@ -124,6 +126,7 @@ export class HostWorker {
   private loopDone: Promise<void> | undefined;
   private readonly heartbeat: Heartbeat;
   private readonly gpuGuard: GpuGuard | undefined;
+  private readonly gpuHealth: GpuHealthCheck | undefined;
   private reservedFor: string | undefined;
   /** The hold as last decided (and, for the pool policies, claimed in Redis). */
   private hold: Hold | undefined;
@@ -158,11 +161,17 @@ export class HostWorker {
         gpus: deps.gpus,
         periodMs: options.gpuCheckMs,
         liveRuns: () => new Set([...this.running.values()].flatMap((r) => [...r.runs])),
-        onChange: (blocks) => {
-          this.capacity.hold('blockedBy', blocks);
-          this.heartbeat.soon();
-          if (!this.stopping) this.markers.wake();
-        },
+        onChange: (blocks) => this.holdGpus('blockedBy', blocks),
+        log: this.log,
+      });
+      this.gpuHealth = new GpuHealthCheck({
+        nvidiaSmi: deps.nvidiaSmi,
+        gpus: deps.gpus,
+        periodMs: options.gpuCheckMs,
+        config: gpuHealthOf(deps.fleet, host),
+        host,
+        metrics: deps.metrics,
+        onChange: (unhealthy) => this.holdGpus('unhealthy', unhealthy),
         log: this.log,
       });
     }
@@ -175,6 +184,7 @@ export class HostWorker {
   async start(): Promise<void> {
     await sweepOrphans(this.deps.redis, this.deps.prefix, this.deps.hostId, this.log);
     await this.gpuGuard?.start();
+    await this.gpuHealth?.start();
     // Connect the consumers now, not inside a getNextJob that should follow its snapshot at once.
     await Promise.all(serveableQueues(this.view()).map((q) => this.deps.consumers.get(q.name).waitUntilReady()));
     await this.heartbeat.start();
@@ -252,7 +262,7 @@ export class HostWorker {
     do {
       if (this.stopping) break;
       // A GPU is leased on an answer of nvidia-smi at most a period old.
-      if (this.capacity.freeGpus() > 0) await this.gpuGuard?.fresh();
+      if (this.capacity.freeGpus() > 0) await Promise.all([this.gpuGuard?.fresh(), this.gpuHealth?.fresh()]);
       const { redis, prefix, hostId: host, options } = this.deps;
       const snapshot = await readSnapshot(
         {
@@ -370,6 +380,13 @@ export class HostWorker {
     }
   }
 
+  /** One source of GPU holds changed: what the host can start changed with it. */
+  private holdGpus<K extends keyof GpuHolds>(source: K, holds: ReadonlyMap<number, NonNullable<GpuHolds[K]>>): void {
+    this.capacity.hold(source, holds);
+    this.heartbeat.soon();
+    if (!this.stopping) this.markers.wake();
+  }
+
   // --- running jobs ------------------------------------------------------------------------
 
   private launch(spec: QueueSpec, job: Job<JobData>, token: string, lease: Lease, backfillDeadlineAt: number | undefined): void {
@@ -421,6 +438,7 @@ export class HostWorker {
       await Promise.all(this.finishing);
     }
     await this.gpuGuard?.close();
+    await this.gpuHealth?.close();
     if (this.hold) await releaseReservation(this.deps.redis, this.deps.prefix, this.hold.queue, this.deps.hostId).catch(() => {});
     await this.heartbeat.close();
     await this.markers.close();

@@ -10,7 +10,7 @@ import { probePostgres, probeRedis, withDeadline } from '../../health.js';
 import { checkRedisSafety } from '../../redis-safety.js';
 import type { ScheduleRepository } from '../../registry/schedules.js';
 import { nextFires } from '../../scheduler/fire-times.js';
-import { listWorkers, type RunningJobStatus, type WorkerStatus } from '../../queues/worker-status.js';
+import { gpuFree, listWorkers, type RunningJobStatus, type WorkerStatus } from '../../queues/worker-status.js';
 
 export interface SystemHealthDeps {
   fleet: LoadedFleet;
@@ -53,6 +53,7 @@ export async function systemHealthRoutes(app: FastifyInstance, deps: SystemHealt
     );
     const warnings = [...(safety?.warnings ?? [])];
     if (redis.ok && workers.length === 0) warnings.push('no worker is running: jobs will wait');
+    for (const w of workers) for (const g of w.gpus) if (g.unhealthy) warnings.push(`GPU ${g.index} of ${w.host} is not leased, it failed its health check: ${g.unhealthy.reasons.join('; ')}`);
     return reply.status(down.length ? 503 : 200).send({
       status: down.length ? 'down' : warnings.length ? 'degraded' : 'ok',
       ...(down.length ? { down } : {}),
@@ -64,7 +65,7 @@ export async function systemHealthRoutes(app: FastifyInstance, deps: SystemHealt
         instance: w.instance,
         version: w.version,
         lastHeartbeat: w.at,
-        gpus: w.gpus.map((g) => ({ index: g.index, name: g.name, busy: g.jobId !== null || g.blockedBy !== undefined, jobId: g.jobId, ...(g.blockedBy ? { blockedBy: g.blockedBy } : {}) })),
+        gpus: w.gpus.map((g) => ({ index: g.index, name: g.name, busy: !gpuFree(g), jobId: g.jobId, ...(g.blockedBy ? { blockedBy: g.blockedBy } : {}), ...(g.unhealthy ? { unhealthy: g.unhealthy } : {}) })),
         cpuSlots: w.cpuSlots,
         running: w.running.map((r) => r.id),
       })),
