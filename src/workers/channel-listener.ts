@@ -1,31 +1,38 @@
-// One subscription per worker process to the cancel channel; each message names a job id, and
-// whichever host worker of this process runs that job ends it.
+// A worker process holds one subscriber connection for every channel it listens on (cancel
+// requests, drain changes); each listener hears only the messages of its own channel.
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
-import { cancelChannel } from '../queues/redis-names.js';
 
-export class CancelListener {
+export class ChannelListener {
   private closing: Promise<void> | undefined;
 
-  private constructor(private readonly subscriber: Redis) {}
+  private constructor(
+    private readonly subscriber: Redis,
+    private readonly channel: string,
+    private readonly onMessage: (channel: string, message: string) => void,
+  ) {}
 
-  static async start(subscriber: Redis, prefix: string, onCancel: (jobId: string) => void, logger: Logger): Promise<CancelListener> {
-    subscriber.on('message', (_channel: string, jobId: string) => {
+  static async start(subscriber: Redis, channel: string, handle: (message: string) => void, logger: Logger): Promise<ChannelListener> {
+    const onMessage = (from: string, message: string) => {
+      if (from !== channel) return;
       try {
-        onCancel(jobId);
+        handle(message);
       } catch (err) {
-        logger.error({ err, jobId }, 'cancel handler failed');
+        logger.error({ err, channel, message }, 'channel message handler failed');
       }
-    });
-    await subscriber.subscribe(cancelChannel(prefix));
-    return new CancelListener(subscriber);
+    };
+    subscriber.on('message', onMessage);
+    await subscriber.subscribe(channel);
+    return new ChannelListener(subscriber, channel, onMessage);
   }
 
   close(): Promise<void> {
     // The connection is the composition root's to close; this only stops listening (and does
     // not wait on a Redis that is away: closing the connection ends the subscription anyway).
-    this.closing ??=
-      this.subscriber.status === 'ready' ? this.subscriber.unsubscribe().then(() => undefined, () => undefined) : Promise.resolve();
+    this.closing ??= (async () => {
+      this.subscriber.off('message', this.onMessage);
+      if (this.subscriber.status === 'ready') await this.subscriber.unsubscribe(this.channel).catch(() => {});
+    })();
     return this.closing;
   }
 }
