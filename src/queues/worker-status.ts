@@ -61,6 +61,8 @@ export interface WorkerStatus {
   running: RunningJobStatus[];
   /** The queue whose head job the host is holding GPUs for (see host-worker.ts). */
   reservedFor?: string;
+  /** The whole host is drained: it starts no job (each GPU says so too). */
+  drained?: GpuDrain;
 }
 
 export async function publishStatus(redis: Redis, prefix: string, status: WorkerStatus, ttlMs: number): Promise<void> {

@@ -7,7 +7,7 @@
 // job is held while waiting for capacity and nothing polls Redis. Each job it starts is a
 // RunningJob (./running-job.ts); ./heartbeat.ts publishes what the host runs. Where nvidia-smi
 // exists, ./gpu-guard.ts keeps GPUs on which a process that is not one of its jobs computes out
-// of the capacity it leases.
+// of the capacity it leases; ./drain-watcher.ts does the same for what an operator drained.
 import { randomBytes } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -19,11 +19,13 @@ import { SERVING_PRIORITY } from '../queues/kinds.js';
 import type { JobData } from '../queues/payloads.js';
 import type { QueueSpec } from '../queues/placement.js';
 import type { QueueSet } from '../queues/queue-set.js';
+import { drainedGpus, gpuDrainOf, handsBack, type HostDrains } from '../queues/drains.js';
 import type { WorkerStatus } from '../queues/worker-status.js';
 import type { Registry } from '../registry/index.js';
 import { Capacity, type Lease } from './capacity.js';
 import type { Consumers } from './consumers.js';
 import { readSnapshot } from './dispatch-snapshot.js';
+import { DrainWatcher } from './drain-watcher.js';
 import type { Gpu } from './gpu-discovery.js';
 import { GpuGuard } from './gpu-guard.js';
 import { Heartbeat } from './heartbeat.js';
@@ -100,6 +102,7 @@ export class HostWorker {
   private loopDone: Promise<void> | undefined;
   private readonly heartbeat: Heartbeat;
   private readonly gpuGuard: GpuGuard | undefined;
+  private readonly drains: DrainWatcher;
   private reservedFor: string | undefined;
   private tokenSeq = 0;
   private closing: Promise<void> | undefined;
@@ -112,6 +115,7 @@ export class HostWorker {
     const { redis, blocking, prefix, hostId: host, options } = deps;
     this.markers = new MarkerWait({ redis, blocking, prefix, host, instance: this.instance, maxBlockMs: options.maxBlockMs, log: this.log });
     this.heartbeat = new Heartbeat({ redis, prefix, host, instance: this.instance, periodMs: options.heartbeatMs, status: () => this.status(), log: this.log });
+    this.drains = new DrainWatcher({ redis, prefix, host, periodMs: options.heartbeatMs, onChange: (d) => this.applyDrains(d), log: this.log });
     if (deps.nvidiaSmi && deps.gpus.length > 0) {
       this.gpuGuard = new GpuGuard({
         nvidiaSmi: deps.nvidiaSmi,
@@ -135,6 +139,7 @@ export class HostWorker {
   async start(): Promise<void> {
     await sweepOrphans(this.deps.redis, this.deps.prefix, this.deps.hostId, this.log);
     await this.gpuGuard?.start();
+    await this.drains.start();
     // Connect the consumers now, not inside a getNextJob that should follow its snapshot at once.
     await Promise.all(serveableQueues(this.view()).map((q) => this.deps.consumers.get(q.name).waitUntilReady()));
     await this.heartbeat.start();
@@ -153,8 +158,14 @@ export class HostWorker {
     return true;
   }
 
+  /** The drains of `host` changed (a message on the drain channel): read them again if they are ours. */
+  drainsChanged(host: string): void {
+    if (host === this.deps.hostId) void this.drains.refresh();
+  }
+
   status(): WorkerStatus {
     const snap = this.capacity.snapshot();
+    const hostDrain = this.drains.drains.host;
     return {
       host: this.deps.hostId,
       instance: this.instance,
@@ -168,6 +179,7 @@ export class HostWorker {
       queues: byPriority(this.queues).map((q) => q.name),
       running: [...this.running.values()].map((r) => r.status()),
       ...(this.reservedFor ? { reservedFor: this.reservedFor } : {}),
+      ...(hostDrain ? { drained: gpuDrainOf(hostDrain) } : {}),
     };
   }
 
@@ -233,8 +245,13 @@ export class HostWorker {
         continue;
       }
       const spec = this.specs.get(name)!;
-      // Nothing else leases between the decision and here: only this loop leases.
-      this.launch(spec, job, token, this.capacity.lease(job.id!, spec)!);
+      // Only this loop leases, but a hold (a drain, a foreign process) may have come since the decision.
+      const lease = this.capacity.lease(job.id!, spec);
+      if (!lease) {
+        await job.moveToWait(token);
+        return 'stale';
+      }
+      this.launch(spec, job, token, lease);
       empty.clear(); // after a start, every queue is asked again, from the highest priority
       return 'started';
     }
@@ -277,6 +294,19 @@ export class HostWorker {
     if (!this.stopping) this.markers.wake();
   }
 
+  /** No new job on what the drains cover; with `now`, the running jobs they cover go back to their queues. */
+  private applyDrains(drains: HostDrains): void {
+    const { hostId: host, gpus, metrics } = this.deps;
+    const drained = drainedGpus(drains, gpus.map((g) => g.index));
+    this.capacity.hold('drained', drained);
+    this.capacity.drainCpuSlots(drains.host !== undefined);
+    for (const g of gpus) metrics.gpuDrained.set({ host, gpu: String(g.index) }, drained.has(g.index) ? 1 : 0);
+    metrics.hostDrained.set({ host }, drains.host ? 1 : 0);
+    for (const entry of this.running.values()) if (handsBack(drains, entry.lease.gpus.map((g) => g.index))) entry.stop('drain');
+    this.heartbeat.soon();
+    if (!this.stopping) this.markers.wake();
+  }
+
   // --- shutdown ----------------------------------------------------------------------------
 
   private async shutdown(): Promise<void> {
@@ -294,6 +324,7 @@ export class HostWorker {
       await Promise.all(this.finishing);
     }
     await this.gpuGuard?.close();
+    await this.drains.close();
     await this.heartbeat.close();
     await this.markers.close();
   }
