@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { CLIENT_HELP, enqueueCommand, ENQUEUE_HELP } from './commands/enqueue.js';
 import { LIST_COMMANDS, LIST_HELP, listCommand } from './commands/list-commands.js';
 import { ApiError } from './commands/api-client.js';
+import { DRAIN_HELP, drainCommand, UNDRAIN_HELP } from './commands/drain.js';
 import { RESEARCH_HELP, researchCommand } from './commands/research.js';
 import { serve } from './commands/serve.js';
 import { migrateCommand } from './commands/migrate.js';
@@ -41,6 +42,8 @@ Commands:
   enqueue <kind> ...   add a job through the API; --wait follows it (caelum-scheduler enqueue --help)
   research ...         train, backtest across symbols, summarise (caelum-scheduler research --help)
   jobs, workers, schedules, checkpoints   tables from the API (--json for scripts)
+  drain <host> --reason <text>   start no new job on a host (or --gpu N); --now hands its jobs back
+  undrain <host>       put a drained host (or --gpu N) back in service
   migrate              apply pending database migrations (every process also does on start)
   help                 this text
 
@@ -54,6 +57,8 @@ const COMMAND_HELP: Record<string, string> = {
   demo: `Usage: caelum-scheduler demo\n\nThe same as dev, with a banner of URLs, tokens and commands to try.\n\n${ENV_HELP}`,
   enqueue: ENQUEUE_HELP,
   research: RESEARCH_HELP,
+  drain: DRAIN_HELP,
+  undrain: UNDRAIN_HELP,
   ...Object.fromEntries(LIST_COMMANDS.map((c) => [c, `${LIST_HELP[c]}\n\n${CLIENT_HELP}`])),
   migrate: `Usage: caelum-scheduler migrate\n\nApplies the pending migrations to DATABASE_URL (schema CAELUM_DB_SCHEMA) under an advisory\nlock. The api, worker and dev processes do the same when they start.\n\n${ENV_HELP}`,
 };
@@ -105,6 +110,9 @@ async function main(argv: string[]): Promise<number> {
     case 'schedules':
     case 'checkpoints':
       return listCommand(command, rest, env);
+    case 'drain':
+    case 'undrain':
+      return drainCommand(command, rest, env);
     case 'migrate':
       await migrateCommand(env, logger);
       return 0;

@@ -49,6 +49,18 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       labelNames: ['host', 'gpu', 'reason'] as const,
       registers,
     }),
+    gpuDrained: new Gauge({
+      name: 'caelum_gpu_drained',
+      help: '1 while an operator has drained a GPU of a host (or the whole host), else 0',
+      labelNames: ['host', 'gpu'] as const,
+      registers,
+    }),
+    hostDrained: new Gauge({
+      name: 'caelum_host_drained',
+      help: '1 while an operator has drained a whole host, else 0',
+      labelNames: ['host'] as const,
+      registers,
+    }),
     scheduleFires: new Counter({
       name: 'caelum_schedule_fires_total',
       help: 'Schedule fires claimed by this process, by outcome (enqueued, skipped, failed, missed)',

@@ -77,7 +77,7 @@ export function openWorkerConnections(redisUrl: string, hostIds: string[], logge
   };
   return {
     redis: open('worker redis'),
-    subscriber: open('cancel subscriber'),
+    subscriber: open('worker subscriber'),
     blocking: new Map(hostIds.map((host) => [host, open(`blocking redis of ${host}`)])),
   };
 }

@@ -13,6 +13,7 @@ import { MAX_JOB_ID_LENGTH } from '../queues/placement.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { workerRoutes } from './routes/workers.js';
+import { drainRoutes } from './routes/drains.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { dataSyncRoutes } from './routes/data-sync.js';
@@ -63,6 +64,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     await jobRoutes(api, { ...deps, marketData: deps.registry.marketData });
     await dataSyncRoutes(api, deps);
     await workerRoutes(api, deps);
+    await drainRoutes(api, deps);
     await checkpointRoutes(api, deps);
     await pipelineRoutes(api, deps);
     await backtestRoutes(api, deps);

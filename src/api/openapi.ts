@@ -6,6 +6,7 @@ import { JOB_KINDS } from '../queues/kinds.js';
 import { payloadSchemas } from '../queues/payloads.js';
 import {
   checkpointListQuery,
+  drainBody,
   feedQuery,
   feedResponse,
   jobListQuery,
@@ -14,6 +15,7 @@ import {
   resumeBody,
   scheduleHistoryQuery,
   triggerBody,
+  undrainBody,
 } from './schemas.js';
 import { researchBody } from '../pipelines/research.js';
 import { backtestListQuery, backtestSummaryQuery } from './routes/backtests.js';
@@ -75,7 +77,9 @@ export function openApiDocument(fleet: LoadedFleet, version: string) {
     { method: 'get', path: '/api/backtests', summary: 'Backtest results, newest first', access: 'read', query: backtestListQuery(fleet) },
     { method: 'get', path: '/api/backtests/summary', summary: 'Averages, best and count per model, symbol or checkpoint', access: 'read', query: backtestSummaryQuery(fleet) },
     { method: 'get', path: '/api/data-sync', summary: 'Market-data keys: last sync, fencing token, holder, state', access: 'read' },
-    { method: 'get', path: '/api/workers', summary: 'Live host workers, their GPUs and running jobs', access: 'read' },
+    { method: 'get', path: '/api/workers', summary: 'Live host workers, their GPUs, drains and running jobs', access: 'read' },
+    { method: 'post', path: '/api/workers/{host}/drain', summary: 'Start no new job on a host or one of its GPUs; with now, hand its running jobs back', access: 'operate', body: drainBody },
+    { method: 'post', path: '/api/workers/{host}/undrain', summary: "Lift a GPU's drain, or (no gpu) every drain of the host", access: 'operate', body: undrainBody },
     { method: 'get', path: '/api/health', summary: 'Liveness: Redis and Postgres reachable', access: 'public' },
     { method: 'get', path: '/api/system/health', summary: 'Redis, Postgres, workers, training with ETA, next fires', access: 'read' },
     { method: 'get', path: '/metrics', summary: 'Prometheus metrics', access: 'public' },

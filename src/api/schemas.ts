@@ -76,3 +76,20 @@ export const scheduleHistoryQuery = z.strictObject({ limit: z.coerce.number().in
 export const resumeBody = z.strictObject({ catchUp: z.boolean().default(false) }).default({ catchUp: false });
 
 export const triggerBody = z.strictObject({ force: z.boolean().default(false) }).default({ force: false });
+
+/** The longest drain reason: every job waiting on the host quotes it in its `waitingFor`. */
+export const DRAIN_REASON_MAX_LENGTH = 200;
+const gpuIndex = z.number().int().min(0).describe('one GPU of the host, by index; without it, the whole host');
+
+export const drainBody = z.strictObject({
+  reason: z
+    .string()
+    .trim()
+    .min(1, 'say why (waiting jobs show it)')
+    .max(DRAIN_REASON_MAX_LENGTH)
+    .regex(/^[^\p{Cc}\p{Cs}]*$/u, 'must be one line of text without control characters'),
+  gpu: gpuIndex.optional(),
+  now: z.boolean().default(false).describe('hand the running jobs it covers back to their queues (no attempt used) instead of letting them finish'),
+});
+
+export const undrainBody = z.strictObject({ gpu: gpuIndex.optional() }).default({});

@@ -16,7 +16,7 @@ export type ListCommand = (typeof LIST_COMMANDS)[number];
 
 export const LIST_HELP: Record<ListCommand, string> = {
   jobs: 'Usage: caelum-scheduler jobs [--kind <kind>] [--state <state>] [--limit <n>]\n\nRecent jobs, newest first.',
-  workers: 'Usage: caelum-scheduler workers\n\nLive host workers, their GPUs and running jobs.',
+  workers: 'Usage: caelum-scheduler workers\n\nLive host workers, their GPUs, running jobs and drains.',
   schedules: 'Usage: caelum-scheduler schedules\n\nSchedules with their next fire and last outcome.',
   checkpoints: 'Usage: caelum-scheduler checkpoints [--model <model>]\n\nThe checkpoint registry, newest first.',
 };
@@ -50,11 +50,13 @@ export async function listCommand(command: ListCommand, args: string[], env: Env
       const data = await api.get<{ workers: Row[] }>('/api/workers');
       out(data, () =>
         table(
-          ['HOST', 'GPUS (busy/total)', 'CPU SLOTS', 'RUNNING', 'VERSION', 'HEARTBEAT'],
+          ['HOST', 'GPUS (busy/total)', 'CPU SLOTS', 'RUNNING', 'DRAINED', 'VERSION', 'HEARTBEAT'],
           data.workers.map((w) => {
-            const gpus = w.gpus as { jobId: string | null }[];
+            const gpus = w.gpus as { index: number; jobId: string | null; drained?: { reason: string } }[];
             const cpu = w.cpuSlots as { used: number; total: number };
-            return [w.host as string, `${gpus.filter((g) => g.jobId).length}/${gpus.length}`, `${cpu.used}/${cpu.total}`, (w.running as { id: string }[]).map((r) => r.id).join(', ') || null, w.version as string, w.at as string];
+            const host = w.drained as { reason: string } | undefined;
+            const drained = host ? host.reason : gpus.flatMap((g) => (g.drained ? [`GPU ${g.index}: ${g.drained.reason}`] : [])).join(', ');
+            return [w.host as string, `${gpus.filter((g) => g.jobId).length}/${gpus.length}`, `${cpu.used}/${cpu.total}`, (w.running as { id: string }[]).map((r) => r.id).join(', ') || null, drained || null, w.version as string, w.at as string];
           }),
         ),
       );

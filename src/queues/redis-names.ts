@@ -20,6 +20,10 @@ export const wakeKey = (prefix: string, host: string, instance: string) => `${pr
 export const cancelKey = (prefix: string, jobId: string) => `${prefix}:cancel:${jobId}`;
 export const cancelChannel = (prefix: string) => `${prefix}:cancel-requests`;
 
+/** Operator drains of one host: fields `host` and `gpu:<index>` (src/queues/drains.ts); a channel naming the host on each change. */
+export const drainsKey = (prefix: string, host: string) => `${prefix}:drains:${host}`;
+export const drainChannel = (prefix: string) => `${prefix}:drain-changes`;
+
 /** Live workers: a set of `host:instance` members, and one expiring status key per member. */
 export const workersSetKey = (prefix: string) => `${prefix}:workers`;
 export const workerStatusKey = (prefix: string, member: string) => `${prefix}:workers:${member}`;

@@ -2,7 +2,7 @@
 // its pool run, and what they have free) and its queue's pool-wide reservation (which host holds
 // GPUs for which job, and when it expects to start it).
 import type { LoadedFleet } from '../config/load-fleet.js';
-import { gpuFree, type WorkerStatus } from './worker-status.js';
+import { gpuFree, type GpuDrain, type WorkerStatus } from './worker-status.js';
 import type { QueueSpec } from './placement.js';
 import type { StoredReservation } from './reservations.js';
 
@@ -34,22 +34,28 @@ function baseReason(spec: QueueSpec, fleet: LoadedFleet, workers: WorkerStatus[]
   if (live.length === 0) return `waiting: no live worker in pool ${spec.pool} (${hosts.join(', ')} not running)`;
   const notes = down.length ? `; no worker running on ${down.join(', ')}` : '';
   if (spec.gpus > 0) {
-    // A blocked GPU (a process not of ours computes on it) or an unhealthy one is not free, though no job holds it.
+    // A blocked, unhealthy or drained GPU is not free, though no job holds it.
     const free = live.map((w) => ({ w, free: w.gpus.filter(gpuFree).length }));
     const holding = free.filter(({ w }) => w.reservedFor && w.reservedFor !== spec.name);
     const fits = free.filter(({ w, free: n }) => n >= spec.gpus && !holding.some((h) => h.w === w));
     const plural = spec.gpus === 1 ? 'GPU' : 'GPUs';
     if (fits.length > 0) return `waiting for a worker of pool ${spec.pool} to take it (${fits.map((f) => f.w.host).join(', ')} can start it)`;
     const parts = free.map(({ w, free: n }) => {
+      if (w.drained) return drainedHost(w.host, w.drained);
       const blocked = w.gpus.filter((g) => g.blockedBy).map((g) => g.index);
       const unhealthy = w.gpus.flatMap((g) => (g.unhealthy ? [`GPU ${g.index} unhealthy: ${g.unhealthy.reasons.join('; ')}`] : []));
-      const why = [...(blocked.length ? [`GPU ${blocked.join(', ')} in use by a process not of this scheduler`] : []), ...unhealthy];
+      const why = [...(blocked.length ? [`GPU ${blocked.join(', ')} in use by a process not of this scheduler`] : []), ...unhealthy, ...drainedGpus(w)];
       return `${w.host} has ${n} free${why.length ? ` (${why.join('; ')})` : ''}`;
     });
     const held = holding.map(({ w }) => `${w.host} is holding its GPUs for a waiting ${w.reservedFor} job`);
     return `waiting for ${spec.gpus} free ${plural} in pool ${spec.pool}; ${[...parts, ...held].join(', ')}${notes}`;
   }
-  const slots = live.map((w) => ({ w, free: w.cpuSlots.total - w.cpuSlots.used }));
+  const slots = live.map((w) => ({ w, free: w.drained ? 0 : w.cpuSlots.total - w.cpuSlots.used }));
   if (slots.some((s) => s.free > 0)) return `waiting for a worker of pool ${spec.pool} to take it${notes}`;
-  return `waiting for a free CPU slot in pool ${spec.pool}; ${slots.map((s) => `${s.w.host} has 0 of ${s.w.cpuSlots.total} free`).join(', ')}${notes}`;
+  const parts = slots.map(({ w }) => (w.drained ? drainedHost(w.host, w.drained) : `${w.host} has 0 of ${w.cpuSlots.total} free`));
+  return `waiting for a free CPU slot in pool ${spec.pool}; ${parts.join(', ')}${notes}`;
 }
+
+// An operator's drain, in the words of `POST /api/workers/{host}/drain`'s reason.
+const drainedHost = (host: string, drain: GpuDrain) => `${host} drained: ${drain.reason}`;
+const drainedGpus = (w: WorkerStatus) => w.gpus.flatMap((g) => (g.drained ? [`${w.host} GPU ${g.index} drained: ${g.drained.reason}`] : []));

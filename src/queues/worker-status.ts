@@ -63,6 +63,8 @@ export interface WorkerStatus {
   reservedFor?: string;
   /** That hold: the job, and when the host expects enough GPUs free (null: unknown). */
   reservation?: { queue: string; jobId?: string; expectedStartAt: string | null };
+  /** The whole host is drained: it starts no job (each GPU says so too). */
+  drained?: GpuDrain;
 }
 
 export async function publishStatus(redis: Redis, prefix: string, status: WorkerStatus, ttlMs: number): Promise<void> {

@@ -3,7 +3,7 @@
 // once no process of that job is left. A held GPU is not free: it is leased to nobody until
 // every hold on it lifts. Holds come from separate sources, each replacing only its own: a
 // process that is not one of our jobs computes on it (gpu-guard.ts), an operator drained it, or
-// it failed its health check.
+// it failed its health check. A drained host also has no free CPU slot.
 import type { GpuHolds } from '../queues/worker-status.js';
 import type { Gpu } from './gpu-discovery.js';
 import { fits, type HostCapacity } from './policy/index.js';
@@ -23,6 +23,7 @@ export class Capacity {
   private readonly gpuHolder = new Map<number, string>();
   private readonly holds = new Map<keyof GpuHolds, ReadonlyMap<number, GpuHolds[keyof GpuHolds]>>();
   private cpuUsed = 0;
+  private cpuDrained = false;
 
   constructor(
     readonly gpus: readonly Gpu[],
@@ -46,8 +47,13 @@ export class Capacity {
     return this.gpus.filter((g) => !this.gpuHolder.has(g.index) && !this.held(g.index));
   }
 
+  /** A drained host starts no CPU job either; its running ones keep their slots. */
+  drainCpuSlots(drained: boolean): void {
+    this.cpuDrained = drained;
+  }
+
   freeCpuSlots(): number {
-    return this.cpuSlots - this.cpuUsed;
+    return this.cpuDrained ? 0 : this.cpuSlots - this.cpuUsed;
   }
 
   /** What is free now, as the dispatch policy sees it. */

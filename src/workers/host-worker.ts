@@ -7,7 +7,8 @@
 // job is held while waiting for capacity and nothing polls Redis. Each job it starts is a
 // RunningJob (./running-job.ts); ./heartbeat.ts publishes what the host runs. Where nvidia-smi
 // exists, ./gpu-guard.ts keeps GPUs on which a process that is not one of its jobs computes out
-// of the capacity it leases, and ./gpu-health-check.ts those that fail their health check.
+// of the capacity it leases, ./gpu-health-check.ts those that fail their health check, and
+// ./drain-watcher.ts what an operator drained.
 import { randomBytes } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -20,11 +21,13 @@ import { SERVING_PRIORITY } from '../queues/kinds.js';
 import type { JobData } from '../queues/payloads.js';
 import type { QueueSpec } from '../queues/placement.js';
 import type { QueueSet } from '../queues/queue-set.js';
+import { drainedGpus, gpuDrainOf, handsBack, type HostDrains } from '../queues/drains.js';
 import type { GpuHolds, WorkerStatus } from '../queues/worker-status.js';
 import type { Registry } from '../registry/index.js';
 import { Capacity, type Lease } from './capacity.js';
 import type { Consumers } from './consumers.js';
 import { readSnapshot, type RunningFacts } from './dispatch-snapshot.js';
+import { DrainWatcher } from './drain-watcher.js';
 import { DurationBook } from './durations.js';
 import type { Gpu } from './gpu-discovery.js';
 import { GpuGuard } from './gpu-guard.js';
@@ -127,6 +130,7 @@ export class HostWorker {
   private readonly heartbeat: Heartbeat;
   private readonly gpuGuard: GpuGuard | undefined;
   private readonly gpuHealth: GpuHealthCheck | undefined;
+  private readonly drains: DrainWatcher;
   private reservedFor: string | undefined;
   /** The hold as last decided (and, for the pool policies, claimed in Redis). */
   private hold: Hold | undefined;
@@ -155,6 +159,7 @@ export class HostWorker {
       onBeat: () => this.renewHold(),
       log: this.log,
     });
+    this.drains = new DrainWatcher({ redis, prefix, host, periodMs: options.heartbeatMs, onChange: (d) => this.applyDrains(d), log: this.log });
     if (deps.nvidiaSmi && deps.gpus.length > 0) {
       this.gpuGuard = new GpuGuard({
         nvidiaSmi: deps.nvidiaSmi,
@@ -185,6 +190,7 @@ export class HostWorker {
     await sweepOrphans(this.deps.redis, this.deps.prefix, this.deps.hostId, this.log);
     await this.gpuGuard?.start();
     await this.gpuHealth?.start();
+    await this.drains.start();
     // Connect the consumers now, not inside a getNextJob that should follow its snapshot at once.
     await Promise.all(serveableQueues(this.view()).map((q) => this.deps.consumers.get(q.name).waitUntilReady()));
     await this.heartbeat.start();
@@ -203,8 +209,14 @@ export class HostWorker {
     return true;
   }
 
+  /** The drains of `host` changed (a message on the drain channel): read them again if they are ours. */
+  drainsChanged(host: string): void {
+    if (host === this.deps.hostId) void this.drains.refresh();
+  }
+
   status(): WorkerStatus {
     const snap = this.capacity.snapshot();
+    const hostDrain = this.drains.drains.host;
     return {
       host: this.deps.hostId,
       instance: this.instance,
@@ -218,6 +230,7 @@ export class HostWorker {
       queues: byPriority(this.queues).map((q) => q.name),
       running: [...this.running.values()].map((r) => r.status()),
       ...(this.reservedFor ? { reservedFor: this.reservedFor } : {}),
+      ...(hostDrain ? { drained: gpuDrainOf(hostDrain) } : {}),
       ...(this.hold
         ? {
             reservation: {
@@ -319,8 +332,13 @@ export class HostWorker {
         continue;
       }
       const spec = this.specs.get(name)!;
-      // Nothing else leases between the decision and here: only this loop leases.
-      this.launch(spec, job, token, this.capacity.lease(job.id!, spec)!, backfill.get(name));
+      // Only this loop leases, but a hold (a drain, a foreign process) may have come since the decision.
+      const lease = this.capacity.lease(job.id!, spec);
+      if (!lease) {
+        await job.moveToWait(token);
+        return 'stale';
+      }
+      this.launch(spec, job, token, lease, backfill.get(name));
       empty.clear(); // after a start, every queue is asked again, from the highest priority
       return 'started';
     }
@@ -421,6 +439,19 @@ export class HostWorker {
     if (!this.stopping) this.markers.wake();
   }
 
+  /** No new job on what the drains cover; with `now`, the running jobs they cover go back to their queues. */
+  private applyDrains(drains: HostDrains): void {
+    const { hostId: host, gpus, metrics } = this.deps;
+    const drained = drainedGpus(drains, gpus.map((g) => g.index));
+    this.capacity.hold('drained', drained);
+    this.capacity.drainCpuSlots(drains.host !== undefined);
+    for (const g of gpus) metrics.gpuDrained.set({ host, gpu: String(g.index) }, drained.has(g.index) ? 1 : 0);
+    metrics.hostDrained.set({ host }, drains.host ? 1 : 0);
+    for (const entry of this.running.values()) if (handsBack(drains, entry.lease.gpus.map((g) => g.index))) entry.stop('drain');
+    this.heartbeat.soon();
+    if (!this.stopping) this.markers.wake();
+  }
+
   // --- shutdown ----------------------------------------------------------------------------
 
   private async shutdown(): Promise<void> {
@@ -439,6 +470,7 @@ export class HostWorker {
     }
     await this.gpuGuard?.close();
     await this.gpuHealth?.close();
+    await this.drains.close();
     if (this.hold) await releaseReservation(this.deps.redis, this.deps.prefix, this.hold.queue, this.deps.hostId).catch(() => {});
     await this.heartbeat.close();
     await this.markers.close();

@@ -1,7 +1,8 @@
 // Starts the host workers of one process: `worker --host <id>` runs one; `dev` may stand in for
 // every host of the config. They share the command connection, the per-queue consumers and one
-// cancel subscription; each has its own blocking connection. Every connection, the registry, the
-// lock and the queue set are made by the composition root (src/start.ts) and handed in here.
+// subscriber (cancel requests, drain changes); each has its own blocking connection. Every
+// connection, the registry, the lock and the queue set are made by the composition root
+// (src/start.ts) and handed in here.
 import type { Redis } from 'ioredis';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import { Closers } from '../lifecycle.js';
@@ -11,7 +12,8 @@ import type { Metrics } from '../metrics.js';
 import { queuesForHost } from '../queues/placement.js';
 import type { QueueSet } from '../queues/queue-set.js';
 import type { Registry } from '../registry/index.js';
-import { CancelListener } from './cancel-listener.js';
+import { cancelChannel, drainChannel } from '../queues/redis-names.js';
+import { ChannelListener } from './channel-listener.js';
 import { Consumers } from './consumers.js';
 import { discoverGpus } from './gpu-discovery.js';
 import { DEFAULT_HOST_WORKER_OPTIONS, HostWorker, type HostWorkerDeps, type HostWorkerOptions } from './host-worker.js';
@@ -20,7 +22,7 @@ import { DEFAULT_HOST_WORKER_OPTIONS, HostWorker, type HostWorkerDeps, type Host
 export interface WorkerConnections {
   /** Commands: consumers, heartbeats, job bookkeeping. Waits while Redis is away. */
   redis: Redis;
-  /** Subscribed to the cancel channel. */
+  /** Subscribed to the cancel and drain channels. */
   subscriber: Redis;
   /** One per host worker, for its BZPOPMIN. */
   blocking: ReadonlyMap<string, Redis>;
@@ -64,8 +66,10 @@ export async function startWorkers(deps: WorkersDeps): Promise<RunningWorkers> {
     closers.add('consumers', () => consumers.close());
 
     const workers: HostWorker[] = [];
-    const listener = await CancelListener.start(subscriber, deps.prefix, (jobId) => workers.forEach((w) => w.cancel(jobId)), deps.logger);
-    closers.add('cancel listener', () => listener.close());
+    const cancels = await ChannelListener.start(subscriber, cancelChannel(deps.prefix), (jobId) => workers.forEach((w) => w.cancel(jobId)), deps.logger);
+    closers.add('cancel listener', () => cancels.close());
+    const drains = await ChannelListener.start(subscriber, drainChannel(deps.prefix), (host) => workers.forEach((w) => w.drainsChanged(host)), deps.logger);
+    closers.add('drain listener', () => drains.close());
 
     // All host workers close together, so one host's grace period does not wait on another's.
     closers.add('host workers', () => Promise.all(workers.map((w) => w.close())).then(() => undefined));

@@ -1,7 +1,8 @@
 // GET /api/system/health: Redis and Postgres (with latency and Redis's safety for queued jobs),
-// every live worker with its GPUs, training in progress with progress and an ETA, and the next
-// fire of each schedule. 200 when Redis and Postgres answer, 503 naming what is down. Every
-// probe has a deadline, so the answer never hangs.
+// every live worker with its GPUs, the operator's drains (of hosts without a live worker too),
+// training in progress with progress and an ETA, and the next fire of each schedule. A drain is
+// an operator's choice, not a fault: it is listed, never a warning. 200 when Redis and Postgres
+// answer, 503 naming what is down. Every probe has a deadline, so the answer never hangs.
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -10,6 +11,7 @@ import { probePostgres, probeRedis, withDeadline } from '../../health.js';
 import { checkRedisSafety } from '../../redis-safety.js';
 import type { ScheduleRepository } from '../../registry/schedules.js';
 import { nextFires } from '../../scheduler/fire-times.js';
+import { drainsView, readAllDrains } from '../../queues/drains.js';
 import { gpuFree, listWorkers, type RunningJobStatus, type WorkerStatus } from '../../queues/worker-status.js';
 
 export interface SystemHealthDeps {
@@ -43,10 +45,11 @@ export async function systemHealthRoutes(app: FastifyInstance, deps: SystemHealt
   app.get('/api/system/health', { config: { access: 'read' } }, async (_request, reply) => {
     const [redis, postgres] = await Promise.all([probeRedis(deps.redis, PROBE_MS), probePostgres(deps.pool, PROBE_MS)]);
     const down = [!redis.ok && 'redis', !postgres.ok && 'postgres'].filter((d): d is string => Boolean(d));
-    const [workers, safety, paused] = await Promise.all([
+    const [workers, safety, paused, drains] = await Promise.all([
       redis.ok ? withDeadline(listWorkers(deps.redis, deps.prefix), PROBE_MS, 'workers').catch(() => [] as WorkerStatus[]) : [],
       redis.ok ? withDeadline(checkRedisSafety(deps.redis), PROBE_MS, 'redis config').catch(() => undefined) : undefined,
       postgres.ok ? withDeadline(deps.schedules.allStates(), PROBE_MS, 'schedules').catch(() => undefined) : undefined,
+      redis.ok ? withDeadline(readAllDrains(deps.redis, deps.prefix, Object.keys(deps.fleet.hosts)), PROBE_MS, 'drains').catch(() => undefined) : undefined,
     ]);
     const training = workers.flatMap((w) =>
       w.running.filter((r) => r.kind === 'training').map((r) => ({ jobId: r.id, model: r.model ?? null, host: w.host, gpus: r.gpus, startedAt: r.startedAt, ...trainingProgress(r) })),
@@ -65,10 +68,21 @@ export async function systemHealthRoutes(app: FastifyInstance, deps: SystemHealt
         instance: w.instance,
         version: w.version,
         lastHeartbeat: w.at,
-        gpus: w.gpus.map((g) => ({ index: g.index, name: g.name, busy: !gpuFree(g), jobId: g.jobId, ...(g.blockedBy ? { blockedBy: g.blockedBy } : {}), ...(g.unhealthy ? { unhealthy: g.unhealthy } : {}) })),
+        ...(w.drained ? { drained: w.drained } : {}),
+        gpus: w.gpus.map((g) => ({
+          index: g.index,
+          name: g.name,
+          busy: !gpuFree(g),
+          free: gpuFree(g),
+          jobId: g.jobId,
+          ...(g.blockedBy ? { blockedBy: g.blockedBy } : {}),
+          ...(g.drained ? { drained: g.drained } : {}),
+          ...(g.unhealthy ? { unhealthy: g.unhealthy } : {}),
+        })),
         cpuSlots: w.cpuSlots,
         running: w.running.map((r) => r.id),
       })),
+      drains: [...(drains ?? [])].filter(([, d]) => d.host || d.gpus.size > 0).map(([host, d]) => drainsView(host, d)),
       training,
       schedules: Object.entries(deps.fleet.schedules).map(([name, s]) => {
         const isPaused = paused?.get(name)?.paused ?? false;
