@@ -72,7 +72,8 @@ export async function systemHealthRoutes(app: FastifyInstance, deps: SystemHealt
         gpus: w.gpus.map((g) => ({
           index: g.index,
           name: g.name,
-          busy: !gpuFree(g),
+          // Busy: something is on it or wrong with it; a drain is the operator's choice, shown apart.
+          busy: g.jobId !== null || g.blockedBy !== undefined || g.unhealthy !== undefined,
           free: gpuFree(g),
           jobId: g.jobId,
           ...(g.blockedBy ? { blockedBy: g.blockedBy } : {}),
