@@ -2,31 +2,23 @@
 // for a starved job (the one expected to free enough soonest) while the others keep serving; a
 // holder killed with kill -9 loses the reservation to a live host; backfill lets a job run ahead
 // of the reserved one only when it is expected to end in time, and hands back one that overruns.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Job } from 'bullmq';
-import type { ResultPromise } from 'execa';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadFleet, type LoadedFleet } from '../src/config/load-fleet.js';
+import { describe, expect, it } from 'vitest';
 import { enqueue } from '../src/queues/enqueue.js';
 import { readReservations } from '../src/queues/reservations.js';
 import { durationsKey } from '../src/queues/redis-names.js';
 import type { WorkerStatus } from '../src/queues/worker-status.js';
 import type { DispatchDecision, DispatchSnapshot } from '../src/workers/policy/index.js';
-import type { RunningWorkers } from '../src/workers/start-workers.js';
-import { asReader, startApi, type ApiHarness } from './helpers/api.js';
-import { createTestSchema, type TestSchema } from './helpers/db.js';
+import { asReader } from './helpers/api.js';
 import { REPO_ROOT } from './helpers/fleet.js';
-import { uniqueName } from './helpers/servers.js';
 import { waitFor } from './helpers/wait.js';
-import { spawnWorkerProcess, startTestWorkers } from './helpers/workers.js';
+import { fleetFileHarness } from './helpers/fleet-file.js';
+import { startTestWorkers } from './helpers/workers.js';
 
-const sandbox = mkdtempSync(path.join(os.tmpdir(), 'caelum-fleet-sched-'));
-const configFile = path.join(sandbox, 'fleet.config.mjs');
 const gpus = (n: number) => Array.from({ length: n }, (_, index) => ({ index, name: `Fake GPU ${index}`, memoryMiB: 8192 }));
 const trainer = (timeoutSeconds: number) => ({ command: ['node', 'examples/trainer.mjs'], cwd: REPO_ROOT, timeoutSeconds, attempts: 1 });
-const model = (pool: string, gpusPerRun: number, timeoutSeconds = 120) => ({
+const model = (sandbox: string, pool: string, gpusPerRun: number, timeoutSeconds = 120) => ({
   pool,
   gpusPerRun,
   train: trainer(timeoutSeconds),
@@ -38,77 +30,47 @@ const example = (name: string) => ({ command: ['node', `examples/${name}.mjs`], 
 // h1 and h2 (2 GPUs each) form pool "pair"; "quick" runs only on h1, "slow" only on h2, so each
 // host's running job, and so its expected start for the big job, is known. "solo" is one 4-GPU
 // host for the backfill tests.
-const config = {
+const h = fleetFileHarness(
+  'fleetsched',
+  (sandbox) => ({
   hosts: { h1: { gpus: gpus(2), cpuSlots: 1 }, h2: { gpus: gpus(2), cpuSlots: 1 }, solo: { gpus: gpus(4), cpuSlots: 1 } },
   pools: { pair: ['h1', 'h2'], one: ['h1'], two: ['h2'], solo: ['solo'] },
   models: {
-    big: model('pair', 2),
-    mid: model('pair', 1),
-    quick: model('one', 1, 20),
-    slow: model('two', 1, 120),
-    huge: model('solo', 4),
-    short: model('solo', 1),
-    long: model('solo', 1),
-    hold: model('solo', 1),
+    big: model(sandbox, 'pair', 2),
+    mid: model(sandbox, 'pair', 1),
+    quick: model(sandbox, 'one', 1, 20),
+    slow: model(sandbox, 'two', 1, 120),
+    huge: model(sandbox, 'solo', 4),
+    short: model(sandbox, 'solo', 1),
+    long: model(sandbox, 'solo', 1),
+    hold: model(sandbox, 'solo', 1),
   },
   backtest: { pool: 'pair', ...example('backtester') },
   dataSync: { pool: 'pair', ...example('data-syncer') },
-};
-
-const prefix = uniqueName('fleetsched');
-let fleet: LoadedFleet;
-let db: TestSchema;
-let api: ApiHarness;
-let workers: RunningWorkers | undefined;
-const processes: ResultPromise[] = [];
-
-beforeAll(async () => {
-  mkdirSync(path.join(sandbox, 'data'));
-  writeFileSync(configFile, `export default ${JSON.stringify(config)};\n`);
-  fleet = await loadFleet(configFile);
-  db = await createTestSchema('fleetsched');
-  api = await startApi({ fleet, prefix, schema: db.schema });
-});
-afterEach(async () => {
-  for (const p of processes.splice(0)) {
-    p.kill('SIGKILL');
-    await p;
-  }
-  await workers?.close();
-  workers = undefined;
-  await Promise.all(api.queues.all().map((e) => e.queue.obliterate({ force: true })));
-  const stale = await api.redis.keys(`${prefix}:reservation:*`);
-  const learned = await api.redis.keys(`${prefix}:durations:*`);
-  if (stale.length + learned.length) await api.redis.del(...stale, ...learned);
-});
-afterAll(async () => {
-  await api.close();
-  await db.drop();
-  rmSync(sandbox, { recursive: true, force: true });
-});
+  }),
+  async ({ api, prefix }) => {
+    await Promise.all(api.queues.all().map((e) => e.queue.obliterate({ force: true })));
+    const stale = await api.redis.keys(`${prefix}:reservation:*`);
+    const learned = await api.redis.keys(`${prefix}:durations:*`);
+    if (stale.length + learned.length) await api.redis.del(...stale, ...learned);
+  },
+);
 
 const add = (model: string, params: Record<string, unknown>) =>
-  enqueue({ fleet, queues: api.queues }, 'training', { model, params }, { reason: 'api', by: 'test', at: new Date().toISOString() });
-const stateOf = async (queue: string, id: string) => (await api.queues.get(queue)!.queue.getJob(id))!.getState();
-const job = (queue: string, id: string) => api.queues.get(queue)!.queue.getJob(id) as Promise<Job>;
+  enqueue({ fleet: h.fleet, queues: h.api.queues }, 'training', { model, params }, { reason: 'api', by: 'test', at: new Date().toISOString() });
+const stateOf = async (queue: string, id: string) => (await h.api.queues.get(queue)!.queue.getJob(id))!.getState();
+const job = (queue: string, id: string) => h.api.queues.get(queue)!.queue.getJob(id) as Promise<Job>;
 const finished = (queue: string, id: string) =>
   waitFor(`${queue} job ${id} to finish`, async () => ((await stateOf(queue, id)) === 'completed' ? job(queue, id) : undefined), { timeoutMs: 60_000 });
 const active = (queue: string, id: string) => waitFor(`${queue} job ${id} to start`, async () => (await stateOf(queue, id)) === 'active', { timeoutMs: 30_000 });
-const listed = async (): Promise<WorkerStatus[]> => (await api.app.inject({ method: 'GET', url: '/api/workers', headers: asReader })).json().workers;
-const waitingFor = async (id: string) => (await api.app.inject({ method: 'GET', url: `/api/jobs/${id}`, headers: asReader })).json().waitingFor as string;
+const listed = async (): Promise<WorkerStatus[]> => (await h.api.app.inject({ method: 'GET', url: '/api/workers', headers: asReader })).json().workers;
+const waitingFor = async (id: string) => (await h.api.app.inject({ method: 'GET', url: `/api/jobs/${id}`, headers: asReader })).json().waitingFor as string;
 
-/** A real `caelum-scheduler worker` for one host, to kill -9. */
-function workerProcess(host: string): ResultPromise {
-  const env = { CAELUM_DATA_DIR: path.join(sandbox, 'data'), CAELUM_KILL_GRACE_MS: '500', CAELUM_STARVATION_GUARD_MS: '0' };
-  const child = spawnWorkerProcess(host, { prefix, schema: db.schema, configFile }, env);
-  processes.push(child);
-  return child;
-}
 
 describe('pool-wide reservations', () => {
   it('one host holds (the one expected to start the job soonest), the other keeps serving, and a live host takes over when the holder is killed', async () => {
-    const h1 = workerProcess('h1');
-    workers = await startTestWorkers(fleet, prefix, api.pool, ['h2'], { starvationGuardMs: 0, dispatchPolicy: 'pool' });
+    const h1 = h.workerProcess('h1', { CAELUM_KILL_GRACE_MS: '500', CAELUM_STARVATION_GUARD_MS: '0' });
+    h.workers = await startTestWorkers(h.fleet, h.prefix, h.api.pool, ['h2'], { starvationGuardMs: 0, dispatchPolicy: 'pool' });
     // h1 runs a job expected to end in ~10 s (its progress rate); h2 one with no progress for a
     // minute, so the best it can say is its 120 s timeout.
     const quick = await add('quick', { epochs: 100, epoch_ms: 100 });
@@ -121,7 +83,7 @@ describe('pool-wide reservations', () => {
     // Whichever host decides first may claim it; every host bids again at least once per longest
     // block (5 s), and h1's earlier expected start takes it over.
     const holder = await waitFor('h1, and only h1, to hold GPUs for the big job', async () => {
-      const stored = (await readReservations(api.redis, prefix, ['training-big'])).get('training-big');
+      const stored = (await readReservations(h.api.redis, h.prefix, ['training-big'])).get('training-big');
       const holders = (await listed()).filter((w) => w.reservation);
       return stored?.host === 'h1' && holders.length === 1 && holders[0]!.host === 'h1' ? { stored, status: holders[0]! } : undefined;
     });
@@ -139,7 +101,7 @@ describe('pool-wide reservations', () => {
     h1.kill('SIGKILL');
     await h1;
     const takenOver = await waitFor('h2 to take the reservation over, and say so', async () => {
-      const stored = (await readReservations(api.redis, prefix, ['training-big'])).get('training-big');
+      const stored = (await readReservations(h.api.redis, h.prefix, ['training-big'])).get('training-big');
       const status = (await listed()).find((w) => w.host === 'h2');
       return stored?.host === 'h2' && status?.reservation ? { stored, status } : undefined;
     });
@@ -158,12 +120,12 @@ describe('backfill', () => {
 
   it('starts a job expected to end before the reserved job may start, refuses one that would delay it, and learns durations as jobs complete', async () => {
     const decisions: DispatchDecision[] = [];
-    workers = await startTestWorkers(fleet, prefix, api.pool, ['solo'], { starvationGuardMs: 0, dispatchPolicy: 'backfill' }, undefined, {
+    h.workers = await startTestWorkers(h.fleet, h.prefix, h.api.pool, ['solo'], { starvationGuardMs: 0, dispatchPolicy: 'backfill' }, undefined, {
       onDecision: (_s: DispatchSnapshot, d: DispatchDecision) => void decisions.push(d),
     });
     await Promise.all([learn('short', 3, { epochs: 1, epoch_ms: 100 }), learn('long', 3, { epochs: 1, epoch_ms: 6_000 })]);
-    expect(await api.redis.llen(durationsKey(prefix, 'training-short'))).toBe(3);
-    expect(await api.redis.llen(durationsKey(prefix, 'training-long'))).toBe(3);
+    expect(await h.api.redis.llen(durationsKey(h.prefix, 'training-short'))).toBe(3);
+    expect(await h.api.redis.llen(durationsKey(h.prefix, 'training-long'))).toBe(3);
 
     // One GPU busy for ~4 s; the 4-GPU job must wait for it. Two progress reports give the rate
     // (one alone would count the trainer's start-up as training time).
@@ -190,10 +152,10 @@ describe('backfill', () => {
     const overrunMs = 1_000;
     const killGraceMs = 500;
     const deadlines: number[] = [];
-    workers = await startTestWorkers(
-      fleet,
-      prefix,
-      api.pool,
+    h.workers = await startTestWorkers(
+      h.fleet,
+      h.prefix,
+      h.api.pool,
       ['solo'],
       { starvationGuardMs: 0, dispatchPolicy: 'backfill', backfillOverrunMs: overrunMs, killGraceMs },
       undefined,
