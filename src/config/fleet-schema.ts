@@ -2,6 +2,7 @@
 // point at each other (a model's pool, a schedule's model) are checked in fleet-rules.ts.
 import { z } from 'zod';
 import { gpuHealthSchema, hostGpuHealthSchema } from './gpu-health-schema.js';
+import { PRIORITY_CLASSES } from './priority-class.js';
 
 /** Names (hosts, pools, models, schedules) become parts of queue names and job ids: this long at most. */
 export const NAME_MAX_LENGTH = 63;
@@ -40,6 +41,12 @@ const commandSchema = z.strictObject({
   /** Working directory of the child, relative to the config file. */
   cwd: z.string().min(1).optional(),
   timeoutSeconds: z.number().positive().max(7 * 24 * 3600),
+  /**
+   * When the job must stop without being cancelled (shutdown, drain now, preemption): how long
+   * the child has after SIGTERM to write a checkpoint and exit before SIGKILL. Unset: the kill
+   * grace (CAELUM_KILL_GRACE_MS).
+   */
+  stopGraceSeconds: z.number().positive().max(3600).optional(),
   attempts: z.number().int().min(1).max(20).default(3),
   /** First retry delay; each further retry waits twice as long. */
   backoffSeconds: z.number().min(0).max(24 * 3600).default(10),
@@ -74,6 +81,8 @@ const modelSchema = z.strictObject({
   description: z.string().optional(),
   pool: name('a pool name'),
   gpusPerRun: z.number().int().min(0).max(64).default(1),
+  /** Its trainings' class: a waiting job may preempt running ones of a lower class (see Workers). */
+  priorityClass: z.enum(PRIORITY_CLASSES).default('normal'),
   train: commandSchema,
   validate: commandSchema,
   /** Metrics a checkpoint must clear to be validated, e.g. { val_accuracy: { min: 0.6 } }. */
@@ -123,6 +132,8 @@ const scheduleSchema = z.strictObject({
       kind: z.literal('training'),
       model: name('a model name'),
       params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+      /** Overrides the model's priority class for this schedule's trainings. */
+      priorityClass: z.enum(PRIORITY_CLASSES).optional(),
     }),
     z.strictObject({
       kind: z.literal('data-sync'),

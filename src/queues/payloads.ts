@@ -1,5 +1,6 @@
 // Payload schemas of each kind, as a client sends them. Every field is data: none of it ever
 // becomes a program, a flag or a path; the worker hands the payload to the child as JSON.
+import { PRIORITY_CLASSES } from '../config/priority-class.js';
 import { z } from 'zod';
 import { NAME_PATTERN, SYMBOL_PATTERN, TIMEFRAMES } from '../config/fleet-schema.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
@@ -43,6 +44,8 @@ export const trainingPayload = z.strictObject({
   params: paramsSchema.default({}),
   datasetWindow: windowSchema.optional(),
   symbols: z.array(symbolSchema).max(200).optional(),
+  /** Overrides the model's priority class (config) for this job. */
+  priorityClass: z.enum(PRIORITY_CLASSES).optional(),
 });
 
 export const backtestPayload = z.strictObject({

@@ -7,6 +7,7 @@ import { createScheduleRepository } from './schedules.js';
 import { createMarketDataRepository } from './market-data.js';
 import { createBacktestRepository } from './backtests.js';
 import { createPipelineRepository } from './pipelines.js';
+import { createTrainingRunRepository } from './training-runs.js';
 
 export function createRegistry(pool: pg.Pool) {
   return {
@@ -17,6 +18,7 @@ export function createRegistry(pool: pg.Pool) {
     marketData: createMarketDataRepository(pool),
     backtests: createBacktestRepository(pool),
     pipelines: createPipelineRepository(pool),
+    trainingRuns: createTrainingRunRepository(pool),
   };
 }
 

@@ -128,7 +128,8 @@ function payloadsOf(s: ScheduleConfig, interval: { start: Date; end: Date } | nu
   const window = interval ? { from: interval.start.toISOString(), to: interval.end.toISOString() } : undefined;
   const e = s.enqueue;
   if (e.kind === 'training') {
-    return [{ kind: 'training', payload: { model: e.model, params: e.params, ...(window ? { datasetWindow: window } : {}) } }];
+    const payload = { model: e.model, params: e.params, ...(window ? { datasetWindow: window } : {}), ...(e.priorityClass ? { priorityClass: e.priorityClass } : {}) };
+    return [{ kind: 'training', payload }];
   }
   return e.symbols.map((symbol) => ({
     kind: 'data-sync' as const,

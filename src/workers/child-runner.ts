@@ -18,6 +18,11 @@ export interface RunSpec {
   timeoutMs: number;
   /** Time between SIGTERM and SIGKILL when the group must end. */
   graceMs: number;
+  /**
+   * The grace when `signal` aborts, from its reason (a job stopped to be resumed gets its
+   * command's stopGraceSeconds to write a checkpoint); unset or undefined: graceMs.
+   */
+  abortGraceMs?: (reason: unknown) => number | undefined;
   signal: AbortSignal;
   onEvent(event: ProtocolEvent): void;
   onLog(line: string, stream: 'stdout' | 'stderr'): void;
@@ -99,8 +104,8 @@ export async function runChild(spec: RunSpec): Promise<RunOutcome> {
   let aborted = false;
   let ending: Promise<unknown> | undefined;
   // The group, and every process that left it (setsid, a daemon) but still carries the run's mark.
-  const end = () => {
-    if (pid !== undefined) ending ??= Promise.all([endGroup(pid, spec.graceMs), endRun(runId, spec.graceMs)]);
+  const end = (graceMs = spec.graceMs) => {
+    if (pid !== undefined) ending ??= Promise.all([endGroup(pid, graceMs), endRun(runId, graceMs)]);
   };
 
   if (pid !== undefined) spec.onSpawn?.(pid);
@@ -113,7 +118,7 @@ export async function runChild(spec: RunSpec): Promise<RunOutcome> {
   }, spec.timeoutMs);
   const onAbort = () => {
     aborted = true;
-    end();
+    end(spec.abortGraceMs?.(spec.signal.reason));
   };
   if (spec.signal.aborted) onAbort();
   else spec.signal.addEventListener('abort', onAbort, { once: true });

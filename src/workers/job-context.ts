@@ -55,7 +55,7 @@ export interface JobContext {
    * Runs a command to its end; throws on a non-zero exit or timeout, JobStopped when the job is
    * stopped, and the abort reason when `also` aborts (a lost lock).
    */
-  run(command: CommandConfig, extraEnv?: Record<string, string>, also?: AbortSignal): Promise<CommandRun>;
+  run(command: CommandConfig, extraEnv?: Record<string, string>, also?: AbortSignal, onEvent?: (event: ProtocolEvent) => void): Promise<CommandRun>;
   /** Starts a long-running command (a candidate service) that the caller stops. */
   startService(command: CommandConfig, extraEnv?: Record<string, string>): ServiceHandle;
   /** Frees the job's GPUs or CPU slot early, once its children are gone (e.g. before registering). */

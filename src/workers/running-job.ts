@@ -34,7 +34,8 @@ import { paramsDigest, type DurationBook } from './durations.js';
  * backfilled job overrunning a reservation) returns it to its queue without using an attempt.
  */
 export type StopReason = 'cancel' | 'lock-lost' | HandBackReason;
-export type HandBackReason = 'shutdown' | 'drain' | 'overrun';
+export type HandBackReason = 'shutdown' | 'drain' | 'overrun' | 'preempt';
+const HAND_BACK: ReadonlySet<unknown> = new Set<HandBackReason>(['shutdown', 'drain', 'overrun', 'preempt']);
 
 /** What a running job needs of its host worker's dependencies. */
 export type RunningJobDeps = Pick<
@@ -75,7 +76,8 @@ export class RunningJob {
   /** Ends the job's children; the first reason given is the one the job is settled by. */
   stop(reason: StopReason): void {
     this.stopReason ??= reason;
-    this.abort.abort();
+    // The reason reaches the child runner: a hand-back gives the child its stop grace.
+    this.abort.abort(this.stopReason);
   }
 
   /** What the dispatch policy needs to know of it (dispatch-snapshot.ts). */
@@ -184,7 +186,7 @@ export class RunningJob {
   private context(outputDir: string): JobContext {
     const { job, spec, lease, log, abort } = this;
     const { redis, prefix, hostId, options } = this.deps;
-    const start = (command: CommandConfig, extraEnv: Record<string, string>, signal: AbortSignal, events: ProtocolEvent[]) => {
+    const start = (command: CommandConfig, extraEnv: Record<string, string>, signal: AbortSignal, events: ProtocolEvent[], onEvent?: (e: ProtocolEvent) => void) => {
       const runId = newRunId();
       this.runs.add(runId);
       return runChild({
@@ -194,6 +196,7 @@ export class RunningJob {
         runId,
         timeoutMs: command.timeoutSeconds * 1000,
         graceMs: options.killGraceMs,
+        abortGraceMs: (reason) => (HAND_BACK.has(reason) && command.stopGraceSeconds !== undefined ? command.stopGraceSeconds * 1000 : undefined),
         signal,
         onSpawn: (pid) => void recordChild(redis, prefix, hostId, { jobId: job.id!, runId, pgid: pid }).catch(() => {}),
         onEvent: (event) => {
@@ -202,6 +205,7 @@ export class RunningJob {
             this.output.progress(progress);
             this.noteProgress(progress);
           } else events.push(event);
+          onEvent?.(event);
         },
         onLog: (line, stream) => this.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),
       }).finally(() => {
@@ -224,10 +228,10 @@ export class RunningJob {
       prefix,
       locks: this.deps.locks,
       metrics: this.deps.metrics,
-      run: async (command, extraEnv = {}, also) => {
+      run: async (command, extraEnv = {}, also, onEvent) => {
         const events: ProtocolEvent[] = [];
         const signal = also ? AbortSignal.any([abort.signal, also]) : abort.signal;
-        const outcome = await start(command, extraEnv, signal, events);
+        const outcome = await start(command, extraEnv, signal, events, onEvent);
         if (outcome.aborted) {
           if (abort.signal.aborted) throw new JobStopped('stopped');
           throw also?.reason instanceof Error ? also.reason : new Error(String(also?.reason ?? 'aborted'));
@@ -282,6 +286,12 @@ export class RunningJob {
     const labels = { kind: spec.kind, model: spec.model ?? '' };
     const outcome = this.stopReason ?? (failure ? 'failed' : 'completed');
     metrics.jobDuration.observe({ ...labels, outcome }, (Date.now() - this.startedAt) / 1000);
+    if (spec.kind === 'training') {
+      // How this start ended, for the lineage of the checkpoint a later start registers.
+      await this.deps.registry.trainingRuns
+        .endAttempt(job.id!, job.attemptsStarted, outcome)
+        .catch((err: unknown) => log.warn({ err }, 'could not record how the attempt ended'));
+    }
     if (outcome === 'failed') {
       metrics.jobFailures.inc(labels);
       if (!(failure instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) metrics.jobRetries.inc(labels);
@@ -298,6 +308,7 @@ export class RunningJob {
       case 'shutdown':
       case 'drain':
       case 'overrun':
+      case 'preempt':
         log.info({ reason: this.stopReason }, 'handing the job back to its queue');
         await job.moveToWait(token);
         return;

@@ -1,5 +1,7 @@
-// Training: run the trainer on the leased GPUs, then register every checkpoint it reported and
-// enqueue its validation. The job completes only once registration has succeeded: while
+// Training: run the trainer on the leased GPUs (resuming from the newest checkpoint an earlier
+// start of the job reported, see training-resume.ts), then register the final checkpoint it
+// reported and enqueue its validation. The checkpoints it reported before the final one are resume
+// points, recorded as they came: they are not model versions, and are not validated. The job completes only once registration has succeeded: while
 // Postgres is away the worker keeps retrying (the GPUs are free meanwhile), so a checkpoint that
 // was written is never left unregistered by a job that looks done. Only the start that still
 // owns the job registers: each try first extends the job lock with this start's token, so a
@@ -11,6 +13,7 @@ import type { PayloadOf } from '../../queues/payloads.js';
 import { launchBacktests } from '../../pipelines/research.js';
 import { lifecycleFor } from './lifecycle-for.js';
 import { buildResult } from './result.js';
+import { checkpointRecorder, resumeEnv, resumePoint } from './training-resume.js';
 
 /** How long registration keeps retrying before the job fails (and BullMQ retries it). */
 export const REGISTRATION_RETRY_MS = 60 * 60 * 1000;
@@ -42,7 +45,29 @@ export const train: Processor = async (ctx) => {
     logger: ctx.log,
     maxMs: REGISTRATION_RETRY_MS,
   });
-  const { events, outcome } = await ctx.run(ctx.spec.command);
+  const attempt = ctx.job.attemptsStarted;
+  const from = await retryTransient('finding the checkpoint to resume from', () => resumePoint(ctx), {
+    signal: ctx.signal,
+    logger: ctx.log,
+    maxMs: REGISTRATION_RETRY_MS,
+  });
+  await retryTransient('recording the attempt', () => ctx.registry.trainingRuns.startAttempt(ctx.job.id!, attempt, ctx.hostId, from), {
+    signal: ctx.signal,
+    logger: ctx.log,
+    maxMs: REGISTRATION_RETRY_MS,
+  });
+  if (from) {
+    ctx.log.info({ path: from.path, epoch: from.epoch, fromAttempt: from.attempt }, 'resuming from the newest reported checkpoint');
+    await ctx.job.log(`attempt ${attempt} resumes from ${from.path}${from.epoch !== null ? ` (epoch ${from.epoch})` : ''}, reported by attempt ${from.attempt}`).catch(() => {});
+  }
+  const recorder = checkpointRecorder(ctx, attempt);
+  let run;
+  try {
+    run = await ctx.run(ctx.spec.command, resumeEnv(from), undefined, (e) => recorder.onEvent(e));
+  } finally {
+    await recorder.settled();
+  }
+  const { events, outcome } = run;
   ctx.releaseCapacity();
   const result = await buildResult({
     fleet: ctx.fleet,
@@ -62,9 +87,14 @@ export const train: Processor = async (ctx) => {
   // it, so its checkpoints are registered all the same, once, and their lineage says so.
   const gone = await ctx.jobGoneFromRedis();
   const registered: { id: number; label: string; created: boolean }[] = [];
-  for (const [i, file] of result.checkpoints.entries()) {
-    // One training job may report several checkpoints; each gets its own registration key.
-    const trainingJobId = i === 0 ? ctx.job.id! : `${ctx.job.id!}#${i}`;
+  const attempts = await retryTransient('reading the attempts', () => ctx.registry.trainingRuns.attempts(ctx.job.id!), {
+    signal: ctx.signal,
+    logger: ctx.log,
+    maxMs: REGISTRATION_RETRY_MS,
+  });
+  const final = result.checkpoints.at(-1);
+  for (const file of final ? [final] : []) {
+    const trainingJobId = ctx.job.id!;
     const { checkpoint, created } = await retryTransient(
       'checkpoint registration',
       async () => {
@@ -80,7 +110,7 @@ export const train: Processor = async (ctx) => {
             metrics: file.metrics,
             trainingJobId,
             trigger: { ...ctx.job.data.trigger, jobId: ctx.job.id },
-            lineage: gone ? { ...lineage, jobRecord: JOB_GONE_FROM_REDIS } : lineage,
+            lineage: { ...lineage, attempts, ...(gone ? { jobRecord: JOB_GONE_FROM_REDIS } : {}) },
           },
           `worker ${ctx.hostId}`,
         );

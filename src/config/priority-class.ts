@@ -1,0 +1,8 @@
+// Priority classes of training jobs (issue: preemption by priority). A model has one (`normal`
+// unless its config says otherwise); a schedule's training, or a job's payload, may set another.
+// A waiting job may preempt only running jobs of a strictly lower class.
+export const PRIORITY_CLASSES = ['background', 'normal', 'urgent'] as const;
+export type PriorityClass = (typeof PRIORITY_CLASSES)[number];
+
+/** Higher is more urgent. */
+export const classRank = (c: PriorityClass): number => PRIORITY_CLASSES.indexOf(c);
