@@ -92,7 +92,8 @@ export default defineConfig({
       description: 'retrain LLM-1 every weekday night, after the market data sync',
       cron: '0 2 * * 2-6',
       timezone: 'America/New_York',
-      enqueue: { kind: 'training', model: 'llm1-tech' },
+      // FinColl trades on it the next morning: it may preempt background trainings (see README).
+      enqueue: { kind: 'training', model: 'llm1-tech', priorityClass: 'urgent' },
       overlap: 'skip',
     },
     'llm3-yieldmax-weekly': {
@@ -105,7 +106,8 @@ export default defineConfig({
     'llm5-volatility-on-demand': {
       description: 'LLM-5 trains only when triggered',
       timezone: 'America/New_York',
-      enqueue: { kind: 'training', model: 'llm5-volatility' },
+      // On demand research retrains yield to the scheduled ones.
+      enqueue: { kind: 'training', model: 'llm5-volatility', priorityClass: 'background' },
       overlap: 'skip',
     },
   },

@@ -37,6 +37,12 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600, 3600],
       registers,
     }),
+    preemptions: new Counter({
+      name: 'caelum_preemptions_total',
+      help: 'Running trainings preempted (handed back after their stop grace) for a waiting job of a higher priority class',
+      labelNames: ['pool', 'victim_class', 'for_class'] as const,
+      registers,
+    }),
     gpuLeased: new Gauge({
       name: 'caelum_gpu_leased',
       help: '1 while a GPU of a host is leased to a job, else 0',

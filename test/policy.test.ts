@@ -316,3 +316,63 @@ describe('expected ends and starts', () => {
     expect(expectedStart(5, cap, running, 0)).toBe(Infinity);
   });
 });
+
+describe('preemption by priority class', () => {
+  // A 4-GPU host, full: an urgent (rank 2) 2-GPU job waits since t = 0; now is 100 s.
+  const urgent: QueueState = { name: 'training-urgent', priority: 5, gpus: 2, headAt: 0, headId: 'u-1', headClass: 2 };
+  const job = (id: string, classRank: number, lastCheckpointAt?: number, extra: Partial<RunningGpuJob> = {}): RunningGpuJob => ({
+    id,
+    queue: `training-${id}`,
+    gpus: 1,
+    expectedEndAt: 1_000_000,
+    classRank,
+    ...(lastCheckpointAt !== undefined ? { lastCheckpointAt } : {}),
+    ...extra,
+  });
+  function full(running: RunningGpuJob[], over: Partial<DispatchSnapshot> = {}): DispatchSnapshot {
+    return {
+      now: 100_000,
+      host: 'gpu-a',
+      policy: 'backfill',
+      queues: [urgent],
+      capacity: { gpusTotal: 4, gpusFree: 4 - running.reduce((n, r) => n + r.gpus, 0), cpuSlotsTotal: 1, cpuSlotsFree: 1 },
+      running,
+      reservations: new Map(),
+      starvationGuardMs: 1_000,
+      preemptAfterMs: 60_000,
+      preemptIntervalMs: 600_000,
+      ...over,
+    };
+  }
+
+  it('stops the fewest lower-class jobs that free enough GPUs: lowest class first, then the most recently checkpointed', () => {
+    const running = [job('bg-old', 0, 10_000), job('normal', 1, 99_000), job('bg-new', 0, 90_000), job('bg-none', 0)];
+    const d = decide(full(running));
+    expect(d.reservedFor).toBe('training-urgent');
+    expect(d.hold?.expectedStartAt).toBe(100_000); // it can start now, by preempting
+    expect(d.preempt).toEqual(['bg-new', 'bg-old']);
+  });
+
+  it('never a job of the same or a higher class, never one preempted within the interval, and nothing when it would not free enough', () => {
+    expect(decide(full([job('a', 2), job('b', 2), job('c', 2), job('d', 1)])).preempt).toEqual([]);
+    const recent = full([job('a', 0, 1, { preemptedAt: 50_000 }), job('b', 0), job('c', 1), job('d', 2)]);
+    expect(decide(recent).preempt).toEqual(['b', 'c']);
+    expect(decide(full([job('a', 0, 1, { preemptedAt: 50_000 }), job('b', 0), job('c', 2), job('d', 2)])).preempt).toEqual([]);
+  });
+
+  it('waits its preemptAfter first, and is woken for it', () => {
+    const early = full([job('a', 0), job('b', 0), job('c', 0), job('d', 0)], { now: 30_000 });
+    const d = decide(early);
+    expect(d.preempt).toEqual([]);
+    expect(d.wakeAt).toBe(60_000);
+  });
+
+  it('counts jobs already being stopped, so it does not stop more than it needs', () => {
+    const d = decide(full([job('a', 0, 1, { stopping: true }), job('b', 0), job('c', 0), job('d', 0)]));
+    expect(d.preempt).toHaveLength(1);
+  });
+
+  it('does not preempt under the host policy (every host would)', () => {
+    expect(decide(full([job('a', 0), job('b', 0), job('c', 0), job('d', 0)], { policy: 'host' })).preempt).toEqual([]);
+  });
+});

@@ -43,6 +43,8 @@ const envSchema = z.object({
   CAELUM_STARVATION_GUARD_MS: z.coerce.number().int().min(0).default(2_000),
   CAELUM_DISPATCH_POLICY: z.enum(DISPATCH_POLICIES).default('backfill'),
   CAELUM_BACKFILL_OVERRUN_MS: z.coerce.number().int().min(0).default(30_000),
+  CAELUM_PREEMPT_AFTER_MS: z.coerce.number().int().min(0).default(120_000),
+  CAELUM_PREEMPT_INTERVAL_MS: z.coerce.number().int().min(0).default(30 * 60_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -77,6 +79,8 @@ export interface Env {
     starvationGuardMs: number;
     dispatchPolicy: DispatchPolicy;
     backfillOverrunMs: number;
+    preemptAfterMs: number;
+    preemptIntervalMs: number;
   };
 }
 
@@ -119,6 +123,8 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
       starvationGuardMs: e.CAELUM_STARVATION_GUARD_MS,
       dispatchPolicy: e.CAELUM_DISPATCH_POLICY,
       backfillOverrunMs: e.CAELUM_BACKFILL_OVERRUN_MS,
+      preemptAfterMs: e.CAELUM_PREEMPT_AFTER_MS,
+      preemptIntervalMs: e.CAELUM_PREEMPT_INTERVAL_MS,
     },
   };
 }

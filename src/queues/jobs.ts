@@ -4,7 +4,8 @@ import { ConflictError, NotFoundError } from '../errors.js';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import { listWorkers } from './worker-status.js';
 import { readReservations, type StoredReservation } from './reservations.js';
-import { waitReason } from './wait-reason.js';
+import { preemptedKey } from './redis-names.js';
+import { waitReason, type Preemption } from './wait-reason.js';
 import { cancelRequestOf, clearCancelRequest, requestCancel } from './cancel-requests.js';
 import type { JobKind } from './kinds.js';
 import type { JobData } from './payloads.js';
@@ -88,11 +89,16 @@ export async function getJobView(queues: QueueSet, id: string, fleet: LoadedFlee
   let waitingFor: string | undefined;
   if (state === 'delayed') waitingFor = `waiting to retry at ${new Date(job.timestamp + (job.delay ?? 0)).toISOString()}`;
   else if (NOT_STARTED.has(state)) {
-    const [workers, reservations] = await Promise.all([
+    const [workers, reservations, preempted] = await Promise.all([
       listWorkers(queues.connection, queues.prefix),
       entry.spec.gpus > 0 ? readReservations(queues.connection, queues.prefix, [entry.spec.name]) : Promise.resolve(new Map<string, StoredReservation>()),
+      entry.spec.kind === 'training' ? queues.connection.get(preemptedKey(queues.prefix, id)) : Promise.resolve(null),
     ]);
-    waitingFor = waitReason(entry.spec, fleet, workers, { jobId: id, reservation: reservations.get(entry.spec.name) });
+    waitingFor = waitReason(entry.spec, fleet, workers, {
+      jobId: id,
+      reservation: reservations.get(entry.spec.name),
+      ...(preempted ? { preempted: JSON.parse(preempted) as Preemption } : {}),
+    });
   }
   return {
     ...summarise(entry, job, state),

@@ -31,6 +31,9 @@ export const workerStatusKey = (prefix: string, member: string) => `${prefix}:wo
 /** A GPU queue's pool-wide reservation: which host holds GPUs for its head job (queues/reservations.ts). */
 export const reservationKey = (prefix: string, queue: string) => `${prefix}:reservation:${queue}`;
 
+/** Set when a job is preempted, for preemptIntervalMs: it is not preempted again meanwhile, and waitingFor says why it waits. */
+export const preemptedKey = (prefix: string, jobId: string) => `${prefix}:preempted:${jobId}`;
+
 /** Learned run times of a GPU queue's jobs, newest first; `params` narrows them to one params digest. */
 export const durationsKey = (prefix: string, queue: string, params?: string) =>
   params === undefined ? `${prefix}:durations:${queue}` : `${prefix}:durations:${queue}:${params}`;

@@ -6,14 +6,31 @@ import { gpuFree, type GpuDrain, type WorkerStatus } from './worker-status.js';
 import type { QueueSpec } from './placement.js';
 import type { StoredReservation } from './reservations.js';
 
+/** What the worker that preempted a training wrote (src/workers/host-worker.ts). */
+export interface Preemption {
+  at: string;
+  host: string;
+  forJob: string | null;
+  forClass: string;
+  victimClass: string;
+}
+
 export interface WaitContext {
   jobId: string;
   /** The standing pool-wide reservation of the job's queue, if any. */
   reservation?: StoredReservation;
+  /** Set while the job is protected from another preemption after one. */
+  preempted?: Preemption;
   now?: number;
 }
 
 export function waitReason(spec: QueueSpec, fleet: LoadedFleet, workers: WorkerStatus[], ctx?: WaitContext): string {
+  const p = ctx?.preempted;
+  const preempted = p ? `preempted on ${p.host} at ${p.at} for job ${p.forJob ?? '(unknown)'} (class ${p.forClass} over ${p.victimClass}); resumes from its newest checkpoint; ` : '';
+  return preempted + reservationReason(spec, fleet, workers, ctx);
+}
+
+function reservationReason(spec: QueueSpec, fleet: LoadedFleet, workers: WorkerStatus[], ctx?: WaitContext): string {
   const base = baseReason(spec, fleet, workers);
   const r = ctx?.reservation;
   if (!r || spec.gpus === 0) return base;

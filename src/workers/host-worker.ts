@@ -49,6 +49,8 @@ import {
   type QueueState,
 } from './policy/index.js';
 import { claimReservation, releaseReservation } from '../queues/reservations.js';
+import { preemptedKey } from '../queues/redis-names.js';
+import { PRIORITY_CLASSES } from '../config/priority-class.js';
 import { RunningJob } from './running-job.js';
 
 export interface HostWorkerOptions {
@@ -63,6 +65,10 @@ export interface HostWorkerOptions {
   dispatchPolicy: DispatchPolicy;
   /** How long a backfilled job may overrun the reservation's expected start before it is handed back. */
   backfillOverrunMs: number;
+  /** How long a training of a higher priority class waits before it may preempt lower ones (policy/preemption.ts). */
+  preemptAfterMs: number;
+  /** How long a preempted job is safe from being preempted again. */
+  preemptIntervalMs: number;
   /** Longest single BZPOPMIN; also bounds how late a delayed job seen by another host starts here. */
   maxBlockMs: number;
   /** How often nvidia-smi is asked which processes compute on the GPUs (where it exists). */
@@ -79,6 +85,8 @@ export const DEFAULT_HOST_WORKER_OPTIONS: HostWorkerOptions = {
   starvationGuardMs: 2_000,
   dispatchPolicy: 'backfill',
   backfillOverrunMs: 30_000,
+  preemptAfterMs: 120_000,
+  preemptIntervalMs: 30 * 60_000,
   maxBlockMs: 5_000,
   gpuCheckMs: 5_000,
 };
@@ -285,7 +293,13 @@ export class HostWorker {
           policy: options.dispatchPolicy,
           starvationGuardMs: options.starvationGuardMs,
           backfillOverrunMs: options.backfillOverrunMs,
+          preemptAfterMs: options.preemptAfterMs,
+          preemptIntervalMs: options.preemptIntervalMs,
           durations: this.durations,
+          classOf: (queue) => {
+            const spec = this.specs.get(queue);
+            return spec?.kind === 'training' ? this.deps.fleet.models[spec.model!]?.priorityClass : undefined;
+          },
         },
         this.view(),
         this.runningFacts(),
@@ -296,6 +310,7 @@ export class HostWorker {
         this.log.warn({ jobId: id, reservedFor: decision.reservedFor }, 'backfilled job overran the reservation it had to end before; handing it back');
         this.running.get(id)?.stop('overrun');
       }
+      await this.preempt(decision, snapshot);
       if (!(await this.reserve(decision))) {
         outcome = 'stale'; // another host holds it now: decide again on what is stored
         continue;
@@ -304,6 +319,31 @@ export class HostWorker {
       outcome = await this.startOne(decision, tried, empty);
     } while (outcome !== 'idle');
     return tried;
+  }
+
+  /**
+   * Stops the decision's victims for the held job, after marking each preempted (so no host
+   * preempts it again within the interval, and its waitingFor says why it waits) and saying so in
+   * its job log, the worker log and the metrics. The victims hand their job back after their stop
+   * grace and resume later from their newest checkpoint.
+   */
+  private async preempt(decision: DispatchDecision, snapshot: DispatchSnapshot): Promise<void> {
+    const { redis, prefix, hostId: host, metrics, options } = this.deps;
+    const held = snapshot.queues.find((q) => q.name === decision.reservedFor);
+    for (const id of decision.preempt) {
+      const victim = this.running.get(id);
+      if (!victim || victim.facts().stopping) continue;
+      const forClass = held?.headClass !== undefined ? PRIORITY_CLASSES[held.headClass]! : 'unknown';
+      const record = { at: new Date().toISOString(), host, forJob: decision.hold?.jobId ?? null, forClass, victimClass: victim.priorityClass ?? 'unknown' };
+      victim.preemptedAt = Date.now();
+      await redis.set(preemptedKey(prefix, id), JSON.stringify(record), 'PX', options.preemptIntervalMs);
+      await victim.job
+        .log(`preempted on ${host} at ${record.at} for job ${record.forJob} (class ${forClass}); it resumes from its newest checkpoint`)
+        .catch(() => {});
+      metrics.preemptions.inc({ pool: victim.spec.pool, victim_class: record.victimClass, for_class: forClass });
+      this.log.warn({ jobId: id, ...record }, 'preempting a job of a lower priority class');
+      victim.stop('preempt');
+    }
   }
 
   /** The GPU jobs running here, as the dispatch snapshot needs them. */
@@ -410,6 +450,13 @@ export class HostWorker {
   private launch(spec: QueueSpec, job: Job<JobData>, token: string, lease: Lease, backfillDeadlineAt: number | undefined): void {
     const entry = new RunningJob({ ...this.deps, durations: this.durations }, job, spec, lease, token, this.log, (l) => this.released(l), backfillDeadlineAt);
     this.running.set(job.id!, entry);
+    if (entry.priorityClass) {
+      // Until this is read the job counts as just preempted: it is not preempted on a guess.
+      this.deps.redis
+        .get(preemptedKey(this.deps.prefix, job.id!))
+        .then((raw) => (entry.preemptedAt = raw ? Date.parse((JSON.parse(raw) as { at: string }).at) : undefined))
+        .catch((err: unknown) => this.log.warn({ err, jobId: job.id }, 'could not read whether the job was preempted before'));
+    }
     this.reservedFor = afterStart(this.reservedFor, spec.name);
     if (this.hold && this.reservedFor === undefined) {
       // The job it held for has its GPUs: the reservation is done.

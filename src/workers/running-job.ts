@@ -27,6 +27,7 @@ import { outputDirFor, outputRootFor } from './processors/result.js';
 import type { ProtocolEvent } from './protocol.js';
 import type { RunningFacts } from './dispatch-snapshot.js';
 import type { ProgressPoint } from './policy/index.js';
+import { classRank, type PriorityClass } from '../config/priority-class.js';
 import { paramsDigest, type DurationBook } from './durations.js';
 
 /**
@@ -55,6 +56,11 @@ export class RunningJob {
   private released = false;
   private firstProgress: ProgressPoint | undefined;
   private lastProgress: ProgressPoint | undefined;
+  private lastCheckpointAt: number | undefined;
+  /** When it was last preempted; until the worker has read it, as good as now (see policy/preemption.ts). */
+  preemptedAt: number | undefined = Date.now();
+  /** A training's priority class: its payload's, else its model's. */
+  readonly priorityClass: PriorityClass | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -70,6 +76,8 @@ export class RunningJob {
   ) {
     this.log = logger.child({ jobId: job.id, queue: spec.name, kind: spec.kind, ...(spec.model ? { model: spec.model } : {}) });
     this.output = new JobOutput(job, this.log);
+    this.priorityClass =
+      spec.kind === 'training' ? ((job.data.payload as { priorityClass?: PriorityClass }).priorityClass ?? deps.fleet.models[spec.model!]?.priorityClass) : undefined;
     this.leasedGpus(1);
   }
 
@@ -97,6 +105,10 @@ export class RunningJob {
         ? { firstProgress: this.firstProgress, lastProgress: this.lastProgress }
         : {}),
       ...(this.backfillDeadlineAt !== undefined ? { backfillDeadlineAt: this.backfillDeadlineAt } : {}),
+      ...(this.priorityClass ? { classRank: classRank(this.priorityClass) } : {}),
+      ...(this.lastCheckpointAt !== undefined ? { lastCheckpointAt: this.lastCheckpointAt } : {}),
+      ...(this.preemptedAt !== undefined ? { preemptedAt: this.preemptedAt } : {}),
+      ...(this.stopReason !== undefined ? { stopping: true } : {}),
     };
   }
 
@@ -205,6 +217,7 @@ export class RunningJob {
             this.output.progress(progress);
             this.noteProgress(progress);
           } else events.push(event);
+          if (event.event === 'checkpoint') this.lastCheckpointAt = Date.now();
           onEvent?.(event);
         },
         onLog: (line, stream) => this.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),

@@ -9,11 +9,13 @@
 // hold's pool reservation, stops the overdue backfills, carries out the order (getNextJob on its
 // queues, in turn), and after a start takes a fresh snapshot.
 import { admission, deadlineWakeAt, overdue, type Admission } from './backfill.js';
+import { preemptWakeAt, preemptions } from './preemption.js';
 import { guardWakeAt, hold, type Hold } from './reservation.js';
 import { sortForFill } from './serving-order.js';
 import { fits, type DispatchSnapshot, type QueueState } from './snapshot.js';
 
 export { admission, DEFAULT_BACKFILL_OVERRUN_MS, overdue } from './backfill.js';
+export { mayPreempt, preemptions, victimsFor } from './preemption.js';
 export { endBound, estimateFromSamples, expectedEnd, expectedStart, freeAt, ESTIMATE_PERCENTILE, MIN_SAMPLES, type ProgressPoint, type RunFacts } from './estimates.js';
 export { afterStart, claimWins, heldBack, hold, reservation, TAKEOVER_MARGIN_MS, type Hold } from './reservation.js';
 export { fillOrder, headsToRead, serveableQueues, sortForFill } from './serving-order.js';
@@ -41,6 +43,8 @@ export interface DispatchDecision {
   backfill: Map<string, number>;
   /** Running backfilled jobs to hand back now: they overran and the reserved job waits for them. */
   stop: string[];
+  /** Running jobs of a lower class to preempt now for the held job (preemption.ts). */
+  preempt: string[];
   /** When to decide again if nothing happens before (ms); undefined: on the next event. */
   wakeAt?: number;
 }
@@ -59,13 +63,16 @@ export function decide(snapshot: DispatchSnapshot): DispatchDecision {
   );
   const backfill = new Map<string, number>();
   for (const [name, a] of admitted) if (a.deadlineAt !== undefined) backfill.set(name, a.deadlineAt);
-  const wakes = [guardWakeAt(snapshot), h ? deadlineWakeAt(snapshot) : undefined].filter((t): t is number => t !== undefined);
+  const wakes = [guardWakeAt(snapshot), h ? deadlineWakeAt(snapshot) : undefined, h ? preemptWakeAt(snapshot, h) : undefined].filter(
+    (t): t is number => t !== undefined,
+  );
   return {
     reservedFor: h?.queue,
     ...(h ? { hold: h } : {}),
     order,
     backfill,
     stop: overdue(snapshot, h),
+    preempt: preemptions(snapshot, h),
     ...(wakes.length ? { wakeAt: Math.min(...wakes) } : {}),
   };
 }

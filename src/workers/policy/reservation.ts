@@ -12,6 +12,7 @@
 // own expected start beats the holder's by TAKEOVER_MARGIN_MS (claimWins: the same rule the
 // Redis claim applies). A holder that dies stops renewing its lease and another host takes over.
 import { expectedStart } from './estimates.js';
+import { victimsFor } from './preemption.js';
 import { byPriority, couldEverFit, fits, type DispatchSnapshot, type PoolReservation, type QueueState } from './snapshot.js';
 
 /** How much sooner a host must expect to start a reserved job to take the reservation over. */
@@ -52,7 +53,9 @@ export function reservation(snapshot: DispatchSnapshot): string | undefined {
 }
 
 function held(snapshot: DispatchSnapshot, q: QueueState): Hold {
-  const at = expectedStart(q.gpus, snapshot.capacity, snapshot.running ?? [], snapshot.now);
+  // A host that can free the GPUs by preempting lower-class jobs expects to start the job now.
+  const preempting = snapshot.policy !== 'host' && victimsFor(snapshot, q).length > 0;
+  const at = preempting ? snapshot.now : expectedStart(q.gpus, snapshot.capacity, snapshot.running ?? [], snapshot.now);
   return { queue: q.name, expectedStartAt: at, ...(q.headId ? { jobId: q.headId } : {}) };
 }
 

@@ -28,11 +28,14 @@ export function fillOrder(snapshot: HostView): QueueState[] {
 /**
  * The queues whose heads a decision over this snapshot needs (read them, leave the rest
  * undefined): every GPU queue this host could ever run while a GPU is free (for the order and
- * for a new reservation), else only the reserved one (to see whether it stands).
+ * for a new reservation), else only the reserved one (to see whether it stands). `preemptable`:
+ * a running job here could be preempted, so a waiting job may need the host even while no GPU is
+ * free: then every GPU queue is read too.
  */
-export function headsToRead(snapshot: HostView): string[] {
+export function headsToRead(snapshot: HostView, preemptable = false): string[] {
   const { capacity, reservedFor } = snapshot;
-  const names = capacity.gpusFree === 0 ? [] : snapshot.queues.filter((q) => q.gpus > 0 && couldEverFit(capacity, q)).map((q) => q.name);
+  const full = capacity.gpusFree === 0 && !preemptable;
+  const names = full ? [] : snapshot.queues.filter((q) => q.gpus > 0 && couldEverFit(capacity, q)).map((q) => q.name);
   if (reservedFor !== undefined && !names.includes(reservedFor)) names.push(reservedFor);
   return names;
 }

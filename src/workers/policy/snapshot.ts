@@ -30,6 +30,8 @@ export interface QueueState {
   headAt?: number;
   /** The id of that job, when read. */
   headId?: string;
+  /** Its priority class, as a rank (config/priority-class.ts: higher is more urgent), when read. */
+  headClass?: number;
   /**
    * How long a job of this queue is expected to run (ms): a high percentile of the learned
    * durations (of the head job's own params when enough of those are known); undefined: no
@@ -47,6 +49,14 @@ export interface RunningGpuJob {
   expectedEndAt: number;
   /** Set when it started as a backfill: by when it must have ended not to delay the reservation. */
   backfillDeadlineAt?: number;
+  /** Its priority class as a rank; undefined: never preempted (not a training). */
+  classRank?: number;
+  /** When it last reported a checkpoint (a preempted job resumes from there). */
+  lastCheckpointAt?: number;
+  /** When it was last preempted; a job that is not known yet counts as just preempted. */
+  preemptedAt?: number;
+  /** Being stopped already (preempted, handed back, cancelled): its GPUs come back soon. */
+  stopping?: boolean;
 }
 
 /** A pool-wide reservation as stored (one per GPU queue): which host holds GPUs for its head job. */
@@ -84,6 +94,10 @@ export interface DispatchSnapshot {
   starvationGuardMs: number;
   /** How long past the reservation's expected start a backfilled job may run before it is handed back. */
   backfillOverrunMs?: number;
+  /** How long a job of a higher class waits before it may preempt; undefined: never preempt. */
+  preemptAfterMs?: number;
+  /** How long a preempted job is safe from another preemption. */
+  preemptIntervalMs?: number;
 }
 
 /** The part of a snapshot that needs no queue head and no clock. */
