@@ -3,31 +3,16 @@
 // (see redis-names.ts), when the next job of each queue the policy asks about was enqueued, with
 // the pool's reservations of those queues and their learned durations. The reads go out together
 // (one round trip for heads and reservations, one for the heads' fields); none when the policy
-// needs no head; duration lists at most every few seconds (durations.ts).
+// needs no head; duration lists at most every few seconds (durations.ts). The snapshot itself is
+// assembled by the policy (policy/assemble.ts), as the simulator's is.
 import type { Redis } from 'ioredis';
 import { asPolicyReservation, readReservations } from '../queues/reservations.js';
 import { jobKey, waitKey } from '../queues/redis-names.js';
 import type { DurationBook } from './durations.js';
 import { paramsDigest } from './durations.js';
-import { expectedEnd, headsToRead, type DispatchPolicy, type DispatchSnapshot, type HostView, type PoolReservation, type RunningGpuJob } from './policy/index.js';
+import { assembleSnapshot, headsToRead, pooled, type DispatchPolicy, type DispatchSnapshot, type Head, type HostView, type PoolReservation, type RunningFacts } from './policy/index.js';
 
-export interface Head {
-  id: string;
-  at: number;
-  params?: string;
-}
-
-/** A GPU job running on the host, as the worker knows it. */
-export interface RunningFacts {
-  id: string;
-  queue: string;
-  gpus: number;
-  params?: string;
-  startedAt: number;
-  percent?: number;
-  timeoutMs?: number;
-  backfillDeadlineAt?: number;
-}
+export type { Head, RunningFacts } from './policy/index.js';
 
 export interface SnapshotSource {
   redis: Redis;
@@ -62,46 +47,25 @@ export async function readHeads(redis: Redis, prefix: string, queues: readonly s
 /** The view with the heads, running jobs, reservations and estimates the policy needs, timed after they were read. */
 export async function readSnapshot(src: SnapshotSource, view: HostView, running: readonly RunningFacts[]): Promise<DispatchSnapshot> {
   const names = headsToRead(view);
-  const pooled = src.policy === 'pool' || src.policy === 'backfill';
   const [heads, stored] = await Promise.all([
     readHeads(src.redis, src.prefix, names),
-    pooled ? readReservations(src.redis, src.prefix, names) : Promise.resolve(new Map()),
+    pooled(src.policy) ? readReservations(src.redis, src.prefix, names) : Promise.resolve(new Map()),
   ]);
-  const needsEstimates = src.policy === 'backfill' || pooled;
-  if (needsEstimates) {
+  if (pooled(src.policy)) {
     const gpuQueues = view.queues.filter((q) => q.gpus > 0);
     await src.durations.refresh([
       ...gpuQueues.map((q) => ({ queue: q.name, ...(heads.get(q.name)?.params ? { params: heads.get(q.name)!.params } : {}) })),
       ...running.map((r) => ({ queue: r.queue, ...(r.params ? { params: r.params } : {}) })),
     ]);
   }
-  const now = Date.now();
-  const queues = view.queues.map((q) => {
-    const head = heads.get(q.name);
-    const estimateMs = needsEstimates && q.gpus > 0 ? src.durations.estimate(q.name, head?.params) : undefined;
-    return {
-      ...q,
-      ...(heads.has(q.name) ? { headAt: head?.at, ...(head ? { headId: head.id } : {}) } : {}),
-      ...(estimateMs !== undefined ? { estimateMs } : {}),
-    };
-  });
-  const runningJobs: RunningGpuJob[] = running.map((r) => ({
-    id: r.id,
-    queue: r.queue,
-    gpus: r.gpus,
-    expectedEndAt: expectedEnd({ startedAt: r.startedAt, percent: r.percent, estimateMs: src.durations.estimate(r.queue, r.params), timeoutMs: r.timeoutMs }, now),
-    ...(r.backfillDeadlineAt !== undefined ? { backfillDeadlineAt: r.backfillDeadlineAt } : {}),
-  }));
-  const reservations = new Map<string, PoolReservation>([...stored].map(([q, r]) => [q, asPolicyReservation(r)]));
-  return {
-    ...view,
-    queues,
-    now,
+  return assembleSnapshot(view, running, {
+    now: Date.now(),
     host: src.host,
     policy: src.policy,
-    running: runningJobs,
-    reservations,
     starvationGuardMs: src.starvationGuardMs,
     backfillOverrunMs: src.backfillOverrunMs,
-  };
+    heads,
+    reservations: new Map<string, PoolReservation>([...stored].map(([q, r]) => [q, asPolicyReservation(r)])),
+    estimate: (queue, params) => src.durations.estimate(queue, params),
+  });
 }

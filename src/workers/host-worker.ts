@@ -33,6 +33,7 @@ import { sweepOrphans } from './orphans.js';
 import {
   afterStart,
   byPriority,
+  claimDue,
   decide,
   serveableQueues,
   TAKEOVER_MARGIN_MS,
@@ -331,8 +332,7 @@ export class HostWorker {
     const previous = this.hold;
     if (previous && previous.queue !== hold?.queue && pooled) await releaseReservation(this.deps.redis, this.deps.prefix, previous.queue, this.deps.hostId);
     if (hold && pooled) {
-      const changed = !previous || previous.queue !== hold.queue || previous.jobId !== hold.jobId || Math.abs(previous.expectedStartAt - hold.expectedStartAt) > TAKEOVER_MARGIN_MS / 2;
-      if (changed && !(await this.claim(hold))) {
+      if (claimDue(previous, hold) && !(await this.claim(hold))) {
         this.hold = undefined;
         this.reservedFor = undefined;
         return false;

@@ -14,8 +14,9 @@ import { sortForFill } from './serving-order.js';
 import { fits, type DispatchSnapshot, type QueueState } from './snapshot.js';
 
 export { admission, DEFAULT_BACKFILL_OVERRUN_MS, overdue } from './backfill.js';
+export { assembleSnapshot, pooled, type Head, type RunningFacts, type SnapshotReads } from './assemble.js';
 export { estimateFromSamples, expectedEnd, expectedStart, freeAt, ESTIMATE_PERCENTILE, MIN_SAMPLES, type RunFacts } from './estimates.js';
-export { afterStart, claimWins, heldBack, hold, reservation, TAKEOVER_MARGIN_MS, type Hold } from './reservation.js';
+export { afterStart, claimDue, claimWins, heldBack, hold, reservation, TAKEOVER_MARGIN_MS, type Hold } from './reservation.js';
 export { fillOrder, headsToRead, serveableQueues, sortForFill } from './serving-order.js';
 export {
   byPriority,

@@ -1,0 +1,76 @@
+// A snapshot from what was read: the host's view, the heads of the queues headsToRead named, the
+// stored reservations of those queues, the learned durations and the running jobs' facts. The host
+// worker reads these from Redis (dispatch-snapshot.ts), the simulator from its model
+// (bench/simulate/); both assemble the snapshot here, so what the policy is shown is built once.
+import { expectedEnd } from './estimates.js';
+import type { DispatchPolicy, DispatchSnapshot, HostView, PoolReservation, QueueState, RunningGpuJob } from './snapshot.js';
+
+/** The job a queue would give next: its id, when it was enqueued (ms), its params digest. */
+export interface Head {
+  id: string;
+  at: number;
+  params?: string;
+}
+
+/** A GPU job running on the host, as the worker knows it. */
+export interface RunningFacts {
+  id: string;
+  queue: string;
+  gpus: number;
+  params?: string;
+  startedAt: number;
+  percent?: number;
+  timeoutMs?: number;
+  backfillDeadlineAt?: number;
+}
+
+export interface SnapshotReads {
+  now: number;
+  host: string;
+  policy: DispatchPolicy;
+  starvationGuardMs: number;
+  backfillOverrunMs: number;
+  /** Each queue that was read, with its head (undefined: nothing waiting); queues not read are absent. */
+  heads: ReadonlyMap<string, Head | undefined>;
+  /** The stored reservations of the queues read. */
+  reservations: ReadonlyMap<string, PoolReservation>;
+  /** The learned duration of a queue's jobs (of these params when known), see estimateFromSamples. */
+  estimate: (queue: string, params?: string) => number | undefined;
+}
+
+/** Whether one host of a pool holds GPUs for the whole pool (stored reservations, estimates). */
+export function pooled(policy: DispatchPolicy): boolean {
+  return policy === 'pool' || policy === 'backfill';
+}
+
+export function assembleSnapshot(view: HostView, running: readonly RunningFacts[], reads: SnapshotReads): DispatchSnapshot {
+  const { now, heads } = reads;
+  const needsEstimates = pooled(reads.policy);
+  const queues: QueueState[] = view.queues.map((q) => {
+    const head = heads.get(q.name);
+    const estimateMs = needsEstimates && q.gpus > 0 ? reads.estimate(q.name, head?.params) : undefined;
+    return {
+      ...q,
+      ...(heads.has(q.name) ? { headAt: head?.at, ...(head ? { headId: head.id } : {}) } : {}),
+      ...(estimateMs !== undefined ? { estimateMs } : {}),
+    };
+  });
+  const runningJobs: RunningGpuJob[] = running.map((r) => ({
+    id: r.id,
+    queue: r.queue,
+    gpus: r.gpus,
+    expectedEndAt: expectedEnd({ startedAt: r.startedAt, percent: r.percent, estimateMs: reads.estimate(r.queue, r.params), timeoutMs: r.timeoutMs }, now),
+    ...(r.backfillDeadlineAt !== undefined ? { backfillDeadlineAt: r.backfillDeadlineAt } : {}),
+  }));
+  return {
+    ...view,
+    queues,
+    now,
+    host: reads.host,
+    policy: reads.policy,
+    running: runningJobs,
+    reservations: reads.reservations,
+    starvationGuardMs: reads.starvationGuardMs,
+    backfillOverrunMs: reads.backfillOverrunMs,
+  };
+}
