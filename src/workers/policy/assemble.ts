@@ -46,22 +46,30 @@ export function pooled(policy: DispatchPolicy): boolean {
 export function assembleSnapshot(view: HostView, running: readonly RunningFacts[], reads: SnapshotReads): DispatchSnapshot {
   const { now, heads } = reads;
   const needsEstimates = pooled(reads.policy);
+  // Plain assignments rather than spreads: the simulator assembles hundreds of thousands of these.
   const queues: QueueState[] = view.queues.map((q) => {
+    const out: QueueState = { ...q };
     const head = heads.get(q.name);
-    const estimateMs = needsEstimates && q.gpus > 0 ? reads.estimate(q.name, head?.params) : undefined;
-    return {
-      ...q,
-      ...(heads.has(q.name) ? { headAt: head?.at, ...(head ? { headId: head.id } : {}) } : {}),
-      ...(estimateMs !== undefined ? { estimateMs } : {}),
-    };
+    if (heads.has(q.name)) {
+      out.headAt = head?.at;
+      if (head) out.headId = head.id;
+    }
+    if (needsEstimates && q.gpus > 0) {
+      const estimateMs = reads.estimate(q.name, head?.params);
+      if (estimateMs !== undefined) out.estimateMs = estimateMs;
+    }
+    return out;
   });
-  const runningJobs: RunningGpuJob[] = running.map((r) => ({
-    id: r.id,
-    queue: r.queue,
-    gpus: r.gpus,
-    expectedEndAt: expectedEnd({ startedAt: r.startedAt, percent: r.percent, estimateMs: reads.estimate(r.queue, r.params), timeoutMs: r.timeoutMs }, now),
-    ...(r.backfillDeadlineAt !== undefined ? { backfillDeadlineAt: r.backfillDeadlineAt } : {}),
-  }));
+  const runningJobs: RunningGpuJob[] = running.map((r) => {
+    const job: RunningGpuJob = {
+      id: r.id,
+      queue: r.queue,
+      gpus: r.gpus,
+      expectedEndAt: expectedEnd({ startedAt: r.startedAt, percent: r.percent, estimateMs: reads.estimate(r.queue, r.params), timeoutMs: r.timeoutMs }, now),
+    };
+    if (r.backfillDeadlineAt !== undefined) job.backfillDeadlineAt = r.backfillDeadlineAt;
+    return job;
+  });
   return {
     ...view,
     queues,
