@@ -284,9 +284,13 @@ export class HostWorker {
     return tried;
   }
 
-  /** The GPU jobs running here, as the dispatch snapshot needs them. */
+  /**
+   * The GPU jobs running here, as the dispatch snapshot needs them. A job whose GPUs are back is
+   * not: the pass its release wakes runs while it is still being settled, and counting it would
+   * expect its (free) GPUs a second time, at its end, which is now.
+   */
   private runningFacts(): RunningFacts[] {
-    return [...this.running.values()].filter((r) => r.spec.gpus > 0).map((r) => r.facts());
+    return [...this.running.values()].filter((r) => r.spec.gpus > 0 && !r.leaseReleased).map((r) => r.facts());
   }
 
   /**
