@@ -118,7 +118,7 @@ const us = (ms: number) => `${f(ms * 1000, 1)} µs`;
 export function summaryTable(rows: readonly PolicyFigures[]): string {
   const sizes = [...new Set(rows.flatMap((r) => r.sizes.map((s) => s.gpus)))];
   const lines = [
-    `| policy | busy | useful busy | ideal busy | ÷ ideal | makespan | ideal makespan | wasted GPU time | worst wait ÷ fair share (${sizes.join(' / ')} GPUs) | decide p50 / p99 / max | decisions | run time |`,
+    `| policy | busy | useful busy | ideal busy | ÷ ideal | makespan | ideal makespan | wasted GPU time | worst wait ÷ fair share (${sizes.join(' / ')}-GPU jobs) | decide p50 / p99 / max | decisions | run time |`,
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
@@ -148,5 +148,5 @@ export const DEFINITIONS = [
   'ideal makespan = max(each pool\'s GPU time / its GPUs, the latest arrival + run time of any job): a lower bound no policy beats. ideal busy = the jobs\' GPU time / (GPUs × ideal makespan). ÷ ideal = useful busy / ideal busy (= ideal makespan / makespan).',
   'wait = arrival to the start of the run that completed. Fair share of a job = its wait under perfectly packed first-come-first-served in its pool (GPU time queued ahead of it at arrival / the pool\'s GPUs, a fluid model), at least the pool\'s median run time (even with nothing queued, a multi-GPU job waits for a host to free enough GPUs, i.e. for a typical running job to end).',
   'wasted GPU time = GPU time of backfilled runs handed back unfinished (they overran the reservation), as a share of all leased GPU time.',
-  'decide = wall time of each call of the policy\'s decide (performance.now around it), over every decision of the run; run time = wall time of the whole simulated run.',
+  'decide = wall time of each call of the policy\'s decide (performance.now around it), over every decision of the run (max includes garbage-collection pauses and the first, unoptimised calls); run time = wall time of the whole simulated run.',
 ];

@@ -76,7 +76,7 @@ function machine(): string {
 
 function header(w: Workload, o: Omit<SimOptions, 'policy'>): string {
   const hosts = Object.values(w.fleet.hosts);
-  const gpuPools = [...new Set(Object.values(w.fleet.models).map((m) => m.pool))].map((p) => `${p} (${w.fleet.pools[p]!.length} hosts)`);
+  const gpuPools = [...new Set(Object.values(w.fleet.models).map((m) => m.pool))].map((p) => `${p} (${w.fleet.pools[p]!.length} host${w.fleet.pools[p]!.length === 1 ? '' : 's'})`);
   return [
     `## ${w.title}`,
     '',

@@ -7,7 +7,7 @@ import type { FleetInput } from '../../src/config/fleet-schema.js';
 import { GPU_POOLS, GPU_SIZES, gpuFleet, gpuModel } from '../fleets.js';
 import { REPO_ROOT } from '../lib.js';
 import type { PlannedJob } from './jobs.js';
-import { planJobs, type JobKind, type PlanSpec } from './plan.js';
+import { planJobs, poolGpus, type JobKind, type PlanSpec } from './plan.js';
 
 export interface Workload {
   name: string;
@@ -43,14 +43,20 @@ function build(name: string, title: string, fleet: LoadedFleet, spec: PlanSpec, 
   return { name, title, fleet, jobs: planJobs(fleet, s), about: describe(s) };
 }
 
-/** The fleet of workers.config.ts: every model's training, expected to run an eighth of its timeout. */
+/**
+ * The fleet of workers.config.ts: every model's training, expected to run an eighth of its
+ * timeout, each as often as its pool's GPUs allow (so every pool's arrivals span about as long).
+ */
 async function configFleet(o: WorkloadOverrides): Promise<Workload> {
   const fleet = await loadFleet(path.join(REPO_ROOT, 'workers.config.ts'));
   const mix: JobKind[] = Object.entries(fleet.models)
     .filter(([, m]) => m.gpusPerRun > 0)
-    .map(([model, m]) => ({ queue: `training-${model}`, weight: 1, medianMs: (m.train.timeoutSeconds * 1000) / 8, sigma: 0.6, epochs: 10 }));
+    .map(([model, m]) => {
+      const medianMs = (m.train.timeoutSeconds * 1000) / 8;
+      return { queue: `training-${model}`, weight: +((poolGpus(fleet, m.pool) * HOUR) / (m.gpusPerRun * medianMs)).toFixed(2), medianMs, sigma: 0.6, epochs: 10 };
+    });
   const hosts = Object.keys(fleet.hosts).length;
-  return build('config', `workers.config.ts (${hosts} hosts)`, fleet, { jobs: 600, seed: 1, mix, load: 0.85, burstShare: 0.2, burstSize: 6 }, o);
+  return build('config', `workers.config.ts (${hosts} hosts)`, fleet, { jobs: 300, seed: 1, mix, load: 0.85, burstShare: 0.2, burstSize: 6 }, o);
 }
 
 /** The GPU benchmark's fleet (bench/fleets.ts): 8 hosts x 4 GPUs in 2 pools, 1/2/4-GPU models. */
