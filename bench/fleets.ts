@@ -38,8 +38,11 @@ export const GPU_POOLS = ['east', 'west'] as const;
 export const gpuModel = (pool: string, gpus: number) => `${pool}-g${gpus}`;
 export const gpuHostIds = (hosts: number) => Array.from({ length: hosts }, (_, i) => `fake-${i + 1}`);
 
-/** `hosts` fake hosts with `gpusPerHost` GPUs each, split into two pools; models of 1, 2, 4 GPUs per pool. */
-export function gpuFleet(hosts: number, gpusPerHost: number, checkpointRoot: string): LoadedFleet {
+/**
+ * `hosts` fake hosts with `gpusPerHost` GPUs each, split into two pools; models of 1, 2, 4 GPUs per
+ * pool, whose training times out after `trainTimeoutSeconds(gpus)`.
+ */
+export function gpuFleet(hosts: number, gpusPerHost: number, checkpointRoot: string, trainTimeoutSeconds: (gpus: number) => number = () => 60): LoadedFleet {
   const ids = gpuHostIds(hosts);
   const half = Math.ceil(hosts / 2);
   const pools: Record<string, string[]> = { [GPU_POOLS[0]]: ids.slice(0, half), [GPU_POOLS[1]]: ids.slice(half), everyone: ids };
@@ -49,7 +52,7 @@ export function gpuFleet(hosts: number, gpusPerHost: number, checkpointRoot: str
       models[gpuModel(pool, gpus)] = {
         pool,
         gpusPerRun: gpus,
-        train: { command: ['/bin/sh', 'bench/sleeper.sh'], timeoutSeconds: 60, attempts: 1 },
+        train: { command: ['/bin/sh', 'bench/sleeper.sh'], timeoutSeconds: trainTimeoutSeconds(gpus), attempts: 1 },
         validate: validator,
         checkpointDir: path.join(checkpointRoot, gpuModel(pool, gpus)),
       };

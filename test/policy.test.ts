@@ -3,6 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   afterStart,
+  assembleSnapshot,
+  claimDue,
   claimWins,
   decide,
   estimateFromSamples,
@@ -374,5 +376,43 @@ describe('preemption by priority class', () => {
 
   it('does not preempt under the host policy (every host would)', () => {
     expect(decide(full([job('a', 0), job('b', 0), job('c', 0), job('d', 0)], { policy: 'host' })).preempt).toEqual([]);
+  });
+});
+
+describe('assembling a snapshot', () => {
+  const gpuQueue = (name: string, gpus: number): QueueState => ({ name, priority: 5, gpus });
+  const view = { queues: [gpuQueue('training-big', 2), gpuQueue('training-small', 1), dataSync], capacity: { gpusTotal: 2, gpusFree: 1, cpuSlotsTotal: 1, cpuSlotsFree: 1 }, reservedFor: undefined };
+  const reads = (policy: DispatchSnapshot['policy']) => ({
+    now: 10_000,
+    host: 'gpu-a',
+    policy,
+    starvationGuardMs: 5_000,
+    backfillOverrunMs: 7_000,
+    // training-small was read and has nothing waiting; training-big was not read.
+    heads: new Map([['training-small', undefined], ['data-sync', { id: 'data-sync.1', at: 9_000 }]]),
+    reservations: new Map<string, PoolReservation>(),
+    estimate: (queue: string) => (queue === 'training-small' ? 4_000 : undefined),
+  });
+  const running = [{ id: 'r1', queue: 'training-small', gpus: 1, startedAt: 8_000, timeoutMs: 60_000, backfillDeadlineAt: 20_000 }];
+
+  it('gives heads only to the queues read, estimates only to the pool policies, and expected ends to running jobs', () => {
+    const s = assembleSnapshot(view, running, reads('backfill'));
+    expect(s.queues.map((q) => [q.name, 'headAt' in q, q.headId, q.estimateMs])).toEqual([
+      ['training-big', false, undefined, undefined],
+      ['training-small', true, undefined, 4_000],
+      ['data-sync', true, 'data-sync.1', undefined],
+    ]);
+    expect(s.running).toEqual([{ id: 'r1', queue: 'training-small', gpus: 1, expectedEndAt: 12_000, backfillDeadlineAt: 20_000 }]);
+    expect(s).toMatchObject({ now: 10_000, host: 'gpu-a', policy: 'backfill', starvationGuardMs: 5_000, backfillOverrunMs: 7_000 });
+    expect(assembleSnapshot(view, running, reads('host')).queues.every((q) => q.estimateMs === undefined)).toBe(true);
+  });
+
+  it('claims a hold again only when it changed by more than half the takeover margin', () => {
+    const h = { queue: 'training-big', expectedStartAt: 100_000, jobId: 'j1' };
+    expect(claimDue(undefined, h)).toBe(true);
+    expect(claimDue(h, { ...h, expectedStartAt: 100_000 + TAKEOVER_MARGIN_MS / 2 })).toBe(false);
+    expect(claimDue(h, { ...h, expectedStartAt: 100_001 + TAKEOVER_MARGIN_MS / 2 })).toBe(true);
+    expect(claimDue(h, { ...h, jobId: 'j2' })).toBe(true);
+    expect(claimDue({ ...h, expectedStartAt: Infinity }, { ...h, expectedStartAt: Infinity })).toBe(false);
   });
 });

@@ -1,42 +1,20 @@
 // The dispatch policy's snapshot of one host, filled from Redis: what the host worker knows
 // itself (capacity, its running jobs, the standing hold) and, read straight from BullMQ's keys
-// (see redis-names.ts), when the next job of each queue the policy asks about was enqueued, with
-// the pool's reservations of those queues and their learned durations. The reads go out together
-// (one round trip for heads and reservations, one for the heads' fields); none when the policy
-// needs no head; duration lists at most every few seconds (durations.ts).
+// (see redis-names.ts), when the next job of each queue the policy asks about was enqueued (and
+// its params and priority class), with the pool's reservations of those queues and their learned
+// durations. The reads go out together (one round trip for heads and reservations, one for the
+// heads' fields); none when the policy needs no head; duration lists at most every few seconds
+// (durations.ts). The snapshot itself is assembled by the policy (policy/assemble.ts), as the
+// simulator's is.
 import type { Redis } from 'ioredis';
+import { classRank, PRIORITY_CLASSES, type PriorityClass } from '../config/priority-class.js';
 import { asPolicyReservation, readReservations } from '../queues/reservations.js';
 import { jobKey, waitKey } from '../queues/redis-names.js';
-import { classRank, PRIORITY_CLASSES, type PriorityClass } from '../config/priority-class.js';
 import type { DurationBook } from './durations.js';
 import { paramsDigest } from './durations.js';
-import { expectedEnd, headsToRead, type DispatchPolicy, type DispatchSnapshot, type HostView, type PoolReservation, type ProgressPoint, type RunningGpuJob } from './policy/index.js';
+import { assembleSnapshot, headsToRead, pooled, type DispatchPolicy, type DispatchSnapshot, type Head, type HostView, type PoolReservation, type RunningFacts } from './policy/index.js';
 
-export interface Head {
-  id: string;
-  at: number;
-  params?: string;
-  /** The payload's priority class, when it sets one. */
-  priorityClass?: string;
-}
-
-/** A GPU job running on the host, as the worker knows it. */
-export interface RunningFacts {
-  id: string;
-  queue: string;
-  gpus: number;
-  params?: string;
-  startedAt: number;
-  percent?: number;
-  firstProgress?: ProgressPoint;
-  lastProgress?: ProgressPoint;
-  timeoutMs?: number;
-  backfillDeadlineAt?: number;
-  classRank?: number;
-  lastCheckpointAt?: number;
-  preemptedAt?: number;
-  stopping?: boolean;
-}
+export type { Head, RunningFacts } from './policy/index.js';
 
 export interface SnapshotSource {
   redis: Redis;
@@ -52,8 +30,16 @@ export interface SnapshotSource {
   classOf(queue: string): PriorityClass | undefined;
 }
 
-/** Each queue's head job (id, enqueue time, params digest); undefined for a queue with nothing waiting. */
-export async function readHeads(redis: Redis, prefix: string, queues: readonly string[]): Promise<Map<string, Head | undefined>> {
+/**
+ * Each queue's head job (id, enqueue time, params digest, priority class rank); undefined for a
+ * queue with nothing waiting. `classOf` gives a queue's class when the payload names none.
+ */
+export async function readHeads(
+  redis: Redis,
+  prefix: string,
+  queues: readonly string[],
+  classOf: (queue: string) => PriorityClass | undefined = () => undefined,
+): Promise<Map<string, Head | undefined>> {
   if (queues.length === 0) return new Map();
   const ids = await Promise.all(queues.map((q) => redis.lindex(waitKey(prefix, q), -1)));
   const fields = await Promise.all(queues.map((q, i) => (ids[i] ? redis.hmget(jobKey(prefix, q, ids[i]!), 'timestamp', 'data') : Promise.resolve(null))));
@@ -62,76 +48,50 @@ export async function readHeads(redis: Redis, prefix: string, queues: readonly s
       const f = fields[i];
       if (!f?.[0]) return [q, undefined];
       let params: string | undefined;
-      let priorityClass: unknown;
+      let payloadClass: unknown;
       try {
         const payload = f[1] ? (JSON.parse(f[1]) as { payload?: { priorityClass?: unknown } }).payload : undefined;
         params = paramsDigest(payload);
-        priorityClass = payload?.priorityClass;
+        payloadClass = payload?.priorityClass;
       } catch {
         params = undefined; // a job whose data is not JSON is estimated by its queue alone
       }
-      return [q, { id: ids[i]!, at: Number(f[0]), ...(params ? { params } : {}), ...(typeof priorityClass === 'string' ? { priorityClass } : {}) }];
+      const queueClass = classOf(q);
+      const rank = queueClass ? classRank(isPriorityClass(payloadClass) ? payloadClass : queueClass) : undefined;
+      return [q, { id: ids[i]!, at: Number(f[0]), ...(params ? { params } : {}), ...(rank !== undefined ? { classRank: rank } : {}) }];
     }),
   );
 }
 
 /** The view with the heads, running jobs, reservations and estimates the policy needs, timed after they were read. */
 export async function readSnapshot(src: SnapshotSource, view: HostView, running: readonly RunningFacts[]): Promise<DispatchSnapshot> {
-  const pooled = src.policy === 'pool' || src.policy === 'backfill';
-  // Only the most urgent class preempts nothing; any other running training might be preempted.
-  const preemptable = pooled && running.some((r) => r.classRank !== undefined && r.classRank < classRank('urgent') && !r.stopping);
+  // Only the most urgent class preempts nothing: while a training of another class runs here, a
+  // waiting job may need this host even with no GPU free, so the heads are read then too.
+  const preemptable = pooled(src.policy) && running.some((r) => r.classRank !== undefined && r.classRank < classRank('urgent') && !r.stopping);
   const names = headsToRead(view, preemptable);
   const [heads, stored] = await Promise.all([
-    readHeads(src.redis, src.prefix, names),
-    pooled ? readReservations(src.redis, src.prefix, names) : Promise.resolve(new Map()),
+    readHeads(src.redis, src.prefix, names, src.classOf),
+    pooled(src.policy) ? readReservations(src.redis, src.prefix, names) : Promise.resolve(new Map()),
   ]);
-  const needsEstimates = src.policy === 'backfill' || pooled;
-  if (needsEstimates) {
+  if (pooled(src.policy)) {
     const gpuQueues = view.queues.filter((q) => q.gpus > 0);
     await src.durations.refresh([
       ...gpuQueues.map((q) => ({ queue: q.name, ...(heads.get(q.name)?.params ? { params: heads.get(q.name)!.params } : {}) })),
       ...running.map((r) => ({ queue: r.queue, ...(r.params ? { params: r.params } : {}) })),
     ]);
   }
-  const now = Date.now();
-  const queues = view.queues.map((q) => {
-    const head = heads.get(q.name);
-    const estimateMs = needsEstimates && q.gpus > 0 ? src.durations.estimate(q.name, head?.params) : undefined;
-    const queueClass = src.classOf(q.name);
-    const headClass = head && queueClass ? classRank(isPriorityClass(head.priorityClass) ? head.priorityClass : queueClass) : undefined;
-    return {
-      ...q,
-      ...(heads.has(q.name) ? { headAt: head?.at, ...(head ? { headId: head.id } : {}) } : {}),
-      ...(headClass !== undefined ? { headClass } : {}),
-      ...(estimateMs !== undefined ? { estimateMs } : {}),
-    };
-  });
-  const runningJobs: RunningGpuJob[] = running.map((r) => ({
-    id: r.id,
-    queue: r.queue,
-    gpus: r.gpus,
-    // A job being stopped gives its GPUs back within its grace: as good as now.
-    expectedEndAt: r.stopping ? now : expectedEnd({ ...r, estimateMs: src.durations.estimate(r.queue, r.params) }, now),
-    ...(r.backfillDeadlineAt !== undefined ? { backfillDeadlineAt: r.backfillDeadlineAt } : {}),
-    ...(r.classRank !== undefined ? { classRank: r.classRank } : {}),
-    ...(r.lastCheckpointAt !== undefined ? { lastCheckpointAt: r.lastCheckpointAt } : {}),
-    ...(r.preemptedAt !== undefined ? { preemptedAt: r.preemptedAt } : {}),
-    ...(r.stopping ? { stopping: true } : {}),
-  }));
-  const reservations = new Map<string, PoolReservation>([...stored].map(([q, r]) => [q, asPolicyReservation(r)]));
-  return {
-    ...view,
-    queues,
-    now,
+  return assembleSnapshot(view, running, {
+    now: Date.now(),
     host: src.host,
     policy: src.policy,
-    running: runningJobs,
-    reservations,
     starvationGuardMs: src.starvationGuardMs,
     backfillOverrunMs: src.backfillOverrunMs,
     preemptAfterMs: src.preemptAfterMs,
     preemptIntervalMs: src.preemptIntervalMs,
-  };
+    heads,
+    reservations: new Map<string, PoolReservation>([...stored].map(([q, r]) => [q, asPolicyReservation(r)])),
+    estimate: (queue, params) => src.durations.estimate(queue, params),
+  });
 }
 
 function isPriorityClass(value: unknown): value is PriorityClass {

@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { durationsKey } from '../queues/redis-names.js';
 import { estimateFromSamples, MIN_SAMPLES } from './policy/index.js';
 
-const SAMPLES = 100;
+export const SAMPLES = 100;
 const REFRESH_MS = 10_000;
 
 /** A short digest of a job's params: jobs with equal params share a duration list. */

@@ -38,6 +38,7 @@ import { sweepOrphans } from './orphans.js';
 import {
   afterStart,
   byPriority,
+  claimDue,
   decide,
   serveableQueues,
   TAKEOVER_MARGIN_MS,
@@ -346,9 +347,13 @@ export class HostWorker {
     }
   }
 
-  /** The GPU jobs running here, as the dispatch snapshot needs them. */
+  /**
+   * The GPU jobs running here, as the dispatch snapshot needs them. A job whose GPUs are back is
+   * not: the pass its release wakes runs while it is still being settled, and counting it would
+   * expect its (free) GPUs a second time, at its end, which is now.
+   */
   private runningFacts(): RunningFacts[] {
-    return [...this.running.values()].filter((r) => r.spec.gpus > 0).map((r) => r.facts());
+    return [...this.running.values()].filter((r) => r.spec.gpus > 0 && !r.leaseReleased).map((r) => r.facts());
   }
 
   /**
@@ -399,8 +404,7 @@ export class HostWorker {
     const previous = this.hold;
     if (previous && previous.queue !== hold?.queue && pooled) await releaseReservation(this.deps.redis, this.deps.prefix, previous.queue, this.deps.hostId);
     if (hold && pooled) {
-      const changed = !previous || previous.queue !== hold.queue || previous.jobId !== hold.jobId || Math.abs(previous.expectedStartAt - hold.expectedStartAt) > TAKEOVER_MARGIN_MS / 2;
-      if (changed && !(await this.claim(hold))) {
+      if (claimDue(previous, hold) && !(await this.claim(hold))) {
         this.hold = undefined;
         this.reservedFor = undefined;
         return false;

@@ -122,6 +122,11 @@ export class RunningJob {
     this.lastProgress = point;
   }
 
+  /** Whether its GPUs or CPU slot are back (its processes are gone) while it is still being settled. */
+  get leaseReleased(): boolean {
+    return this.released;
+  }
+
   /** Gives the GPUs or CPU slot back once no child of the job is left; later calls do nothing. */
   release(): void {
     if (this.released) return;

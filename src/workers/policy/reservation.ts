@@ -35,6 +35,20 @@ export function claimWins(current: PoolReservation | undefined, host: string, bi
   return current === undefined || current.host === host || bidAt + TAKEOVER_MARGIN_MS < current.expectedStartAt;
 }
 
+/**
+ * Whether `next` must be claimed in the store rather than left standing as `previous` was claimed:
+ * a new hold, another queue or job, or an expected start that moved by more than half the
+ * takeover margin (smaller moves cannot change who wins a claim by much; the heartbeat renews).
+ */
+export function claimDue(previous: Hold | undefined, next: Hold): boolean {
+  return (
+    !previous ||
+    previous.queue !== next.queue ||
+    previous.jobId !== next.jobId ||
+    Math.abs(previous.expectedStartAt - next.expectedStartAt) > TAKEOVER_MARGIN_MS / 2
+  );
+}
+
 /** The GPU queue to hold GPUs for on this host, per the rule above; undefined: none. */
 export function hold(snapshot: DispatchSnapshot): Hold | undefined {
   switch (snapshot.policy) {
