@@ -14,8 +14,10 @@
 // staleness of other hosts' learned durations (here every completion counts at once).
 import type { LoadedFleet } from '../../src/config/load-fleet.js';
 import { queueSpecs, type QueueSpec } from '../../src/queues/placement.js';
+import { classRank } from '../../src/config/priority-class.js';
 import {
   assembleSnapshot,
+  couldBePreempted,
   decide,
   headsToRead,
   pooled,
@@ -144,21 +146,24 @@ export class Simulation implements World {
    * running jobs' facts), and the policy's decision on it.
    */
   decisionFor(host: SimHost): { snapshot: DispatchSnapshot; decision: DispatchDecision } {
-    const { policy, starvationGuardMs, backfillOverrunMs } = this.options;
+    const { policy, starvationGuardMs, backfillOverrunMs, preemptAfterMs, preemptIntervalMs } = this.options;
     const view: HostView = { queues: host.queues, capacity: host.capacity.state(), reservedFor: host.reservedFor };
-    const names = headsToRead(view);
+    const facts = host.facts(this.now);
+    const names = headsToRead(view, couldBePreempted(policy, facts, classRank('urgent')));
     const heads = new Map<string, Head | undefined>();
     for (const name of names) {
       const job = this.queues.get(name)!.waiting.peek();
-      heads.set(name, job ? { id: job.id, at: job.arriveAt } : undefined);
+      heads.set(name, job ? { id: job.id, at: job.arriveAt, ...(job.classRank !== undefined ? { classRank: job.classRank } : {}) } : undefined);
     }
     const reservations = pooled(policy) ? this.store.read(names, this.now) : new Map<string, PoolReservation>();
-    const snapshot = assembleSnapshot(view, host.facts(this.now), {
+    const snapshot = assembleSnapshot(view, facts, {
       now: this.now,
       host: host.id,
       policy,
       starvationGuardMs,
       backfillOverrunMs,
+      ...(preemptAfterMs !== undefined ? { preemptAfterMs } : {}),
+      ...(preemptIntervalMs !== undefined ? { preemptIntervalMs } : {}),
       heads,
       reservations,
       estimate: (queue) => this.history.estimate(queue),

@@ -14,6 +14,9 @@ export interface SimRun {
   startedAt: number;
   timeoutMs: number;
   backfillDeadlineAt?: number;
+  /** As a replayed trace recorded them (the workloads model no checkpoints or preemptions). */
+  lastCheckpointAt?: number;
+  preemptedAt?: number;
   /** Handed back (overran its backfill deadline); its GPUs free once the hand-back completes. */
   stopped: boolean;
   ended: boolean;
@@ -60,6 +63,10 @@ export class SimHost {
         timeoutMs: run.timeoutMs,
         ...(percent !== undefined ? { percent } : {}),
         ...(run.backfillDeadlineAt !== undefined ? { backfillDeadlineAt: run.backfillDeadlineAt } : {}),
+        ...(run.job.classRank !== undefined ? { classRank: run.job.classRank } : {}),
+        ...(run.lastCheckpointAt !== undefined ? { lastCheckpointAt: run.lastCheckpointAt } : {}),
+        ...(run.preemptedAt !== undefined ? { preemptedAt: run.preemptedAt } : {}),
+        ...(run.stopped ? { stopping: true } : {}),
       });
     }
     return out;

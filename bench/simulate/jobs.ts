@@ -20,6 +20,8 @@ export interface SimJob extends PlannedJob {
   endAt?: number;
   /** Times it was handed back (a backfill that overran its deadline). */
   handBacks: number;
+  /** Its priority class as a rank; the workloads set none (no preemption), a replayed trace may. */
+  classRank?: number;
 }
 
 /** A queue's waiting jobs, next first; a handed-back job goes back in front (BullMQ's moveToWait). */

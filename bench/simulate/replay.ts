@@ -48,6 +48,8 @@ export function replayDecision(fleet: LoadedFleet, recorded: DispatchSnapshot): 
     policy: recorded.policy,
     starvationGuardMs: recorded.starvationGuardMs,
     backfillOverrunMs: recorded.backfillOverrunMs ?? DEFAULT_BACKFILL_OVERRUN_MS,
+    ...(recorded.preemptAfterMs !== undefined ? { preemptAfterMs: recorded.preemptAfterMs } : {}),
+    ...(recorded.preemptIntervalMs !== undefined ? { preemptIntervalMs: recorded.preemptIntervalMs } : {}),
     heartbeatMs: 5_000,
     handBackMs: 0,
   });
@@ -56,7 +58,7 @@ export function replayDecision(fleet: LoadedFleet, recorded: DispatchSnapshot): 
   host.reservedFor = recorded.reservedFor;
   for (const q of recorded.queues) {
     const waiting = sim.queues.get(q.name)!.waiting;
-    if (q.headAt !== undefined) waiting.push(job(q.headId ?? `${q.name}.head`, q.name, q.gpus, q.headAt));
+    if (q.headAt !== undefined) waiting.push({ ...job(q.headId ?? `${q.name}.head`, q.name, q.gpus, q.headAt), ...(q.headClass !== undefined ? { classRank: q.headClass } : {}) });
     // A queue the worker did not read may have had anything waiting: a decoy, which a snapshot
     // that reads what the worker's does never shows.
     else if (!('headAt' in q)) waiting.push(job(`${q.name}.unread`, q.name, q.gpus, 0));
@@ -77,8 +79,16 @@ export function replayDecision(fleet: LoadedFleet, recorded: DispatchSnapshot): 
   running.forEach((r, i) => {
     const released = { jobId: r.id, gpus: Array.from({ length: r.gpus }, (_, g) => ({ index: -1 - g, name: 'released', memoryMiB: 0 })), cpu: false };
     const lease = holding.has(i) ? host.capacity.lease(r.id, { gpus: r.gpus })! : released;
-    const run = runReporting(r.expectedEndAt, recorded.now, job(r.id, r.queue, r.gpus, 0));
-    host.running.set(r.id, { ...run, lease, ...(r.backfillDeadlineAt !== undefined ? { backfillDeadlineAt: r.backfillDeadlineAt } : {}), stopped: false, ended: false });
+    const run = runReporting(r.expectedEndAt, recorded.now, { ...job(r.id, r.queue, r.gpus, 0), ...(r.classRank !== undefined ? { classRank: r.classRank } : {}) });
+    host.running.set(r.id, {
+      ...run,
+      lease,
+      ...(r.backfillDeadlineAt !== undefined ? { backfillDeadlineAt: r.backfillDeadlineAt } : {}),
+      ...(r.lastCheckpointAt !== undefined ? { lastCheckpointAt: r.lastCheckpointAt } : {}),
+      ...(r.preemptedAt !== undefined ? { preemptedAt: r.preemptedAt } : {}),
+      stopped: r.stopping === true,
+      ended: false,
+    });
   });
   // CPU jobs (deploy tests, backtests) are not in a snapshot, only the slots they take.
   for (let i = host.capacity.state().cpuSlotsFree; i > recorded.capacity.cpuSlotsFree; i--) host.capacity.lease(`cpu-job-${i}`, { gpus: 0 });

@@ -24,6 +24,9 @@ export interface SimOptions {
   policy: DispatchPolicy;
   starvationGuardMs: number;
   backfillOverrunMs: number;
+  /** Preemption needs priority classes, which only a replayed trace has. */
+  preemptAfterMs?: number;
+  preemptIntervalMs?: number;
   /** The worker's heartbeat: it renews a pool reservation (lease: three periods) and notices a takeover. */
   heartbeatMs: number;
   /** From handing back an overrunning backfill to its GPUs being free (the process group ending). */

@@ -12,7 +12,7 @@ import { asPolicyReservation, readReservations } from '../queues/reservations.js
 import { jobKey, waitKey } from '../queues/redis-names.js';
 import type { DurationBook } from './durations.js';
 import { paramsDigest } from './durations.js';
-import { assembleSnapshot, headsToRead, pooled, type DispatchPolicy, type DispatchSnapshot, type Head, type HostView, type PoolReservation, type RunningFacts } from './policy/index.js';
+import { assembleSnapshot, couldBePreempted, headsToRead, pooled, type DispatchPolicy, type DispatchSnapshot, type Head, type HostView, type PoolReservation, type RunningFacts } from './policy/index.js';
 
 export type { Head, RunningFacts } from './policy/index.js';
 
@@ -67,8 +67,7 @@ export async function readHeads(
 export async function readSnapshot(src: SnapshotSource, view: HostView, running: readonly RunningFacts[]): Promise<DispatchSnapshot> {
   // Only the most urgent class preempts nothing: while a training of another class runs here, a
   // waiting job may need this host even with no GPU free, so the heads are read then too.
-  const preemptable = pooled(src.policy) && running.some((r) => r.classRank !== undefined && r.classRank < classRank('urgent') && !r.stopping);
-  const names = headsToRead(view, preemptable);
+  const names = headsToRead(view, couldBePreempted(src.policy, running, classRank('urgent')));
   const [heads, stored] = await Promise.all([
     readHeads(src.redis, src.prefix, names, src.classOf),
     pooled(src.policy) ? readReservations(src.redis, src.prefix, names) : Promise.resolve(new Map()),

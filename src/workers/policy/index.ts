@@ -15,7 +15,7 @@ import { sortForFill } from './serving-order.js';
 import { fits, type DispatchSnapshot, type QueueState } from './snapshot.js';
 
 export { admission, DEFAULT_BACKFILL_OVERRUN_MS, overdue } from './backfill.js';
-export { mayPreempt, preemptions, victimsFor } from './preemption.js';
+export { couldBePreempted, mayPreempt, preemptions, victimsFor } from './preemption.js';
 export { assembleSnapshot, pooled, type Head, type RunningFacts, type SnapshotReads } from './assemble.js';
 export { endBound, estimateFromSamples, expectedEnd, expectedStart, freeAt, ESTIMATE_PERCENTILE, MIN_SAMPLES, type ProgressPoint, type RunFacts } from './estimates.js';
 export { afterStart, claimDue, claimWins, heldBack, hold, reservation, TAKEOVER_MARGIN_MS, type Hold } from './reservation.js';

@@ -51,3 +51,12 @@ export function preemptWakeAt(snapshot: DispatchSnapshot, hold: Hold): number | 
   const at = queue.headAt + snapshot.preemptAfterMs;
   return at > snapshot.now ? at : undefined;
 }
+
+/**
+ * Whether a running training here could be preempted (one of a class below `topRank`, the most
+ * urgent class, not already stopping): then a waiting job may need this host even while no GPU
+ * is free, and its heads are read then too (headsToRead's `preemptable`).
+ */
+export function couldBePreempted(policy: DispatchSnapshot['policy'], running: readonly { classRank?: number; stopping?: boolean }[], topRank: number): boolean {
+  return (policy === 'pool' || policy === 'backfill') && running.some((r) => r.classRank !== undefined && r.classRank < topRank && !r.stopping);
+}
