@@ -47,9 +47,14 @@ interface Planned {
 function plan(): Planned[] {
   const rand = rng(8);
   return Array.from({ length: JOBS }, (_, order) => {
-    const pool = GPU_POOLS[Math.floor(rand() * GPU_POOLS.length)]!;
+    // Pools alternate, so both carry the same number of jobs and the fleet's bound is near each
+    // pool's: an unbalanced mix would measure the imbalance, not the policy.
+    const pool = GPU_POOLS[order % GPU_POOLS.length]!;
     const gpus = GPU_SIZES[Math.floor(rand() * GPU_SIZES.length)]!;
-    const ms = Math.round(MS_MIN + rand() * (MS_MAX - MS_MIN));
+    // Each model has its typical run time (trainings of one model take about the same time: what
+    // learned durations rely on), spread over MS_MIN..MS_MAX by size, each run within ±25% of it.
+    const typical = MS_MIN + ((MS_MAX - MS_MIN) * GPU_SIZES.indexOf(gpus)) / (GPU_SIZES.length - 1);
+    const ms = Math.round(typical * (0.75 + rand() * 0.5));
     return { queue: `training-${gpuModel(pool, gpus)}`, pool, gpus, ms, order };
   });
 }
@@ -183,6 +188,8 @@ async function runFleet(policy: DispatchPolicy, guardMs: number, deadline: numbe
   }
 }
 
+const bound = (r: FleetRun) => Math.max(r.idealMs, r.poolIdealMs);
+
 export async function gpuFleetBench(budgetMs: number): Promise<BenchResult> {
   const start = Date.now();
   const guard = Number(process.env.BENCH_GPU_GUARD_MS || DEFAULT_HOST_WORKER_OPTIONS.starvationGuardMs);
@@ -198,9 +205,10 @@ export async function gpuFleetBench(budgetMs: number): Promise<BenchResult> {
         {
           figure: `4. GPU fleet (${label}): makespan, ms`,
           ours: `${fmt(r.makespanMs, 0)}${partial}`,
-          baseline: `${fmt(r.idealMs, 0)} ideal lower bound (per pool: ${fmt(r.poolIdealMs, 0)})`,
-          ratio: `${fmt(r.makespanMs / r.idealMs, 2)}x`,
-          goal: goals ? `<= 1.15x: ${r.makespanMs / r.idealMs <= 1.15 ? 'met' : 'MISSED'}` : 'report',
+          // Jobs are pinned to their pool: the busiest pool's GPU time over its GPUs is the real limit.
+          baseline: `${fmt(bound(r), 0)} ideal lower bound (the busiest pool's; whole fleet: ${fmt(r.idealMs, 0)})`,
+          ratio: `${fmt(r.makespanMs / bound(r), 2)}x`,
+          goal: goals ? `<= 1.15x: ${r.makespanMs / bound(r) <= 1.15 ? 'met' : 'MISSED'}` : 'report',
         },
         {
           figure: `4. GPU fleet (${label}): busy fraction of the GPUs (leased; useful sleep; dispatch overhead = leased - useful)`,

@@ -277,6 +277,15 @@ describe('pool-wide reservations', () => {
     expect(hold(s)?.expectedStartAt).toBe(170_000);
   });
 
+  it('lets a job enqueued before the held one start first: it is ahead in line (not under the host policy)', () => {
+    // The 1-GPU head waits since t = 5 s, the held 4-GPU one since 10 s.
+    const ahead = { ...training('training-small', 1, 5_000) };
+    const d = decide(pooled({ queues: [big(), ahead], reservedFor: 'training-big' }));
+    expect(d.reservedFor).toBe('training-big');
+    expect(names(d.order)).toEqual(['training-small']);
+    expect(decide(pooled({ policy: 'host', queues: [big(), ahead], reservedFor: 'training-big' })).order).toEqual([]);
+  });
+
   it('asks to be woken when a blocked job will reach the guard', () => {
     expect(decide(pooled({ queues: [big(98_000), small()] })).wakeAt).toBe(103_000);
   });

@@ -23,8 +23,12 @@ export interface Admission {
 /** Whether a job of `queue` may start on this host while `hold` stands, and under what deadline. */
 export function admission(queue: QueueState, snapshot: DispatchSnapshot, hold: Hold | undefined): Admission | undefined {
   if (hold === undefined || queue.gpus === 0 || queue.name === hold.queue) return {};
+  const reserved = snapshot.queues.find((q) => q.name === hold.queue);
+  // A job enqueued before the one GPUs are held for is ahead of it in line: it goes first, as it
+  // would with no hold (the pool policies; `host` keeps its old rule for comparison).
+  if (snapshot.policy !== 'host' && queue.headAt !== undefined && reserved?.headAt !== undefined && queue.headAt < reserved.headAt) return {};
   if (snapshot.policy !== 'backfill' || !Number.isFinite(hold.expectedStartAt)) return undefined;
-  const need = snapshot.queues.find((q) => q.name === hold.queue)?.gpus ?? Infinity;
+  const need = reserved?.gpus ?? Infinity;
   if (freeAt(hold.expectedStartAt, snapshot.capacity, snapshot.running ?? []) - queue.gpus >= need) return {};
   if (queue.estimateMs !== undefined && snapshot.now + queue.estimateMs <= hold.expectedStartAt) {
     return { deadlineAt: hold.expectedStartAt + (snapshot.backfillOverrunMs ?? DEFAULT_BACKFILL_OVERRUN_MS) };
