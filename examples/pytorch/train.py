@@ -105,7 +105,7 @@ def device_for(visible: Optional[list[str]]) -> torch.device:
 
 
 def rng_state(shuffle: torch.Generator) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

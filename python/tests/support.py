@@ -52,3 +52,10 @@ def spawn(code: str, env: Optional[dict[str, str]] = None, cwd: Optional[str] = 
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def end(child: subprocess.Popen[str]) -> None:
+    """Kill a child a failed test left running, and reap it."""
+    if child.poll() is None:
+        child.kill()
+    child.communicate()

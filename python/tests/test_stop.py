@@ -9,7 +9,7 @@ import textwrap
 import unittest
 from pathlib import Path
 
-from support import events, spawn
+from support import end, events, spawn
 
 import caelum_job as job
 
@@ -47,7 +47,7 @@ class GracefulStopTest(unittest.TestCase):
 
     def run_until_signalled(self, *signals: int):
         child = spawn(LOOP, {"CAELUM_OUTPUT_DIR": self.dir.name})
-        self.addCleanup(lambda: child.poll() is None and child.kill())
+        self.addCleanup(end, child)
         first = wait_for_first_line(child)
         for s in signals:
             child.send_signal(s)
@@ -82,7 +82,7 @@ class GracefulStopTest(unittest.TestCase):
             "    job.log('asked')\n"
             "    while True: time.sleep(0.01)\n"
         )
-        self.addCleanup(lambda: child.poll() is None and child.kill())
+        self.addCleanup(end, child)
         wait_for_first_line(child)
         child.send_signal(signal.SIGINT)
         # Signals sent together coalesce into one: the second goes once the first was heard.

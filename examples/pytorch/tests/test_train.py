@@ -67,6 +67,13 @@ def run(out: Path, epochs: int = EPOCHS, extra_args: Optional[list[str]] = None,
     return child.returncode, events(stdout), stderr
 
 
+def end(child: subprocess.Popen[str]) -> None:
+    """Kill a child a failed test left running, and reap it."""
+    if child.poll() is None:
+        child.kill()
+    child.communicate()
+
+
 def load(path: str | Path) -> dict[str, Any]:
     from model import load_checkpoint
 
@@ -138,7 +145,7 @@ class TrainerTest(unittest.TestCase):
     def test_sigterm_writes_a_checkpoint_of_where_it_is_exits_143_and_resumes_from_it(self) -> None:
         stopped = self.folder("stopped")
         child = start(stopped)
-        self.addCleanup(lambda: child.poll() is None and child.kill())
+        self.addCleanup(end, child)
         assert child.stdout is not None
         seen = []
         for line in child.stdout:  # until epoch 1 is reported: the loop is running, inside graceful_stop()
