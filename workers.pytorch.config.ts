@@ -26,10 +26,6 @@ function pytorch(model: Model, epochs: number): Model {
     validation: 'command',
     // Directional accuracy on the held-out year: a coin scores 0.5, a trained model about 0.6.
     thresholds: { val_accuracy: { min: 0.55 } },
-    // The worker registers (and validates) every checkpoint a run reports, and train.py reports
-    // one an epoch so that a rerun can resume from it: keep two runs' worth, or a run longer
-    // than `retention` epochs would prune its own first checkpoint before it is validated.
-    retention: Math.max(model.retention ?? 5, 2 * epochs),
     // Another architecture than the example trainer's checkpoints: labels say v2, files live apart.
     versionMajor: 2,
     checkpointDir: model.checkpointDir.replace('var/checkpoints/', 'var/pytorch-checkpoints/'),

@@ -13,13 +13,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadFleet, type LoadedFleet } from '../src/config/load-fleet.js';
 import { enqueue } from '../src/queues/enqueue.js';
 import type { JobKind } from '../src/queues/kinds.js';
+import { listWorkers } from '../src/queues/worker-status.js';
 import type { RunningWorkers } from '../src/workers/start-workers.js';
 import { READER, startApi, type ApiHarness } from './helpers/api.js';
 import { createTestSchema, type TestSchema } from './helpers/db.js';
 import { REPO_ROOT } from './helpers/fleet.js';
 import { uniqueName } from './helpers/servers.js';
 import { waitFor } from './helpers/wait.js';
-import { startTestWorkers } from './helpers/workers.js';
+import { spawnWorkerProcess, startTestWorkers } from './helpers/workers.js';
 
 const PYTHON = '/usr/bin/python3';
 const MODEL = 'llm1-tech';
@@ -89,18 +90,24 @@ describe('the PyTorch pipeline (workers.pytorch.config.ts)', () => {
     const { registered, result } = trained.returnvalue as { registered: { id: number; label: string }[]; result: { metrics: Record<string, number> } };
     expect(result.metrics).toMatchObject({ epochs: 2 });
 
-    // One checkpoint an epoch, each registered as the file the worker hashed.
-    expect(registered.map((r) => r.label)).toEqual([`${MODEL}-v2.1.0`, `${MODEL}-v2.2.0`]);
-    for (const [i, r] of registered.entries()) {
+    // One checkpoint an epoch, each recorded as a resume point as it was reported; the final one
+    // alone registered, as the file the worker hashed.
+    const reported = await api.registry.trainingRuns.checkpoints(training.id);
+    expect(reported.map((c) => [c.epoch, path.basename(c.path)]).reverse()).toEqual([
+      [1, `${MODEL}-e001.pt`],
+      [2, `${MODEL}-e002.pt`],
+    ]);
+    expect(registered.map((r) => r.label)).toEqual([`${MODEL}-v2.1.0`]);
+    for (const r of registered) {
       const cp = (await api.registry.checkpoints.get(r.id))!;
-      expect(cp.path).toBe(path.join(model.checkpointDir, training.id, 'attempt-1', `${MODEL}-e00${i + 1}.pt`));
+      expect(cp.path).toBe(path.join(model.checkpointDir, training.id, 'attempt-1', `${MODEL}-e002.pt`));
       expect(cp.sha256).toBe(sha256(cp.path));
       expect(cp.sizeBytes).toBe(statSync(cp.path).size);
       expect(statSync(cp.path).mode & 0o777).toBe(0o444);
       expect(Object.keys(cp.metrics).sort()).toEqual(['loss', 'val_accuracy', 'val_loss']);
       // A real torch file: a torch.save zip archive that torch loads, holding the epoch it reported.
       expect(readFileSync(cp.path).subarray(0, 2).toString()).toBe('PK');
-      expect(await readWithTorch(cp.path)).toMatchObject({ epoch: i + 1, batch: 0, symbols: model.symbols });
+      expect(await readWithTorch(cp.path)).toMatchObject({ epoch: 2, batch: 0, symbols: model.symbols });
     }
 
     // Each validated by validate.py: directional accuracy on the held-out year clears 0.55.
@@ -115,7 +122,7 @@ describe('the PyTorch pipeline (workers.pytorch.config.ts)', () => {
       expect(v.samples).toBe(252 * model.symbols.length);
     }
 
-    // FinColl sees both, with the sha256 of the very bytes on disk.
+    // FinColl sees it, with the sha256 of the very bytes on disk.
     const res = await fetch(`${base}/api/checkpoints/feed?model=${MODEL}&after=0`, { headers: { authorization: `Bearer ${READER}` } });
     expect(res.status).toBe(200);
     const feed = (await res.json()) as { checkpoints: { id: number; status: string; path: string; sha256: string }[] };
@@ -145,5 +152,56 @@ describe('the PyTorch pipeline (workers.pytorch.config.ts)', () => {
     expect(rows.map((r) => [r.symbol, r.checkpointId, r.sharpeRatio, r.trades])).toEqual(
       bt.symbols.map((s) => [s.symbol, last.id, s.sharpe_ratio, s.trades]),
     );
+  });
+
+  it('after a kill -9 of its worker at 90% of a 10-epoch training, the rerun resumes at epoch 10 and loses at most an epoch plus the stall detection', { timeout: 240_000 }, async () => {
+    // Real worker processes on the shipped config (its checkpoint folders under var/, cleaned up
+    // below: a second process must find the files the first reported).
+    const ctx = { prefix, schema: db.schema, configFile: path.join(REPO_ROOT, 'workers.pytorch.config.ts') };
+    const env = { CAELUM_DATA_DIR: checkpoints };
+    const first = spawnWorkerProcess('wsl-27', ctx, env);
+    const training = await add('training', { model: MODEL, params: { epochs: 10 } });
+    const shipped = await loadFleet('workers.pytorch.config.ts', REPO_ROOT);
+    const jobDir = path.join(shipped.models[MODEL]!.checkpointDir, training.id);
+    let second: ReturnType<typeof spawnWorkerProcess> | undefined;
+    try {
+      // A live worker on the other host of LLM-1's pool, idle, started once the first has the job.
+      await waitFor('the training to start on wsl-27', async () => (await api.registry.trainingRuns.attempts(training.id)).length === 1, { timeoutMs: 60_000 });
+      second = spawnWorkerProcess('gpu-62', ctx, env);
+      await waitFor('the gpu-62 worker to be live', async () => (await listWorkers(api.redis, prefix)).some((w) => w.host === 'gpu-62'), { timeoutMs: 60_000 });
+      const nine = await waitFor('epoch 9 reported', async () => {
+        const rows = await api.registry.trainingRuns.checkpoints(training.id);
+        return rows[0]?.epoch === 9 ? rows : undefined;
+      }, { timeoutMs: 120_000, intervalMs: 20 });
+      first.kill('SIGKILL');
+      const killedAt = Date.now();
+      await first;
+      const done = await finished(training.id);
+      expect(await done.getState(), done.failedReason).toBe('completed');
+
+      const attempts = await api.registry.trainingRuns.attempts(training.id);
+      expect(attempts.map((a) => [a.attempt, a.host, a.resumedFrom?.epoch ?? null])).toEqual([
+        [1, 'wsl-27', null],
+        [2, 'gpu-62', 9],
+      ]);
+      const { registered } = done.returnvalue as { registered: { id: number }[] };
+      const checkpoint = (await api.registry.checkpoints.get(registered[0]!.id))!;
+      expect((checkpoint.lineage as { attempts: unknown[] }).attempts).toHaveLength(2);
+      expect(await readWithTorch(checkpoint.path)).toMatchObject({ epoch: 10 });
+
+      // Lost: the part of epoch 10 run before the kill, and the wait for the stalled job's rerun.
+      const epochMs = Date.parse(nine[0]!.reportedAt) - Date.parse(nine[1]!.reportedAt);
+      const lostRunning = killedAt - Date.parse(nine[0]!.reportedAt);
+      const stallMs = Date.parse(attempts[1]!.startedAt) - killedAt;
+      console.log(`kill -9 at 90%: epoch ${epochMs} ms; lost ${lostRunning} ms of epoch 10, rerun started ${stallMs} ms after the kill`);
+      expect(lostRunning).toBeLessThanOrEqual(epochMs + 200);
+      // The stall detection: the job lock (2 s) runs out, then BullMQ's stalled check (every 1 s,
+      // spawnWorkerProcess) needs two passes to move the job back; then a dispatch.
+      expect(stallMs).toBeLessThan(2_000 + 2 * 1_000 + 2_000);
+    } finally {
+      second?.kill('SIGKILL');
+      await second;
+      rmSync(jobDir, { recursive: true, force: true });
+    }
   });
 });
