@@ -26,7 +26,8 @@ export default defineConfig({
       description: 'LLM-1, technology equities; retrained daily',
       pool: 'llm1',
       gpusPerRun: 1,
-      train: { command: ['node', 'examples/trainer.mjs', '--epochs', '5', '--epoch-ms', '1500'], timeoutSeconds: 6 * 3600, attempts: 3 },
+      // stopGraceSeconds: on a shutdown, a drain or a preemption the trainer has a minute to checkpoint.
+      train: { command: ['node', 'examples/trainer.mjs', '--epochs', '5', '--epoch-ms', '1500'], timeoutSeconds: 6 * 3600, attempts: 3, stopGraceSeconds: 60 },
       validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 1800, attempts: 2 },
       // LLM-1 is deploy-tested: a FinColl test instance loads the candidate and is scored.
       validation: 'deploy-test',
@@ -47,7 +48,7 @@ export default defineConfig({
       description: 'LLM-3, YieldMax option-income ETFs; retrained weekly',
       pool: 'llm3',
       gpusPerRun: 1,
-      train: { command: ['node', 'examples/trainer.mjs', '--epochs', '8', '--epoch-ms', '1500'], timeoutSeconds: 12 * 3600, attempts: 3 },
+      train: { command: ['node', 'examples/trainer.mjs', '--epochs', '8', '--epoch-ms', '1500'], timeoutSeconds: 12 * 3600, attempts: 3, stopGraceSeconds: 60 },
       validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 1800, attempts: 2 },
       thresholds: { val_accuracy: { min: 0.55 } },
       maxRegression: 0.05,
@@ -59,7 +60,7 @@ export default defineConfig({
       description: 'LLM-5, volatility; trained on demand',
       pool: 'llm5',
       gpusPerRun: 1,
-      train: { command: ['node', 'examples/trainer.mjs', '--epochs', '6', '--epoch-ms', '1500'], timeoutSeconds: 12 * 3600, attempts: 2 },
+      train: { command: ['node', 'examples/trainer.mjs', '--epochs', '6', '--epoch-ms', '1500'], timeoutSeconds: 12 * 3600, attempts: 2, stopGraceSeconds: 60 },
       validate: { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 1800, attempts: 2 },
       thresholds: { val_accuracy: { min: 0.5 } },
       maxRegression: 0.05,

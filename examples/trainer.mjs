@@ -7,7 +7,7 @@
 // It resumes: with CAELUM_RESUME_FROM (a checkpoint an earlier start reported) it goes on from
 // the epoch after the one saved there. With checkpoint_every N it reports a checkpoint every N
 // epochs (resume points; the final one is the job's). On SIGTERM it saves the last finished
-// epoch as a checkpoint, reports it and exits: the grace checkpoint of a job handed back.
+// epoch as a checkpoint, reports it and exits 143: the grace checkpoint of a job handed back.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { emit, flags, payload, rng, sleep } from './protocol.mjs';
@@ -51,7 +51,8 @@ function save(epoch, name) {
 process.once('SIGTERM', () => {
   if (done >= firstEpoch) save(done, `grace-e${done}`);
   console.log(`stopping at epoch ${done} (SIGTERM)`);
-  process.exit(0);
+  // Not 0: a stop is not a finished training (128 + SIGTERM, as the Python library exits).
+  process.exit(143);
 });
 
 console.log(`training ${model} for ${epochs} epochs on CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES ?? ''}`);

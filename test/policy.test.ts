@@ -284,6 +284,9 @@ describe('pool-wide reservations', () => {
     expect(d.reservedFor).toBe('training-big');
     expect(names(d.order)).toEqual(['training-small']);
     expect(decide(pooled({ policy: 'host', queues: [big(), ahead], reservedFor: 'training-big' })).order).toEqual([]);
+    // Older but of a lower class (a preempted job keeps its enqueue time): not ahead of it.
+    const urgentBig = { ...big(), headClass: 2 };
+    expect(decide(pooled({ queues: [urgentBig, { ...ahead, headClass: 0 }], reservedFor: 'training-big' })).order).toEqual([]);
   });
 
   it('asks to be woken when a blocked job will reach the guard', () => {

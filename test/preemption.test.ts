@@ -56,7 +56,7 @@ describe('preemption', () => {
       undefined,
       { dataDir: h.dataDir, metrics },
     );
-    const bg = await train('bg', { epochs: 12, epoch_ms: 300 });
+    const bg = await train('bg', { epochs: 30, epoch_ms: 300 });
     await waitFor('the background training to run two epochs', async () => (await epochOf('bg', bg.id)) >= 2);
     const daily = await train('daily', { epochs: 2, epoch_ms: 100 });
 

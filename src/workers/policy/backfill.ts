@@ -24,9 +24,12 @@ export interface Admission {
 export function admission(queue: QueueState, snapshot: DispatchSnapshot, hold: Hold | undefined): Admission | undefined {
   if (hold === undefined || queue.gpus === 0 || queue.name === hold.queue) return {};
   const reserved = snapshot.queues.find((q) => q.name === hold.queue);
-  // A job enqueued before the one GPUs are held for is ahead of it in line: it goes first, as it
-  // would with no hold (the pool policies; `host` keeps its old rule for comparison).
-  if (snapshot.policy !== 'host' && queue.headAt !== undefined && reserved?.headAt !== undefined && queue.headAt < reserved.headAt) return {};
+  // A job enqueued before the one GPUs are held for, and of no lower priority class, is ahead of
+  // it in line: it goes first, as it would with no hold (the pool policies; `host` keeps its old
+  // rule for comparison). A job of a lower class is not, whatever its age: a preempted job keeps
+  // its enqueue time, and must not take back the GPUs it was preempted for.
+  const noLowerClass = queue.headClass === undefined || reserved?.headClass === undefined || queue.headClass >= reserved.headClass;
+  if (snapshot.policy !== 'host' && noLowerClass && queue.headAt !== undefined && reserved?.headAt !== undefined && queue.headAt < reserved.headAt) return {};
   if (snapshot.policy !== 'backfill' || !Number.isFinite(hold.expectedStartAt)) return undefined;
   const need = reserved?.gpus ?? Infinity;
   if (freeAt(hold.expectedStartAt, snapshot.capacity, snapshot.running ?? []) - queue.gpus >= need) return {};
