@@ -40,6 +40,7 @@ import {
   byPriority,
   claimDue,
   decide,
+  pooled,
   serveableQueues,
   TAKEOVER_MARGIN_MS,
   type DispatchDecision,
@@ -400,10 +401,10 @@ export class HostWorker {
    * it replaces). False when another host won the claim, so the decision no longer stands.
    */
   private async reserve({ hold }: DispatchDecision): Promise<boolean> {
-    const pooled = this.deps.options.dispatchPolicy === 'pool' || this.deps.options.dispatchPolicy === 'backfill';
+    const isPooled = pooled(this.deps.options.dispatchPolicy);
     const previous = this.hold;
-    if (previous && previous.queue !== hold?.queue && pooled) await releaseReservation(this.deps.redis, this.deps.prefix, previous.queue, this.deps.hostId);
-    if (hold && pooled) {
+    if (previous && previous.queue !== hold?.queue && isPooled) await releaseReservation(this.deps.redis, this.deps.prefix, previous.queue, this.deps.hostId);
+    if (hold && isPooled) {
       if (claimDue(previous, hold) && !(await this.claim(hold))) {
         this.hold = undefined;
         this.reservedFor = undefined;
@@ -432,8 +433,8 @@ export class HostWorker {
   /** Renews the stored reservation's lease (each heartbeat), so it lapses only when this worker stops. */
   private async renewHold(): Promise<void> {
     const hold = this.hold;
-    const pooled = this.deps.options.dispatchPolicy === 'pool' || this.deps.options.dispatchPolicy === 'backfill';
-    if (!hold || !pooled || this.stopping) return;
+    const isPooled = pooled(this.deps.options.dispatchPolicy);
+    if (!hold || !isPooled || this.stopping) return;
     if (!(await this.claim(hold))) {
       // Taken over (a better bid) while this host was idle: stop holding, decide again.
       this.hold = undefined;
@@ -466,7 +467,7 @@ export class HostWorker {
       // The job it held for has its GPUs: the reservation is done.
       const { queue } = this.hold;
       this.hold = undefined;
-      if (this.deps.options.dispatchPolicy === 'pool' || this.deps.options.dispatchPolicy === 'backfill') {
+      if (pooled(this.deps.options.dispatchPolicy)) {
         releaseReservation(this.deps.redis, this.deps.prefix, queue, this.deps.hostId).catch((err: unknown) => this.log.warn({ err, queue }, 'could not give up a reservation'));
       }
     }
