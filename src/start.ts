@@ -17,6 +17,7 @@ import { closeRedis, createRedis, redactUrl, waitForRedis } from './redis.js';
 import { createPool } from './registry/pool.js';
 import { migrate } from './registry/migrate.js';
 import { createRegistry } from './registry/index.js';
+import { FeedIndex } from './checkpoints/feed-index.js';
 import { FeedSignal } from './checkpoints/feed-signal.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -155,6 +156,8 @@ export async function startServices(opts: StartOptions): Promise<Running> {
       closers.add('feed subscriber', () => closeRedis(subscriber));
       const feed = await FeedSignal.start(subscriber, opts.prefix);
       closers.add('feed signal', () => feed.close());
+      const feedIndex = await FeedIndex.start(feed, registry.checkpoints, opts.logger);
+      closers.add('feed index', async () => feedIndex.close());
       app = await buildApp({
         fleet: opts.fleet,
         queues,
@@ -163,6 +166,7 @@ export async function startServices(opts: StartOptions): Promise<Running> {
         registry,
         locks,
         feed,
+        feedIndex,
         metrics,
         logger: opts.logger,
         tokens: opts.api.tokens,

@@ -26,6 +26,7 @@ import { backtestRoutes } from './routes/backtests.js';
 import { VERSION } from '../version.js';
 import type { FencedLock } from '../locks/fenced-lock.js';
 import type { Registry } from '../registry/index.js';
+import type { FeedIndex } from '../checkpoints/feed-index.js';
 import type { FeedSignal } from '../checkpoints/feed-signal.js';
 import { RequestLog, type RequestLogLevel } from './request-log.js';
 
@@ -38,6 +39,8 @@ export interface ApiDeps {
   tokens: Tokens;
   registry: Registry;
   feed: FeedSignal;
+  /** The newest feed sequence per model, for the feed's 304s without Postgres. */
+  feedIndex: FeedIndex;
   metrics: Metrics;
   /** The process's one fenced lock: the data-sync view lists its holders. */
   locks: FencedLock;

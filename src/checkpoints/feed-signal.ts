@@ -21,16 +21,39 @@ export class FeedSignal {
 
   static async start(subscriber: Redis, prefix: string): Promise<FeedSignal> {
     const signal = new FeedSignal(subscriber);
-    subscriber.on('message', (_channel: string, message: string) => {
+    const channel = feedChannel(prefix);
+    subscriber.on('message', (from: string, message: string) => {
+      if (from !== channel) return;
       try {
-        const { model } = JSON.parse(message) as { model: string };
+        const { model, seq } = JSON.parse(message) as { model: string; seq?: number };
         signal.emitter.emit('validated', model);
+        if (typeof seq === 'number') signal.emitter.emit('seq', model, seq);
       } catch {
         // not ours
       }
     });
-    await subscriber.subscribe(feedChannel(prefix));
+    // A subscription that dropped and came back may have missed messages: say so, so what keeps
+    // state from them (feed-index.ts) reads it again.
+    let connected = false;
+    subscriber.on('ready', () => {
+      if (connected) signal.emitter.emit('resync');
+      connected = true;
+    });
+    await subscriber.subscribe(channel);
+    connected = true;
     return signal;
+  }
+
+  /** Calls `listener` with each validation's model and feed sequence; returns the way to stop. */
+  onSeq(listener: (model: string, seq: number) => void): () => void {
+    this.emitter.on('seq', listener);
+    return () => this.emitter.off('seq', listener);
+  }
+
+  /** Calls `listener` after the subscription came back from a disconnect; returns the way to stop. */
+  onResync(listener: () => void): () => void {
+    this.emitter.on('resync', listener);
+    return () => this.emitter.off('resync', listener);
   }
 
   /** Requests waiting right now (for metrics). */

@@ -243,6 +243,14 @@ export function createCheckpointRepository(pool: pg.Pool) {
      * Validated checkpoints after the cursor, oldest first, each with when validation passed
      * (from its status history), so FinColl can tell how fresh what it loads is.
      */
+    /** Each model's newest feed sequence (models with nothing validated yet are absent). */
+    async feedHeads(): Promise<Map<string, number>> {
+      const { rows } = await pool.query<{ model: string; seq: string }>(
+        'select model, max(feed_seq) as seq from checkpoints where feed_seq is not null group by model',
+      );
+      return new Map(rows.map((r) => [r.model, Number(r.seq)]));
+    },
+
     async feed(q: { model?: string; after: number; limit: number }): Promise<FeedCheckpoint[]> {
       const { rows } = await pool.query<Row & { validated_at: Date }>(
         `select ${COLUMNS},

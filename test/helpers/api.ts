@@ -10,6 +10,7 @@ import { QueueSet } from '../../src/queues/queue-set.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/redis.js';
 import { createPool } from '../../src/registry/pool.js';
 import { testFleet } from './fleet.js';
+import { FeedIndex } from '../../src/checkpoints/feed-index.js';
 import { FeedSignal } from '../../src/checkpoints/feed-signal.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { createRegistry, type Registry } from '../../src/registry/index.js';
@@ -49,6 +50,8 @@ export async function startApi(
     poolMax?: number;
     logger?: Logger;
     requestLogLevel?: RequestLogLevel;
+    /** How often the feed index reads the heads again (feed-index.ts). */
+    feedRefreshMs?: number;
   } = {},
 ): Promise<ApiHarness> {
   const fleet = opts.fleet ?? testFleet();
@@ -71,7 +74,8 @@ export async function startApi(
   const metrics = createMetrics({ defaults: false });
   const locks = new FencedLock(redis, registry.marketData, prefix, metrics);
   const logging = { logger: opts.logger ?? testLogger, requestLogLevel: opts.requestLogLevel };
-  const app = await buildApp({ fleet, queues, redis, pool, registry, locks, feed, metrics, ...logging, tokens: { operator: OPERATOR, read: READER } });
+  const feedIndex = await FeedIndex.start(feed, registry.checkpoints, testLogger, opts.feedRefreshMs);
+  const app = await buildApp({ fleet, queues, redis, pool, registry, locks, feed, feedIndex, metrics, ...logging, tokens: { operator: OPERATOR, read: READER } });
   await app.ready();
   return {
     app,
@@ -85,6 +89,7 @@ export async function startApi(
     prefix,
     async close() {
       await app.close();
+      feedIndex.close();
       await feed.close();
       await closeRedis(subscriber);
       await queues.close();

@@ -8,6 +8,7 @@ import type { LoadedFleet } from '../../config/load-fleet.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { FeedCheckpoint } from '../../registry/checkpoints.js';
 import { checkpointIdParam, checkpointListQuery, feedQuery, loadedBody, reasonBody, type FeedEntry } from '../schemas.js';
+import type { FeedIndex } from '../../checkpoints/feed-index.js';
 import type { FeedSignal } from '../../checkpoints/feed-signal.js';
 import type { Registry } from '../../registry/index.js';
 import type { Logger } from '../../logger.js';
@@ -18,6 +19,7 @@ export interface CheckpointRouteDeps {
   fleet: LoadedFleet;
   registry: Registry;
   feed: FeedSignal;
+  feedIndex: FeedIndex;
   queues: QueueSet;
   redis: Redis;
   logger: Logger;
@@ -56,6 +58,15 @@ export async function checkpointRoutes(app: FastifyInstance, deps: CheckpointRou
 
   app.get('/api/checkpoints/feed', { config: { access: 'read' } }, async (request, reply) => {
     const q = parseInput(feedSchema, request.query, 'feed query');
+    // A poll with nothing new, answered from memory: no Postgres round trip (feed-index.ts).
+    const ifNoneMatch = request.headers['if-none-match'];
+    if (q.wait === 0 && ifNoneMatch !== undefined) {
+      const newest = deps.feedIndex.newestSeq(q.model);
+      const unchanged = `"feed-${q.model ?? '*'}-${q.after}-${q.after}"`;
+      if (newest !== undefined && newest <= q.after && ifNoneMatch === unchanged) {
+        return reply.header('etag', unchanged).header('cache-control', 'no-cache').status(304).send();
+      }
+    }
     const query = { ...(q.model ? { model: q.model } : {}), after: q.after, limit: FEED_PAGE };
     let rows: FeedCheckpoint[] = q.wait === 0 ? await registry.checkpoints.feed(query) : [];
     const deadline = Date.now() + q.wait * 1000;
