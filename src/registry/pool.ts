@@ -86,6 +86,10 @@ export function createPool(url: string, logger: Logger, opts: PoolOptions = {}):
   pool.connect = typingFailures(pool.connect.bind(pool));
   pool.on('connect', (client) => {
     client.query = typingFailures(client.query.bind(client));
+    // A client checked out between two statements (inside a transaction) that loses its server
+    // emits here, and the pool listens only to idle clients: without this the process would
+    // crash. Its next query fails on the broken connection, which ends the transaction.
+    client.on('error', (err) => logger.warn({ err }, 'postgres connection lost while checked out'));
   });
   return pool;
 }
