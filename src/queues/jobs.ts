@@ -80,12 +80,19 @@ function summarise(entry: QueueEntry, job: Job<JobData>, state: string): JobSumm
 const NOT_STARTED = new Set(['waiting', 'prioritized', 'delayed']);
 
 export async function getJobView(queues: QueueSet, id: string, fleet: LoadedFleet): Promise<JobView> {
-  const { entry, job } = await findJob(queues, id);
+  const found = await findJob(queues, id);
+  const { entry } = found;
+  let { job } = found;
   const [state, logs, cancel] = await Promise.all([
     job.getState(),
     entry.queue.getJobLogs(id, 0, LOG_TAIL - 1, false),
     cancelRequestOf(queues.connection, queues.prefix, id),
   ]);
+  // The job's fields and its state are two reads: a job that ended between them is read again,
+  // or the view would say `completed` with no result.
+  if ((state === 'completed' || state === 'failed') && job.finishedOn === undefined) {
+    job = ((await entry.queue.getJob(id)) as Job<JobData> | undefined) ?? job;
+  }
   let waitingFor: string | undefined;
   if (state === 'delayed') waitingFor = `waiting to retry at ${new Date(job.timestamp + (job.delay ?? 0)).toISOString()}`;
   else if (NOT_STARTED.has(state)) {
