@@ -1,6 +1,7 @@
 // `--wait`: follows a job until it ends, drawing its progress (epoch, percent, ETA, the newest
 // metrics) on one line on a terminal, or a line per change elsewhere; the exit code is the job's
 // outcome. It asks the API once a second: one cheap read, from a process run by a person.
+import { percentDone } from '../queues/progress.js';
 import type { ApiClient } from './api-client.js';
 
 export interface JobView {
@@ -37,7 +38,7 @@ export function describeProgress(view: JobView, now = Date.now(), syncs?: Syncs)
   if (view.state !== 'active') {
     return `${view.id}  ${view.state}${view.waitingFor ? `: ${view.waitingFor}` : ''}`;
   }
-  const percent = typeof p.percent === 'number' ? p.percent : p.epoch && p.epochs ? (p.epoch / p.epochs) * 100 : 0;
+  const percent = percentDone(p) ?? 0;
   const filled = Math.round((percent / 100) * BAR);
   const elapsed = view.startedAt ? (now - Date.parse(view.startedAt)) / 1000 : 0;
   const eta = percent > 0 ? Math.round((elapsed * (100 - percent)) / percent) : null;

@@ -6,3 +6,7 @@ export type PriorityClass = (typeof PRIORITY_CLASSES)[number];
 
 /** Higher is more urgent. */
 export const classRank = (c: PriorityClass): number => PRIORITY_CLASSES.indexOf(c);
+
+export function isPriorityClass(value: unknown): value is PriorityClass {
+  return (PRIORITY_CLASSES as readonly unknown[]).includes(value);
+}

@@ -7,7 +7,7 @@
 // (durations.ts). The snapshot itself is assembled by the policy (policy/assemble.ts), as the
 // simulator's is.
 import type { Redis } from 'ioredis';
-import { classRank, PRIORITY_CLASSES, type PriorityClass } from '../config/priority-class.js';
+import { classRank, isPriorityClass, type PriorityClass } from '../config/priority-class.js';
 import { asPolicyReservation, readReservations } from '../queues/reservations.js';
 import { jobKey, waitKey } from '../queues/redis-names.js';
 import type { DurationBook } from './durations.js';
@@ -91,8 +91,4 @@ export async function readSnapshot(src: SnapshotSource, view: HostView, running:
     reservations: new Map<string, PoolReservation>([...stored].map(([q, r]) => [q, asPolicyReservation(r)])),
     estimate: (queue, params) => src.durations.estimate(queue, params),
   });
-}
-
-function isPriorityClass(value: unknown): value is PriorityClass {
-  return (PRIORITY_CLASSES as readonly unknown[]).includes(value);
 }

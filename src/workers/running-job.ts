@@ -27,6 +27,7 @@ import { outputDirFor, outputRootFor } from './processors/result.js';
 import type { ProtocolEvent } from './protocol.js';
 import type { RunningFacts } from './dispatch-snapshot.js';
 import type { ProgressPoint } from './policy/index.js';
+import { percentDone } from '../queues/progress.js';
 import { classRank, type PriorityClass } from '../config/priority-class.js';
 import { paramsDigest, type DurationBook } from './durations.js';
 
@@ -113,10 +114,9 @@ export class RunningJob {
   }
 
   /** Keeps the first and the latest percent reported, for the expected end (policy/estimates.ts). */
-  private noteProgress(p: { percent?: unknown; epoch?: unknown; epochs?: unknown }): void {
-    const percent =
-      typeof p.percent === 'number' ? p.percent : typeof p.epoch === 'number' && typeof p.epochs === 'number' && p.epochs > 0 ? (p.epoch / p.epochs) * 100 : undefined;
-    if (percent === undefined || !Number.isFinite(percent)) return;
+  private noteProgress(progress: object): void {
+    const percent = percentDone(progress);
+    if (percent === undefined) return;
     const point = { at: Date.now(), percent };
     this.firstProgress ??= point;
     this.lastProgress = point;

@@ -12,6 +12,7 @@ import { checkRedisSafety } from '../../redis-safety.js';
 import type { ScheduleRepository } from '../../registry/schedules.js';
 import { nextFires } from '../../scheduler/fire-times.js';
 import { drainsView, readAllDrains } from '../../queues/drains.js';
+import { percentDone } from '../../queues/progress.js';
 import { gpuFree, listWorkers, type RunningJobStatus, type WorkerStatus } from '../../queues/worker-status.js';
 
 export interface SystemHealthDeps {
@@ -27,8 +28,7 @@ const PROBE_MS = 1000;
 /** Percent done and seconds left, from what the trainer reported and how long it has run. */
 export function trainingProgress(job: RunningJobStatus, now = Date.now()) {
   const p = (job.progress ?? {}) as { percent?: number; epoch?: number; epochs?: number; metrics?: unknown; etaSeconds?: number };
-  const percent =
-    typeof p.percent === 'number' ? p.percent : typeof p.epoch === 'number' && p.epochs ? (p.epoch / p.epochs) * 100 : null;
+  const percent = percentDone(p) ?? null;
   const elapsed = (now - Date.parse(job.startedAt)) / 1000;
   const eta = percent && percent > 0 ? Math.round((elapsed * (100 - percent)) / percent) : null;
   return {
