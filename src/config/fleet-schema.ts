@@ -36,8 +36,28 @@ const argv = z
   .array(z.string().min(1, 'an argument must not be empty'))
   .min(1, 'must name a program and its arguments');
 
+/**
+ * How a command's jobs meet their processes. `cold` (the default): a new process per job, so each
+ * job starts clean and its memory (GPU memory too) is released when it exits. `warm`: one
+ * long-lived process per slot takes job after job on standard input (see "Warm runners" in the
+ * README), paying its interpreter and imports once; it is replaced after `maxJobs` jobs, above
+ * `maxRssMiB`, after `idleSeconds` without a job, and whenever a job is cancelled, times out or
+ * crashes it.
+ */
+const runnerSchema = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('cold') }),
+  z.strictObject({
+    mode: z.literal('warm'),
+    maxJobs: z.number().int().min(1).max(1_000_000).default(1000),
+    maxRssMiB: z.number().int().min(16).max(1_048_576).default(2048),
+    idleSeconds: z.number().positive().max(7 * 24 * 3600).default(300),
+  }),
+]);
+export type RunnerConfig = z.infer<typeof runnerSchema>;
+
 const commandSchema = z.strictObject({
   command: argv,
+  runner: runnerSchema.default({ mode: 'cold' }),
   /** Working directory of the child, relative to the config file. */
   cwd: z.string().min(1).optional(),
   timeoutSeconds: z.number().positive().max(7 * 24 * 3600),
