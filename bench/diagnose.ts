@@ -57,7 +57,7 @@ export async function diagnoseBench(budgetMs: number): Promise<BenchResult> {
     const bare = await timeMany(n, Math.min(deadline, share(0.2)), () => bareSpawn([...argv]));
     rows.push({
       figure: `diagnosis: one child run of ${label}, sequential (spawn to exit)`,
-      ours: `${med(ours)} runChild (execa, setpriv, process group)`,
+      ours: `${med(ours)} runChild (setpriv, process group, line readers)`,
       baseline: `${med(bare)} child_process.spawn`,
       ratio: `${fmt(percentile(ours, 50) / percentile(bare, 50), 2)}x`,
       goal: 'report',

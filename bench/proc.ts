@@ -11,7 +11,9 @@ export interface WorkerProc {
 }
 
 export function startWorkerProc(args: Record<string, unknown>, readyTimeoutMs = 30_000): Promise<WorkerProc> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'worker-proc.ts'), JSON.stringify(args)], {
+  // BENCH_WORKER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof': profile the worker processes.
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(BENCH_DIR, 'worker-proc.ts'), JSON.stringify(args)], {
     cwd: REPO_ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL || 'error' },
@@ -56,6 +58,12 @@ export function startWorkerProc(args: Record<string, unknown>, readyTimeoutMs = 
       if (!exited) child.stdin!.write('stop\n');
       try {
         const m = await next('maxRssKiB', timeoutMs);
+        // Its own exit, not a SIGKILL, when it can: a profile (--cpu-prof) is written at exit.
+        await new Promise<void>((resolve) => {
+          if (exited) return resolve();
+          const timer = setTimeout(resolve, 5000);
+          child.once('exit', () => (clearTimeout(timer), resolve()));
+        });
         return Number(m.maxRssKiB);
       } finally {
         if (!exited) child.kill('SIGKILL');

@@ -3,10 +3,11 @@
 // The promise settles only once no process of the run is left (neither of its group nor one that
 // left the group but still carries the run's mark, see job-processes.ts), so the caller may lease
 // the job's GPUs again the moment it settles.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import readline from 'node:readline';
-import { execa } from 'execa';
-import { endRun, newRunId, RUN_MARK } from './job-processes.js';
+import type { Readable } from 'node:stream';
+import { endRun, newRunId, pidWindow, RUN_MARK, type PidWindow } from './job-processes.js';
 import { parseEventLine, type ProtocolEvent } from './protocol.js';
 
 export interface RunSpec {
@@ -38,9 +39,11 @@ export interface RunOutcome {
   stderrTail: string[];
   durationMs: number;
   pid: number | undefined;
+  /** A warm child's own reason for failing a job (its `done` with ok false); the process lives on. */
+  failure?: string;
 }
 
-const STDERR_TAIL = 20;
+export const STDERR_TAIL = 20;
 
 /**
  * On Linux, `setpriv --pdeathsig KILL` makes the child die with the worker even on `kill -9`.
@@ -85,27 +88,66 @@ export async function endGroup(pgid: number, graceMs: number): Promise<boolean> 
   return true;
 }
 
+/** A child started in a process group of its own, marked with its run id. */
+export interface GroupChild {
+  child: ChildProcess;
+  pid: number | undefined;
+  runId: string;
+  /** Where its processes' pids can be (job-processes.ts), for a cheap search at its end. */
+  window: PidWindow | undefined;
+  /** Resolves with how the leader ended; never rejects (a failed spawn is exit code 127). */
+  exit: Promise<{ exitCode: number | undefined; signal: string | undefined; error?: Error }>;
+}
+
+/**
+ * Spawns `argv` (an argument array, never a shell) as the leader of a new process group under
+ * the death-signal prefix, with exactly `env` and the run mark. Plain child_process.spawn: the
+ * layers execa adds (its promise, buffering, its own signal handling) cost about a millisecond
+ * a job and gave nothing this runner does not do itself (bench/diagnose.ts measures both).
+ */
+export function spawnGroup(argv: string[], cwd: string, env: Record<string, string>, runId: string, stdin: 'ignore' | 'pipe'): GroupChild {
+  const [program, ...args] = [...PDEATHSIG_PREFIX, ...argv];
+  const window = pidWindow();
+  const child = spawn(program!, args, {
+    cwd,
+    env: { ...env, [RUN_MARK]: runId },
+    detached: true,
+    stdio: [stdin, 'pipe', 'pipe'],
+  });
+  const exit = new Promise<{ exitCode: number | undefined; signal: string | undefined; error?: Error }>((resolve) => {
+    child.once('error', (error) => resolve({ exitCode: 127, signal: undefined, error }));
+    child.once('exit', (code, signal) => resolve({ exitCode: code ?? undefined, signal: signal ?? undefined }));
+  });
+  return { child, pid: child.pid, runId, window, exit };
+}
+
+/** Calls `onLine` for each line of a stream; resolves when it closes. */
+export function eachLine(stream: Readable | null, onLine: (line: string) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (!stream) return resolve();
+    const rl = readline.createInterface({ input: stream, crlfDelay: Infinity });
+    rl.on('line', onLine);
+    rl.on('close', resolve);
+  });
+}
+
+/** Ends the group and every process that left it but carries the run's mark; resolves once none is left. */
+export function endGroupAndRun(g: GroupChild, graceMs: number): Promise<unknown> {
+  if (g.pid === undefined) return Promise.resolve();
+  return Promise.all([endGroup(g.pid, graceMs), endRun(g.runId, graceMs, g.window)]);
+}
+
 export async function runChild(spec: RunSpec): Promise<RunOutcome> {
   const started = performance.now();
-  const runId = spec.runId ?? newRunId();
-  const [program, ...args] = [...PDEATHSIG_PREFIX, ...spec.argv];
-  const child = execa(program!, args, {
-    cwd: spec.cwd,
-    env: { ...spec.env, [RUN_MARK]: runId },
-    extendEnv: false,
-    detached: true,
-    stdin: 'ignore',
-    buffer: false,
-    reject: false,
-  });
-  const pid = child.pid;
+  const g = spawnGroup(spec.argv, spec.cwd, spec.env, spec.runId ?? newRunId(), 'ignore');
+  const { child, pid } = g;
   const stderrTail: string[] = [];
   let timedOut = false;
   let aborted = false;
   let ending: Promise<unknown> | undefined;
   // The group, and every process that left it (setsid, a daemon) but still carries the run's mark.
   const end = (graceMs = spec.graceMs) => {
-    if (pid !== undefined) ending ??= Promise.all([endGroup(pid, graceMs), endRun(runId, graceMs)]);
+    ending ??= endGroupAndRun(g, graceMs);
   };
 
   if (pid !== undefined) spec.onSpawn?.(pid);
@@ -123,35 +165,28 @@ export async function runChild(spec: RunSpec): Promise<RunOutcome> {
   if (spec.signal.aborted) onAbort();
   else spec.signal.addEventListener('abort', onAbort, { once: true });
 
-  const stdoutDone = new Promise<void>((resolve) => {
-    if (!child.stdout) return resolve();
-    const rl = readline.createInterface({ input: child.stdout, crlfDelay: Infinity });
-    rl.on('line', (line) => {
-      const event = parseEventLine(line);
-      if (event) spec.onEvent(event);
-      else spec.onLog(line, 'stdout');
-    });
-    rl.on('close', resolve);
+  const stdoutDone = eachLine(child.stdout, (line) => {
+    const event = parseEventLine(line);
+    if (event) spec.onEvent(event);
+    else spec.onLog(line, 'stdout');
   });
-  const stderrDone = new Promise<void>((resolve) => {
-    if (!child.stderr) return resolve();
-    const rl = readline.createInterface({ input: child.stderr, crlfDelay: Infinity });
-    rl.on('line', (line) => {
-      stderrTail.push(line);
-      if (stderrTail.length > STDERR_TAIL) stderrTail.shift();
-      spec.onLog(line, 'stderr');
-    });
-    rl.on('close', resolve);
+  const stderrDone = eachLine(child.stderr, (line) => {
+    stderrTail.push(line);
+    if (stderrTail.length > STDERR_TAIL) stderrTail.shift();
+    spec.onLog(line, 'stderr');
   });
 
-  const result = await child;
+  const result = await g.exit;
+  if (result.error) {
+    stderrTail.push(`could not start ${spec.argv[0]}: ${result.error.message}`);
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  }
   clearTimeout(timer);
   spec.signal.removeEventListener('abort', onAbort);
   // The leader is gone; anything it left, in its group or not, goes too, before the GPUs are free again.
-  if (pid !== undefined) {
-    end();
-    await ending;
-  }
+  end();
+  await ending;
   await Promise.all([stdoutDone, stderrDone]);
   return {
     exitCode: result.exitCode,

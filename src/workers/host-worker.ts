@@ -34,7 +34,8 @@ import { GpuGuard } from './gpu-guard.js';
 import { GpuHealthCheck } from './gpu-health-check.js';
 import { Heartbeat } from './heartbeat.js';
 import { MarkerWait } from './marker-wait.js';
-import { sweepOrphans } from './orphans.js';
+import { forgetChild, recordChild, sweepOrphans } from './orphans.js';
+import { WarmPool } from './warm-pool.js';
 import {
   afterStart,
   byPriority,
@@ -145,6 +146,7 @@ export class HostWorker {
   /** The hold as last decided (and, for the pool policies, claimed in Redis). */
   private hold: Hold | undefined;
   private readonly durations: DurationBook;
+  private readonly warm: WarmPool;
   /** The queues the last decision would start from, and when to decide again: what the wait is for. */
   private waitOn: { queues: string[]; until?: number } = { queues: [] };
   private tokenSeq = 0;
@@ -158,6 +160,15 @@ export class HostWorker {
     this.log = deps.logger.child({ component: 'worker', host: deps.hostId });
     const { redis, blocking, prefix, hostId: host, options } = deps;
     this.markers = new MarkerWait({ redis, blocking, prefix, host, instance: this.instance, maxBlockMs: options.maxBlockMs, log: this.log });
+    this.warm = new WarmPool({
+      graceMs: deps.options.killGraceMs,
+      log: this.log,
+      // Recorded like a cold child, so a worker killed with -9 has its warm processes swept at the next start.
+      onStart: (proc) => {
+        if (proc.pid !== undefined) void recordChild(redis, prefix, host, { jobId: 'warm-process', runId: proc.runId, pgid: proc.pid }).catch(() => {});
+      },
+      onEnd: (proc) => void forgetChild(redis, prefix, host, proc.runId).catch(() => {}),
+    });
     this.heartbeat = new Heartbeat({
       redis,
       prefix,
@@ -453,7 +464,7 @@ export class HostWorker {
   // --- running jobs ------------------------------------------------------------------------
 
   private launch(spec: QueueSpec, job: Job<JobData>, token: string, lease: Lease, backfillDeadlineAt: number | undefined): void {
-    const entry = new RunningJob({ ...this.deps, durations: this.durations }, job, spec, lease, token, this.log, (l) => this.released(l), backfillDeadlineAt);
+    const entry = new RunningJob({ ...this.deps, durations: this.durations, warm: this.warm }, job, spec, lease, token, this.log, (l) => this.released(l), backfillDeadlineAt);
     this.running.set(job.id!, entry);
     if (entry.priorityClass) {
       // Until this is read the job counts as just preempted: it is not preempted on a guess.
@@ -520,6 +531,7 @@ export class HostWorker {
       for (const entry of this.running.values()) entry.stop('shutdown');
       await Promise.all(this.finishing);
     }
+    await this.warm.close();
     await this.gpuGuard?.close();
     await this.gpuHealth?.close();
     await this.drains.close();

@@ -78,6 +78,7 @@ export const JOB_GONE_FROM_REDIS = {
 
 export function commandFailure(what: string, o: RunOutcome, timeoutSeconds: number): Error {
   if (o.timedOut) return new Error(`${what}timed out after ${timeoutSeconds} s`);
+  if (o.failure !== undefined) return new Error(`${what}${o.failure}`);
   const how = o.signal ? `killed by ${o.signal}` : `exit code ${o.exitCode}`;
   const tail = o.stderrTail.slice(-10).join('\n');
   return new Error(`${what}${tail ? `${how}: ${tail}` : how}`);

@@ -30,8 +30,12 @@ interface Entry extends RunRecord {
 /** How long an orphan gets between SIGTERM and SIGKILL: its job is already gone. */
 const ORPHAN_GRACE_MS = 2000;
 
+/** This process's start time; read once, it never changes. */
+let ownStart: { value: string | undefined } | undefined;
+
 export async function recordChild(redis: Redis, prefix: string, host: string, run: RunRecord): Promise<void> {
-  const ownerStart = procStat(process.pid)?.start;
+  ownStart ??= { value: procStat(process.pid)?.start };
+  const ownerStart = ownStart.value;
   const entry: Entry = { ...run, ownerPid: process.pid, ...(ownerStart ? { ownerStart } : {}) };
   await redis.hset(key(prefix, host), run.runId, JSON.stringify(entry));
 }

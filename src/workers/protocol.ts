@@ -7,8 +7,7 @@ export type ProtocolEvent =
 
 const EVENTS = new Set(['progress', 'checkpoint', 'result']);
 
-/** The event on this line, or undefined when the line is log text. */
-export function parseEventLine(line: string): ProtocolEvent | undefined {
+function jsonObject(line: string): Record<string, unknown> | undefined {
   const trimmed = line.trim();
   if (!trimmed.startsWith('{')) return undefined;
   let value: unknown;
@@ -17,9 +16,38 @@ export function parseEventLine(line: string): ProtocolEvent | undefined {
   } catch {
     return undefined;
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function asEvent(value: Record<string, unknown>): ProtocolEvent | undefined {
   const event = (value as { event?: unknown }).event;
   if (typeof event !== 'string' || !EVENTS.has(event)) return undefined;
   if (event === 'checkpoint' && typeof (value as { path?: unknown }).path !== 'string') return undefined;
   return value as ProtocolEvent;
+}
+
+/** The event on this line, or undefined when the line is log text. */
+export function parseEventLine(line: string): ProtocolEvent | undefined {
+  const value = jsonObject(line);
+  return value ? asEvent(value) : undefined;
+}
+
+/** A warm child's line tagged with a job id: one of the events above, or the job's end. */
+export type WarmLine =
+  | { kind: 'event'; job: string; event: ProtocolEvent }
+  | { kind: 'done'; job: string; ok: true }
+  | { kind: 'done'; job: string; ok: false; error: string };
+
+/** The tagged event or `done` on a warm child's line; undefined when the line carries no job id. */
+export function parseWarmLine(line: string): WarmLine | undefined {
+  const value = jsonObject(line);
+  if (!value || typeof value.job !== 'string') return undefined;
+  const { job, ...rest } = value;
+  if (rest.event === 'done') {
+    if (rest.ok === true) return { kind: 'done', job, ok: true };
+    const error = typeof rest.error === 'string' && rest.error.trim() ? rest.error : 'the job failed (its done event gave no error)';
+    return { kind: 'done', job, ok: false, error };
+  }
+  const event = asEvent(rest);
+  return event ? { kind: 'event', job, event } : undefined;
 }

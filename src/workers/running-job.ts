@@ -6,7 +6,7 @@
 // Redis loses while it runs (a restart without persistence) runs to its end here, since no other
 // worker can ever take it; nothing is written back to its queue.
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { CommandConfig } from '../config/fleet-schema.js';
+import type { CommandConfig, RunnerConfig } from '../config/fleet-schema.js';
 import { mkdirBelow } from '../contained-files.js';
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -16,7 +16,9 @@ import type { JobData } from '../queues/payloads.js';
 import type { QueueSpec } from '../queues/placement.js';
 import type { RunningJobStatus } from '../queues/worker-status.js';
 import { cudaDevices, type Lease } from './capacity.js';
-import { runChild } from './child-runner.js';
+import { runChild, type RunOutcome } from './child-runner.js';
+import type { WarmPool } from './warm-pool.js';
+import type { WarmJob } from './warm-process.js';
 import type { HostWorkerDeps } from './host-worker.js';
 import { commandFailure, JobStopped, type JobContext } from './job-context.js';
 import { JobOutput } from './job-output.js';
@@ -43,7 +45,7 @@ const HAND_BACK: ReadonlySet<unknown> = new Set<HandBackReason>(['shutdown', 'dr
 export type RunningJobDeps = Pick<
   HostWorkerDeps,
   'hostId' | 'fleet' | 'registry' | 'locks' | 'metrics' | 'queues' | 'redis' | 'prefix' | 'baseEnv' | 'dataDir' | 'options'
-> & { durations: DurationBook };
+> & { durations: DurationBook; warm: WarmPool };
 
 export class RunningJob {
   readonly startedAt = Date.now();
@@ -173,12 +175,15 @@ export class RunningJob {
     let result: unknown;
     let failure: Error | undefined;
     try {
-      // A cancel that arrived between the dequeue and now still wins: the child never starts.
-      if (await cancelRequestOf(redis, prefix, job.id!)) this.stop('cancel');
-      if (this.abort.signal.aborted) throw new JobStopped('stopped before start');
       const outputDir = outputDirFor(this.deps.fleet, spec, job.id!, job.attemptsStarted, this.deps.dataDir);
-      // Never through a link an earlier child left in the job's folder.
-      await mkdirBelow(outputDir, outputRootFor(this.deps.fleet, spec, this.deps.dataDir));
+      const [cancelled] = await Promise.all([
+        // A cancel that arrived between the dequeue and now still wins: the child never starts.
+        cancelRequestOf(redis, prefix, job.id!),
+        // Never through a link an earlier child left in the job's folder.
+        mkdirBelow(outputDir, outputRootFor(this.deps.fleet, spec, this.deps.dataDir)),
+      ]);
+      if (cancelled) this.stop('cancel');
+      if (this.abort.signal.aborted) throw new JobStopped('stopped before start');
       log.info({ gpus: this.lease.gpus.map((g) => g.index), attempt: job.attemptsMade + 1 }, 'job started');
       result = await PROCESSORS[spec.kind](this.context(outputDir));
     } catch (err) {
@@ -203,20 +208,19 @@ export class RunningJob {
   private context(outputDir: string): JobContext {
     const { job, spec, lease, log, abort } = this;
     const { redis, prefix, hostId, options } = this.deps;
-    const start = (command: CommandConfig, extraEnv: Record<string, string>, signal: AbortSignal, events: ProtocolEvent[], onEvent?: (e: ProtocolEvent) => void) => {
-      const runId = newRunId();
-      this.runs.add(runId);
-      return runChild({
-        argv: command.command,
-        cwd: command.cwd ?? '.',
-        env: { ...this.childEnv(outputDir), ...extraEnv },
-        runId,
+    const start = (
+      command: CommandConfig,
+      extraEnv: Record<string, string>,
+      signal: AbortSignal,
+      events: ProtocolEvent[],
+      onEvent?: (e: ProtocolEvent) => void,
+      cold = false,
+    ) => {
+      const io = {
         timeoutMs: command.timeoutSeconds * 1000,
-        graceMs: options.killGraceMs,
-        abortGraceMs: (reason) => (HAND_BACK.has(reason) && command.stopGraceSeconds !== undefined ? command.stopGraceSeconds * 1000 : undefined),
+        abortGraceMs: (reason: unknown) => (HAND_BACK.has(reason) && command.stopGraceSeconds !== undefined ? command.stopGraceSeconds * 1000 : undefined),
         signal,
-        onSpawn: (pid) => void recordChild(redis, prefix, hostId, { jobId: job.id!, runId, pgid: pid }).catch(() => {}),
-        onEvent: (event) => {
+        onEvent: (event: ProtocolEvent) => {
           if (event.event === 'progress') {
             const { event: _e, ...progress } = event;
             this.output.progress(progress);
@@ -225,10 +229,24 @@ export class RunningJob {
           if (event.event === 'checkpoint') this.lastCheckpointAt = Date.now();
           onEvent?.(event);
         },
-        onLog: (line, stream) => this.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),
+        onLog: (line: string, stream: 'stdout' | 'stderr') => this.output.log(stream === 'stderr' ? `[stderr] ${line}` : line),
+      };
+      const env = { ...this.childEnv(outputDir), ...extraEnv };
+      if (command.runner.mode === 'warm' && !cold) return this.runWarm(command, command.runner, env, io);
+      const runId = newRunId();
+      this.runs.add(runId);
+      return runChild({
+        argv: command.command,
+        cwd: command.cwd ?? '.',
+        env,
+        runId,
+        graceMs: options.killGraceMs,
+        onSpawn: (pid) => void recordChild(redis, prefix, hostId, { jobId: job.id!, runId, pgid: pid }).catch(() => {}),
+        ...io,
       }).finally(() => {
         this.runs.delete(runId);
-        return forgetChild(redis, prefix, hostId, runId).catch(() => {});
+        // Not waited for: the run has ended, so an entry left by a crash right now finds nothing to end.
+        void forgetChild(redis, prefix, hostId, runId).catch(() => {});
       });
     };
     return {
@@ -261,7 +279,8 @@ export class RunningJob {
         const own = new AbortController();
         const onJobAbort = () => own.abort();
         abort.signal.addEventListener('abort', onJobAbort, { once: true });
-        const done = start(command, extraEnv, own.signal, []).finally(() => abort.signal.removeEventListener('abort', onJobAbort));
+        // A service runs for the whole job and is stopped by it: always a process of its own.
+        const done = start(command, extraEnv, own.signal, [], undefined, true).finally(() => abort.signal.removeEventListener('abort', onJobAbort));
         return {
           done,
           stop: () => {
@@ -279,6 +298,35 @@ export class RunningJob {
       },
       jobGoneFromRedis: () => this.jobGoneFromRedis(),
     };
+  }
+
+  /**
+   * Runs a command of a warm runner in one of the host's warm processes: the variables that are
+   * the same for every job of the slot start the process, the rest travel with the job.
+   */
+  private async runWarm(
+    command: CommandConfig,
+    runner: Extract<RunnerConfig, { mode: 'warm' }>,
+    env: Record<string, string>,
+    io: Omit<WarmJob, 'id' | 'payload' | 'env'>,
+  ): Promise<RunOutcome> {
+    const { baseEnv, hostId } = this.deps;
+    const { CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER } = env;
+    const startEnv: Record<string, string> = {
+      ...baseEnv,
+      ...(CUDA_VISIBLE_DEVICES !== undefined ? { CUDA_VISIBLE_DEVICES } : {}),
+      ...(CUDA_DEVICE_ORDER !== undefined ? { CUDA_DEVICE_ORDER } : {}),
+      CAELUM_KIND: this.spec.kind,
+      CAELUM_HOST: hostId,
+    };
+    const perJob = Object.fromEntries(Object.entries(env).filter(([k, v]) => startEnv[k] !== v));
+    const cwd = command.cwd ?? '.';
+    return this.deps.warm.run(
+      { argv: command.command, cwd, runner, env: startEnv },
+      { id: this.job.id!, payload: this.job.data.payload, env: perJob, ...io },
+      (runId) => this.runs.add(runId),
+      (runId) => this.runs.delete(runId),
+    );
   }
 
   private childEnv(outputDir: string): Record<string, string> {
