@@ -182,6 +182,19 @@ describe('placement and order', () => {
     expect((b.returnvalue as JobRunResult).metrics).toHaveProperty('sharpe_ratio');
   });
 
+  it('passes a CPU slot straight to the next backtest with the completion (one Redis script)', async () => {
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push((await add('backtest', { model: 'yield', symbols: ['AAA'] })).id);
+    workers = await startTestWorkers(fleet, api.prefix, db.pool, ['host-b']);
+    const jobs = await Promise.all(ids.map((id) => finished(id)));
+    expect(jobs.every((j) => j.returnvalue && !j.failedReason)).toBe(true);
+    const byStart = [...jobs].sort((a, b) => a.processedOn! - b.processedOn!);
+    expect(byStart.map((j) => j.id)).toEqual(ids);
+    // BullMQ's fetch-next starts the next job in the script that completes the previous one:
+    // same timestamp. A dispatch pass would start it after a wake-up, later.
+    for (let i = 1; i < byStart.length; i++) expect(byStart[i]!.processedOn).toBe(byStart[i - 1]!.finishedOn);
+  });
+
   it('says why a job waits', async () => {
     const idle = await add('training', { model: 'yield' });
     expect((await view(idle.id)).waitingFor).toBe('waiting: no live worker in pool beta (host-b not running)');

@@ -3,13 +3,16 @@
 // none of them has to reach into another's folder to find out where a thing lives.
 //
 // Keys under `${prefix}:${queue}:…` are BullMQ's own layout (marker, wait list, job hash). We
-// read them directly in two places (the worker's BZPOPMIN over markers and the head-job age), so
+// read them directly in three places (the worker's BZPOPMIN over markers, the head-job age, and
+// whether a queue has work before a slot passes to the next job of another), so
 // a BullMQ upgrade that changes them must be checked here.
 
 /** BullMQ's marker sorted set: a member appears when a job is ready (score 0) or falls due. */
 export const markerKey = (prefix: string, queue: string) => `${prefix}:${queue}:marker`;
 /** BullMQ's wait list; its tail (LINDEX -1) is the next job to be taken. */
 export const waitKey = (prefix: string, queue: string) => `${prefix}:${queue}:wait`;
+/** BullMQ's sorted set of waiting jobs that carry a priority. */
+export const prioritizedKey = (prefix: string, queue: string) => `${prefix}:${queue}:prioritized`;
 /** BullMQ's job hash. */
 export const jobKey = (prefix: string, queue: string, id: string) => `${prefix}:${queue}:${id}`;
 

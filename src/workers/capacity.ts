@@ -52,6 +52,11 @@ export class Capacity {
     this.cpuDrained = drained;
   }
 
+  /** Whether CPU jobs may start at all (the host is not drained). */
+  cpuOpen(): boolean {
+    return !this.cpuDrained;
+  }
+
   freeCpuSlots(): number {
     return this.cpuDrained ? 0 : this.cpuSlots - this.cpuUsed;
   }

@@ -52,7 +52,7 @@ import {
   type QueueState,
 } from './policy/index.js';
 import { claimReservation, releaseReservation } from '../queues/reservations.js';
-import { preemptedKey } from '../queues/redis-names.js';
+import { preemptedKey, prioritizedKey, waitKey } from '../queues/redis-names.js';
 import { PRIORITY_CLASSES } from '../config/priority-class.js';
 import { RunningJob } from './running-job.js';
 
@@ -464,7 +464,8 @@ export class HostWorker {
   // --- running jobs ------------------------------------------------------------------------
 
   private launch(spec: QueueSpec, job: Job<JobData>, token: string, lease: Lease, backfillDeadlineAt: number | undefined): void {
-    const entry = new RunningJob({ ...this.deps, durations: this.durations, warm: this.warm }, job, spec, lease, token, this.log, (l) => this.released(l), backfillDeadlineAt);
+    const entry = new RunningJob(
+      { ...this.deps, durations: this.durations, warm: this.warm, mayChain: (j) => this.mayChain(j), adopt: (j, next, t) => this.adopt(j, next, t) }, job, spec, lease, token, this.log, (l) => this.released(l), backfillDeadlineAt);
     this.running.set(job.id!, entry);
     if (entry.priorityClass) {
       // Until this is read the job counts as just preempted: it is not preempted on a guess.
@@ -493,6 +494,50 @@ export class HostWorker {
         this.heartbeat.soon();
       });
     this.finishing.add(done);
+  }
+
+  /**
+   * Whether a settling CPU job's slot may go straight to the next job of its queue, taken with
+   * its completion in one round trip (BullMQ's fetch-next), instead of a wake-up and a dispatch
+   * pass. Only when this pass would pick that queue anyway: not stopping, CPU slots not drained,
+   * and no CPU queue of a higher serving priority with a job waiting (one more read, against the
+   * three the pass costs).
+   */
+  private async mayChain(entry: RunningJob): Promise<boolean> {
+    if (this.stopping || !this.capacity.cpuOpen()) return false;
+    const { priority } = this.queues.find((q) => q.name === entry.spec.name)!;
+    const above = this.queues.filter((q) => q.gpus === 0 && q.priority > priority);
+    if (above.length === 0) return true;
+    const { redis, prefix } = this.deps;
+    const pipeline = redis.pipeline();
+    for (const q of above) pipeline.llen(waitKey(prefix, q.name)).zcard(prioritizedKey(prefix, q.name));
+    const counts = (await pipeline.exec()) ?? [];
+    return counts.every(([err, n]) => !err && n === 0);
+  }
+
+  /** Runs the job BullMQ handed over with a CPU job's end, in that job's slot. */
+  private adopt(prev: RunningJob, next: unknown[], token: string): void {
+    const consumer = this.deps.consumers.get(prev.spec.name) as unknown as {
+      nextJobFromJobData(data: unknown, id: unknown, token: string): Promise<Job<JobData> | undefined>;
+    };
+    const lease: Lease = { jobId: String(next[1]), gpus: [], cpu: true };
+    const adopted = consumer
+      .nextJobFromJobData(next[0], next[1], token)
+      .then(async (job) => {
+        if (!job) return this.released(lease);
+        if (this.stopping) {
+          await job.moveToWait(token);
+          return this.released(lease);
+        }
+        this.launch(prev.spec, job, token, lease, undefined);
+      })
+      .catch((err: unknown) => {
+        // Its lock lapses and the stall check puts it back; the slot is free again now.
+        this.log.error({ err, jobId: lease.jobId }, 'could not start the job handed over with the previous one');
+        this.released(lease);
+      })
+      .finally(() => this.finishing.delete(adopted));
+    this.finishing.add(adopted);
   }
 
   /** A running job gave its lease back: the capacity is free for the next job. */

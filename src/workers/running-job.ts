@@ -45,7 +45,17 @@ const HAND_BACK: ReadonlySet<unknown> = new Set<HandBackReason>(['shutdown', 'dr
 export type RunningJobDeps = Pick<
   HostWorkerDeps,
   'hostId' | 'fleet' | 'registry' | 'locks' | 'metrics' | 'queues' | 'redis' | 'prefix' | 'baseEnv' | 'dataDir' | 'options'
-> & { durations: DurationBook; warm: WarmPool };
+> & {
+  durations: DurationBook;
+  warm: WarmPool;
+  /**
+   * For a CPU job being settled: whether its slot may go straight to the next job of its queue,
+   * taken in the same round trip as this job's completion (host-worker.ts decides).
+   */
+  mayChain?(job: RunningJob): Promise<boolean>;
+  /** The next job BullMQ handed over with this one's completion, to run in the same slot. */
+  adopt?(job: RunningJob, next: unknown[], token: string): void;
+};
 
 export class RunningJob {
   readonly startedAt = Date.now();
@@ -57,6 +67,9 @@ export class RunningJob {
   /** Set once the job's record is found missing from Redis (a restart without persistence lost it). */
   private goneFromRedis = false;
   private released = false;
+  private settled = false;
+  /** Its CPU slot went to the next job of its queue: never given back by this job. */
+  private handedOver = false;
   private firstProgress: ProgressPoint | undefined;
   private lastProgress: ProgressPoint | undefined;
   private lastCheckpointAt: number | undefined;
@@ -129,10 +142,15 @@ export class RunningJob {
     return this.released;
   }
 
-  /** Gives the GPUs or CPU slot back once no child of the job is left; later calls do nothing. */
+  /**
+   * Gives the GPUs back once no child of the job is left; later calls do nothing. A CPU slot is
+   * kept until the job is settled (`settled`), so that it can pass straight to the next job of
+   * its queue without a dispatch pass.
+   */
   release(): void {
-    if (this.released) return;
+    if (this.released || (this.lease.cpu && !this.settled)) return;
     this.released = true;
+    if (this.handedOver) return;
     this.leasedGpus(0);
     this.onRelease(this.lease);
   }
@@ -192,7 +210,11 @@ export class RunningJob {
       clearInterval(lockTimer);
       await this.output.drain();
     }
-    await this.settle(result, failure);
+    try {
+      await this.settle(result, failure);
+    } finally {
+      this.settled = true;
+    }
   }
 
   /** Whether Redis has lost the job's record: asks Redis until it has once answered that it has. */
@@ -384,8 +406,9 @@ export class RunningJob {
         await clearCancelRequest(redis, prefix, job.id!);
         return;
     }
+    const chain = this.lease.cpu && (await this.deps.mayChain?.(this).catch(() => false)) === true;
     if (!failure) {
-      await job.moveToCompleted(result, token, false);
+      this.takeNext(await job.moveToCompleted(result, token, chain), chain);
       // What backfill learns from: how long a completed GPU job of this queue (and params) ran.
       if (spec.gpus > 0) {
         await this.deps.durations.record(spec.name, paramsDigest(job.data.payload), Date.now() - this.startedAt).catch((err: unknown) => log.warn({ err }, 'could not record the run time'));
@@ -394,6 +417,13 @@ export class RunningJob {
       return;
     }
     log.warn({ reason: failure.message, attempt: job.attemptsMade + 1 }, 'job failed');
-    await job.moveToFailed(failure, token, false);
+    this.takeNext(await job.moveToFailed(failure, token, chain), chain);
+  }
+
+  /** Passes the slot to the job BullMQ handed over with this one's end, if it did. */
+  private takeNext(next: unknown, chained: boolean): void {
+    if (!chained || !Array.isArray(next) || !next[0]) return;
+    this.handedOver = true;
+    this.deps.adopt!(this, next, this.token);
   }
 }
