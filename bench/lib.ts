@@ -2,7 +2,7 @@
 // (removed after), percentiles, autocannon in a child process, the machine description.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -129,9 +129,23 @@ export interface AutocannonSummary {
 }
 
 /** autocannon in a child process, so the load generator does not share the server's event loop. */
-export function runAutocannon(opts: Record<string, unknown>, timeoutMs: number): Promise<AutocannonSummary> {
+/** Whether processes can be pinned to cores here (taskset, and at least two cores). */
+export const CAN_PIN = existsSync('/usr/bin/taskset') && os.cpus().length >= 2;
+
+/** Pins a process (this one by default) to the given cores; returns the cores it had. */
+export async function pinTo(cores: string, pid = process.pid): Promise<string> {
+  const { stdout } = await promisify(execFile)('taskset', ['-pc', String(pid)]);
+  const before = /:\s*(\S+)\s*$/.exec(stdout.trim())?.[1] ?? `0-${os.cpus().length - 1}`;
+  await promisify(execFile)('taskset', ['-pc', cores, String(pid)]);
+  return before;
+}
+
+/** autocannon in a process of its own; `cores`: pinned to them (taskset -c). */
+export function runAutocannon(opts: Record<string, unknown>, timeoutMs: number, cores?: string): Promise<AutocannonSummary> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(BENCH_DIR, 'autocannon-child.mjs'), JSON.stringify(opts)], {
+    const argv = [process.execPath, path.join(BENCH_DIR, 'autocannon-child.mjs'), JSON.stringify(opts)];
+    if (cores) argv.unshift('taskset', '-c', cores);
+    const child = spawn(argv[0]!, argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
