@@ -178,7 +178,7 @@ export async function warmBench(budgetMs: number): Promise<BenchResult> {
     const until = (share: number) => Date.now() + share * (budgetMs - (Date.now() - start)) - 2000;
     const cold = await runOurs(python, undefined, k, k.coldJobs, until(0.3), db.schema);
     const warm = await runOurs(python, { mode: 'warm' }, k, k.jobs, until(0.5), db.schema);
-    const celeryOutcome = celery ? await runCelery(python, k, (budgetMs - (Date.now() - start)) / 1000 - 5) : { skipped: CELERY_SKIPPED };
+    const celeryOutcome = celery ? await runCelery(python, k, Math.max(20, (budgetMs - (Date.now() - start)) / 1000 - 5)) : { skipped: CELERY_SKIPPED };
     const [c, skipped] = 'skipped' in celeryOutcome ? [undefined, celeryOutcome.skipped] : [celeryOutcome, ''];
     const versusCelery = c ? warm.jobsPerSec / c.jobsPerSec : NaN;
     const versusCold = warm.jobsPerSec / cold.jobsPerSec;
