@@ -8,11 +8,15 @@ import { REPO_ROOT } from './lib.js';
 const fakeGpu = (index: number) => ({ index, name: `Fake GPU ${index}`, memoryMiB: 8192 });
 const validator = { command: ['node', 'examples/validator.mjs'], timeoutSeconds: 60 };
 
+/** How the backtest command meets its processes: cold (the default) or warm (README, "Warm runners"). */
+export type BenchRunner = NonNullable<FleetInput['backtest']>['runner'];
+
 /**
  * One host with `cpuSlots` CPU slots (our worker's concurrency for CPU jobs) whose backtests run
- * `command`. Attempts 1, so a failing command shows as a failure rather than a retry.
+ * `command`, cold unless `runner` says warm. Attempts 1, so a failing command shows as a failure
+ * rather than a retry.
  */
-export function cpuFleet(cpuSlots: number, command: string[], schedules: FleetInput['schedules'] = {}): LoadedFleet {
+export function cpuFleet(cpuSlots: number, command: string[], schedules: FleetInput['schedules'] = {}, runner?: BenchRunner): LoadedFleet {
   const input: FleetInput = {
     hosts: { 'bench-host': { gpus: [fakeGpu(0)], cpuSlots } },
     pools: { bench: ['bench-host'] },
@@ -26,7 +30,7 @@ export function cpuFleet(cpuSlots: number, command: string[], schedules: FleetIn
         checkpointDir: path.join(os.tmpdir(), 'caelum-bench-unused', 'bench-model'),
       },
     },
-    backtest: { pool: 'bench', command, timeoutSeconds: 60, attempts: 1 },
+    backtest: { pool: 'bench', command, timeoutSeconds: 60, attempts: 1, ...(runner ? { runner } : {}) },
     dataSync: { pool: 'bench', command: ['node', 'examples/data-syncer.mjs'], timeoutSeconds: 60 },
     schedules,
   };

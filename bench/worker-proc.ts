@@ -1,7 +1,7 @@
-// A worker process of the dispatch, start-latency and memory benchmarks, started by the parent
-// with one JSON argument. Modes:
+// A worker process of the dispatch, start-latency, memory and warm-runner benchmarks, started by
+// the parent with one JSON argument. Modes:
 //   ours       our host worker (startWorkers: capacity leases, heartbeats, progress plumbing,
-//              a child process per job as the fleet's backtest command says)
+//              the fleet's backtest command run cold, a child per job, or warm, as `runner` says)
 //   raw        a plain BullMQ Worker with a no-op processor and the same concurrency
 //   raw-spawn  a plain BullMQ Worker whose processor spawns the same command (child_process.spawn)
 // It prints {"ready":true} once it consumes, and on "stop" (stdin) or SIGTERM closes and prints
@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import { DEFAULT_HOST_WORKER_OPTIONS } from '../src/workers/host-worker.js';
 import { startTestWorkers } from '../test/helpers/workers.js';
 import { createPool } from '../src/registry/pool.js';
-import { cpuFleet } from './fleets.js';
+import { type BenchRunner, cpuFleet } from './fleets.js';
 import { DATABASE_URL, logger, REDIS_URL, REPO_ROOT } from './lib.js';
 
 interface Args {
@@ -26,6 +26,8 @@ interface Args {
   queue: string;
   concurrency: number;
   command: string[];
+  /** Ours only: the backtest command's runner (cold when unset). */
+  runner?: BenchRunner;
   schema: string;
 }
 
@@ -36,7 +38,7 @@ let close: () => Promise<void>;
 if (args.mode === 'ours') {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'caelum-bench-'));
   const pool = createPool(DATABASE_URL, logger, { schema: args.schema, max: 2 });
-  const running = await startTestWorkers(cpuFleet(args.concurrency, args.command), args.prefix, pool, ['bench-host'], DEFAULT_HOST_WORKER_OPTIONS, undefined, {
+  const running = await startTestWorkers(cpuFleet(args.concurrency, args.command, {}, args.runner), args.prefix, pool, ['bench-host'], DEFAULT_HOST_WORKER_OPTIONS, undefined, {
     dataDir,
     version: 'bench',
   });

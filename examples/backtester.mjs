@@ -1,27 +1,26 @@
 #!/usr/bin/env node
 // Example backtester: walks synthetic daily bars per symbol with a moving-average crossover and
 // reports sharpe ratio, total return, max drawdown, win rate and trades, per symbol and overall.
+// Runs as a cold job or as a warm runner (serve): everything a job decides is read per job.
 import { readFileSync } from 'node:fs';
-import { emit, flags, payload, rng, sleep } from './protocol.mjs';
+import { emit, flags, JobFailure, rng, serve, sleep } from './protocol.mjs';
 
-const p = payload();
 const f = flags();
-const symbols = p.symbols ?? ['SPY'];
 const bars = Number(f.bars ?? 500);
 const barMs = Number(f['bar-ms'] ?? 0);
 
 // A better checkpoint trades a little better: its accuracy tilts the daily returns it captures.
-let edge = 0;
-if (process.env.CAELUM_CHECKPOINT_PATH) {
+function edgeOf(checkpointPath) {
+  if (!checkpointPath) return 0;
   try {
-    const saved = JSON.parse(readFileSync(process.env.CAELUM_CHECKPOINT_PATH, 'utf8'));
-    edge = ((saved.metrics?.val_accuracy ?? 0.5) - 0.5) * 0.004;
+    const saved = JSON.parse(readFileSync(checkpointPath, 'utf8'));
+    return ((saved.metrics?.val_accuracy ?? 0.5) - 0.5) * 0.004;
   } catch {
-    // a checkpoint this example cannot read trades without an edge
+    return 0; // a checkpoint this example cannot read trades without an edge
   }
 }
 
-function backtest(symbol) {
+function backtest(symbol, p, edge) {
   // The same bars for every checkpoint of a symbol and window, so two checkpoints compare fairly.
   const random = rng(`${symbol}:${p.timeframe ?? ''}:${p.window?.from ?? ''}:${p.window?.to ?? ''}`);
   let price = 100;
@@ -66,26 +65,27 @@ function backtest(symbol) {
   };
 }
 
-const results = [];
-for (const [i, symbol] of symbols.entries()) {
-  // "NODATA" stands for a symbol the data source does not have: the run fails, as a real one would.
-  if (symbol === 'NODATA') {
-    console.error(`no bars for ${symbol}`);
-    process.exit(1);
+await serve(async (p) => {
+  const symbols = p.symbols ?? ['SPY'];
+  const edge = edgeOf(process.env.CAELUM_CHECKPOINT_PATH);
+  const results = [];
+  for (const [i, symbol] of symbols.entries()) {
+    // "NODATA" stands for a symbol the data source does not have: the run fails, as a real one would.
+    if (symbol === 'NODATA') throw new JobFailure(`no bars for ${symbol}`);
+    if (barMs) await sleep(barMs * bars);
+    results.push(backtest(symbol, p, edge));
+    emit('progress', { done: i + 1, total: symbols.length, percent: Math.round(((i + 1) / symbols.length) * 100), symbol });
+    console.log(`backtested ${symbol}`);
   }
-  if (barMs) await sleep(barMs * bars);
-  results.push(backtest(symbol));
-  emit('progress', { done: i + 1, total: symbols.length, percent: Math.round(((i + 1) / symbols.length) * 100), symbol });
-  console.log(`backtested ${symbol}`);
-}
-const avg = (k) => +(results.reduce((a, r) => a + r[k], 0) / results.length).toFixed(4);
-emit('result', {
-  metrics: {
-    sharpe_ratio: avg('sharpe_ratio'),
-    total_return: avg('total_return'),
-    max_drawdown: avg('max_drawdown'),
-    win_rate: avg('win_rate'),
-    trades: results.reduce((a, r) => a + r.trades, 0),
-  },
-  symbols: results,
+  const avg = (k) => +(results.reduce((a, r) => a + r[k], 0) / results.length).toFixed(4);
+  emit('result', {
+    metrics: {
+      sharpe_ratio: avg('sharpe_ratio'),
+      total_return: avg('total_return'),
+      max_drawdown: avg('max_drawdown'),
+      win_rate: avg('win_rate'),
+      trades: results.reduce((a, r) => a + r.trades, 0),
+    },
+    symbols: results,
+  });
 });

@@ -16,6 +16,9 @@ standard output, one JSON event a line. A trainer in a few lines::
             job.progress(epoch, epochs, loss=loss)
     job.result(val_accuracy=acc)
 
+A job that should also run warm (one process taking job after job) puts its work in a handler
+and calls ``job.serve(handler)``; see :mod:`caelum_job.serve`.
+
 See the README's "Running a job" and ``examples/pytorch/`` for a complete trainer, validator
 and backtester.
 """
@@ -37,11 +40,13 @@ from .job import (
     resume_from,
 )
 from .protocol import checkpoint, emit, log, progress, result
+from .serve import MALFORMED_EXIT_CODE, serve
 from .stop import STOPPED_EXIT_CODE, GracefulStop, graceful_stop, stop_requested
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "MALFORMED_EXIT_CODE",
     "STOPPED_EXIT_CODE",
     "GracefulStop",
     "attempt",
@@ -64,5 +69,6 @@ __all__ = [
     "result",
     "resume_epoch",
     "resume_from",
+    "serve",
     "stop_requested",
 ]

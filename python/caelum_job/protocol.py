@@ -21,6 +21,12 @@ __all__ = ["emit", "progress", "checkpoint", "result", "log"]
 # written by two of them at once would be neither event nor log.
 _lock = threading.Lock()
 
+# The warm job being served (serve.py), or None in a cold process. Every event then names it, so
+# the worker can drop a late line of an earlier job. Process-wide, like the os.environ that
+# serve() sets per job, rather than a context variable: events from threads the handler starts
+# must carry it too.
+_job: Optional[str] = None
+
 
 def _metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     """Metrics are finite numbers: JSON has no NaN, and the worker would read such a line as log text."""
@@ -46,7 +52,18 @@ def emit(event: str, fields: Optional[Mapping[str, Any]] = None) -> None:
     """
     if event not in ("progress", "checkpoint", "result"):
         raise ValueError(f"unknown event {event!r}: the worker reads progress, checkpoint and result")
-    line = json.dumps({"event": event, **(fields or {})}, allow_nan=False, separators=(",", ":"))
+    record = {"event": event, **(fields or {})}
+    job = _job
+    if job is not None:
+        if "job" in record:
+            raise ValueError("field 'job' is taken: a warm runner tags every event with its job's id")
+        record["job"] = job
+    _write(record)
+
+
+def _write(record: Mapping[str, Any]) -> None:
+    """One JSON line on standard output, flushed, never interleaved with another thread's."""
+    line = json.dumps(record, allow_nan=False, separators=(",", ":"))
     with _lock:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
