@@ -74,6 +74,8 @@ export class DeliveryWorker {
 
   constructor(private readonly opts: DeliveryWorkerOptions) {
     const log = opts.logger.child({ component: 'notifications' });
+    // Series at 0 from the start, so an alert's increase() sees the first failure of a target.
+    for (const target of Object.keys(opts.config.targets)) for (const outcome of ['delivered', 'retried', 'failed']) opts.metrics.notifications.inc({ target, outcome }, 0);
     this.worker = new Worker<DeliveryData>(NOTIFICATIONS_QUEUE, (job) => this.process(job), {
       connection: opts.connection,
       prefix: opts.prefix,

@@ -289,6 +289,15 @@ export function createCheckpointRepository(pool: pg.Pool) {
      * Validated checkpoints after the cursor, oldest first, each with when validation passed
      * (from its status history), so FinColl can tell how fresh what it loads is.
      */
+    /** When each model's feed last advanced: its newest validation (models with none are absent). */
+    async lastValidatedAt(): Promise<Map<string, Date>> {
+      const { rows } = await pool.query<{ model: string; at: Date }>(
+        `select c.model, max(e.created_at) as at from checkpoint_events e join checkpoints c on c.id = e.checkpoint_id
+         where e.to_status = 'validated' group by c.model`,
+      );
+      return new Map(rows.map((r) => [r.model, r.at]));
+    },
+
     /** Each model's newest feed sequence (models with nothing validated yet are absent). */
     async feedHeads(): Promise<Map<string, number>> {
       const { rows } = await pool.query<{ model: string; seq: string }>(
