@@ -144,7 +144,7 @@ export function createCheckpointRepository(pool: pg.Pool) {
      * label of their checkpoint: what the notifier tells of. Pruning marks (a status "changed" to
      * itself) are not changes.
      */
-    async changesSince(since: Date, statuses: readonly CheckpointStatus[], limit = 500): Promise<CheckpointChange[]> {
+    async changesSince(since: Date, statuses: readonly CheckpointStatus[], limit = 10_000): Promise<CheckpointChange[]> {
       const { rows } = await pool.query<{
         id: string; checkpoint_id: string; from_status: string | null; to_status: CheckpointStatus; actor: string; reason: string | null;
         details: unknown; created_at: Date; model: string; label: string; version: number;

@@ -6,14 +6,20 @@ import { failedKey } from '../../queues/redis-names.js';
 import { eventId, makeEvent, plain, type NotificationEvent } from '../events.js';
 import type { NotificationSource } from './source.js';
 
-const PER_QUEUE = 200;
+const PAGE = 200;
 
 export const jobFailures: NotificationSource = {
   name: 'job-failures',
   async read(ctx, sinceMs) {
     const events: NotificationEvent[] = [];
     for (const { spec, queue } of ctx.queues.all()) {
-      const flat = await ctx.redis.zrangebyscore(failedKey(ctx.prefix, spec.name), sinceMs, '+inf', 'WITHSCORES', 'LIMIT', 0, PER_QUEUE);
+      // Page through the window: the cursor moves past all of it once this pass has enqueued.
+      const flat: string[] = [];
+      for (;;) {
+        const page = await ctx.redis.zrangebyscore(failedKey(ctx.prefix, spec.name), sinceMs, '+inf', 'WITHSCORES', 'LIMIT', flat.length / 2, PAGE);
+        flat.push(...page);
+        if (page.length < 2 * PAGE) break;
+      }
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const id = flat[i]!;
         const finishedOn = Number(flat[i + 1]);
