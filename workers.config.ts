@@ -74,6 +74,12 @@ export default defineConfig({
   // When a GPU nvidia-smi reports is too unwell to lease (README, "GPU health"). To hold GPUs on
   // XIDs too, add kernelLog: '/var/log/kern.log' once the worker's user can read it (group adm).
   gpuHealth: { maxTemperatureC: 85, temperatureHysteresisC: 5, xidHoldSeconds: 600 },
+  // Webhooks told of failed jobs, missed fires, stale data, lost workers, unwell GPUs and
+  // checkpoint changes (README, "Notifications"). The scheduler process delivers them and reads
+  // the secret from the environment variable named here. For example:
+  //   notifications: {
+  //     targets: { ops: { url: 'https://hooks.slack.com/services/…', secretEnv: 'CAELUM_WEBHOOK_SECRET' } },
+  //   },
   schedules: {
     // Market data first: every trading day at 17:30 New York time, after the close, so the night's
     // retrains (02:00) and the weekend's (Saturday 03:00) train on the day's bars.

@@ -24,6 +24,12 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       labelNames: ['kind', 'model'] as const,
       registers,
     }),
+    jobFailedForGood: new Counter({
+      name: 'caelum_job_failed_for_good_total',
+      help: 'Jobs that failed their last attempt (or could never succeed), by kind and model; cancelled jobs are not counted',
+      labelNames: ['kind', 'model'] as const,
+      registers,
+    }),
     jobRetries: new Counter({
       name: 'caelum_job_retries_total',
       help: 'Failed attempts that BullMQ will retry, by kind and model',
@@ -71,6 +77,12 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       name: 'caelum_schedule_fires_total',
       help: 'Schedule fires claimed by this process, by outcome (enqueued, skipped, failed, missed)',
       labelNames: ['schedule', 'outcome'] as const,
+      registers,
+    }),
+    notifications: new Counter({
+      name: 'caelum_notifications_total',
+      help: 'Webhook deliveries by target and outcome (delivered, retried: an attempt failed and will be retried, failed: given up)',
+      labelNames: ['target', 'outcome'] as const,
       registers,
     }),
     lockGrants: new Counter({ name: 'caelum_lock_grants_total', help: 'Locks granted', registers }),

@@ -28,6 +28,8 @@ import { toError } from './errors.js';
 import type { HostWorkerOptions } from './workers/host-worker.js';
 import { startWorkers, type RunningWorkers, type WorkerConnections } from './workers/start-workers.js';
 import { FencedLock } from './locks/fenced-lock.js';
+import { Notifier } from './notifications/notifier.js';
+import { VERSION } from './version.js';
 
 export interface StartOptions {
   fleet: LoadedFleet;
@@ -41,8 +43,10 @@ export interface StartOptions {
   api?: { tokens: Tokens; port: number; host: string; requestLogLevel?: RequestLogLevel };
   /** For processes without the API (worker, scheduler): where to serve /metrics. */
   metricsServer?: { port: number; host: string };
-  /** Run the cron scheduler in this process. */
+  /** Run the cron scheduler in this process (and the notifier, when the fleet has webhook targets). */
   scheduler?: boolean;
+  /** Each webhook target's secret, resolved from the file or the environment by the CLI. */
+  notificationSecrets?: ReadonlyMap<string, string>;
   workers?: {
     hostIds: string[];
     baseEnv: Record<string, string>;
@@ -147,6 +151,25 @@ export async function startServices(opts: StartOptions): Promise<Running> {
       });
       await scheduler.start();
       closers.add('scheduler', () => scheduler.close());
+      // The scheduler process is the fleet's control process: it also tells the webhooks.
+      if (Object.keys(opts.fleet.notifications.targets).length > 0) {
+        if (!opts.notificationSecrets) throw new StartupError('the notification targets have no secrets (resolveNotificationSecrets)');
+        const deliveryConnection = createRedis(opts.redisUrl, 'worker', opts.logger);
+        closers.add('notification redis', () => closeRedis(deliveryConnection));
+        const notifier = Notifier.start({
+          fleet: opts.fleet,
+          queues,
+          registry,
+          redis,
+          workerConnection: deliveryConnection,
+          prefix: opts.prefix,
+          secrets: opts.notificationSecrets,
+          metrics,
+          logger: opts.logger,
+          version: VERSION,
+        });
+        closers.add('notifier', () => notifier.close());
+      }
     }
 
     let app: FastifyInstance | undefined;

@@ -191,6 +191,28 @@ describe('refusing to start', () => {
     expect(res.stderr).toContain('models.llm3-yieldmax.pool: unknown pool "gpu2"');
   });
 
+  it('a scheduler stops when a webhook secret it must read is not set; a worker does not need it', async () => {
+    const shipped = readFileSync(path.join(REPO_ROOT, 'workers.config.ts'), 'utf8');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-cli-'));
+    const file = path.join(dir, 'workers.config.mts');
+    const hook = "notifications: { targets: { ops: { url: 'https://hooks.example/ops', secretEnv: 'CAELUM_TEST_HOOK_SECRET' } } },\n  schedules: {";
+    writeFileSync(
+      file,
+      shipped
+        .replace("from './src/config/define-config.js'", `from ${JSON.stringify(path.join(REPO_ROOT, 'src/config/define-config.ts'))}`)
+        .replace('schedules: {', hook),
+    );
+    const res = await cli(['scheduler'], { CAELUM_CONFIG: file });
+    expect(res.exitCode).toBe(1);
+    expect(res.stderr).toContain('notifications.targets.ops.secretEnv: environment variable CAELUM_TEST_HOOK_SECRET is not set');
+    // The worker loads the same file and gets as far as the servers (a dead Redis here).
+    const worker = await cli(['worker', '--host', 'gpu-22'], { CAELUM_CONFIG: file, CAELUM_METRICS_PORT: '0', REDIS_URL: 'redis://127.0.0.1:1', DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' });
+    expect(worker.exitCode).toBe(1);
+    expect(worker.stderr).not.toContain('notifications');
+    expect(worker.stderr).toMatch(/unreachable|did not answer/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('stops on a bad environment, naming the variable', async () => {
     const res = await cli(['api'], { PORT: 'http' });
     expect(res.exitCode).toBe(1);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseEnv } from '../src/config/env.js';
 import { gpuHealthOf } from '../src/config/gpu-health-schema.js';
 import { loadFleet, parseFleet } from '../src/config/load-fleet.js';
+import { eventsOf, NOTIFICATION_EVENTS, resolveNotificationSecrets } from '../src/config/notifications-schema.js';
 import { ConfigError } from '../src/errors.js';
 import { placeJob, queuesForHost, queueSpecs } from '../src/queues/placement.js';
 import { REPO_ROOT, testFleetInput } from './helpers/fleet.js';
@@ -130,6 +131,36 @@ describe('bad fleets are refused with the path and the problem', () => {
     ]);
   });
 
+  it('notification targets: a bad URL, an unknown event, an empty or short secret, none or both, a bad name', () => {
+    const secret = 'a-webhook-secret-of-some-length';
+    const bad = input({
+      notifications: {
+        targets: {
+          slack: { url: 'ftp://hooks.example', events: ['job.failed', 'job.exploded'], secret: '' },
+          short: { url: 'https://hooks.example/x', secret: 'tiny' },
+          none: { url: 'https://hooks.example/y' },
+          both: { url: 'https://hooks.example/z', secret, secretEnv: 'HOOK_SECRET' },
+          env: { url: 'not a url', secretEnv: 'lower-case', events: [] },
+          Upper: { url: 'https://hooks.example/u', secret },
+        },
+        backoffSeconds: -1,
+      },
+    });
+    expect(problemsOf(() => parse(bad))).toEqual([
+      'notifications.targets.slack.url: must be an http:// or https:// URL',
+      `notifications.targets.slack.events.1: unknown event "job.exploded"; one of ${NOTIFICATION_EVENTS.join(', ')}, or "*"`,
+      'notifications.targets.slack.secret: must not be empty',
+      'notifications.targets.short.secret: must be at least 16 characters',
+      'notifications.targets.none.secret: required: set secret or secretEnv',
+      'notifications.targets.both.secretEnv: set secret or secretEnv, not both',
+      'notifications.targets.env.url: must be an http:// or https:// URL',
+      'notifications.targets.env.events: name at least one event, or "*"',
+      'notifications.targets.env.secretEnv: must be an environment variable name such as CAELUM_WEBHOOK_SECRET',
+      'notifications.targets.Upper: a target name must be lower-case letters, digits and dashes',
+      'notifications.backoffSeconds: Too small: expected number to be >=0',
+    ]);
+  });
+
   it('a file that does not exist, or has no default export', async () => {
     await expect(loadFleet('nope.config.ts', REPO_ROOT)).rejects.toThrow(/file not found/);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-config-'));
@@ -145,6 +176,35 @@ describe('GPU health settings', () => {
     expect(gpuHealthOf(fleet, 'host-a')).toEqual({ maxTemperatureC: 85, temperatureHysteresisC: 5, kernelLog: '/var/log/kern.log', xidHoldSeconds: 600, ignoreXids: [13, 31, 43, 45] });
     expect(gpuHealthOf(fleet, 'host-b')).toMatchObject({ maxTemperatureC: 80, temperatureHysteresisC: 5, kernelLog: '/var/log/messages', xidHoldSeconds: 600 });
     expect(parse(input()).gpuHealth.kernelLog).toBeUndefined();
+  });
+});
+
+describe('notification secrets', () => {
+  const fleet = parse(
+    input({
+      notifications: {
+        targets: {
+          inline: { url: 'https://hooks.example/a', secret: 'inline-secret-0123456789', events: ['checkpoint.promoted'] },
+          env: { url: 'https://hooks.example/b', secretEnv: 'HOOK_SECRET' },
+        },
+      },
+    }),
+  );
+
+  it('parse without the environment (workers never need them) and default to every event', () => {
+    expect(fleet.notifications).toMatchObject({ attempts: 10, backoffSeconds: 5, checkEverySeconds: 5 });
+    expect([...eventsOf(fleet.notifications.targets.env!)]).toEqual([...NOTIFICATION_EVENTS]);
+    expect([...eventsOf(fleet.notifications.targets.inline!)]).toEqual(['checkpoint.promoted']);
+    expect(parse(input()).notifications.targets).toEqual({});
+  });
+
+  it('come from the file or the variable named, which must be set and long enough', () => {
+    const secrets = resolveNotificationSecrets(fleet.notifications, { HOOK_SECRET: 'from-the-environment-0123' }, 'cfg');
+    expect(Object.fromEntries(secrets)).toEqual({ inline: 'inline-secret-0123456789', env: 'from-the-environment-0123' });
+    const problems = (env: Record<string, string>) => problemsOf(() => resolveNotificationSecrets(fleet.notifications, env, 'cfg'));
+    expect(problems({})).toEqual(['notifications.targets.env.secretEnv: environment variable HOOK_SECRET is not set']);
+    expect(problems({ HOOK_SECRET: '' })).toEqual(['notifications.targets.env.secretEnv: environment variable HOOK_SECRET is not set']);
+    expect(problems({ HOOK_SECRET: 'short' })).toEqual(['notifications.targets.env.secretEnv: HOOK_SECRET: must be at least 16 characters']);
   });
 });
 

@@ -14,6 +14,7 @@ import { createTestSchema, type TestSchema } from './helpers/db.js';
 import { REPO_ROOT } from './helpers/fleet.js';
 import { uniqueName } from './helpers/servers.js';
 import { PrivateRedis } from './helpers/private-redis.js';
+import { sample } from './helpers/prometheus-text.js';
 import { waitFor } from './helpers/wait.js';
 import { startTestWorkers } from './helpers/workers.js';
 
@@ -48,17 +49,6 @@ const finished = async (api: ApiHarness, id: string, timeoutMs = 30_000) =>
     return job?.finishedOn ? job : undefined;
   }, { timeoutMs });
 
-/** The value of one series in Prometheus text, or undefined. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
 
 describe('metrics', () => {
   it('hold the expected series and values after a few jobs ran', async () => {

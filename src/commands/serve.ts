@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Env } from '../config/env.js';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '../config/env.js';
 import { loadFleet, type LoadedFleet } from '../config/load-fleet.js';
+import { resolveNotificationSecrets } from '../config/notifications-schema.js';
 import { ConfigError } from '../errors.js';
 import { BULL_BOARD_PATH } from '../api/bull-board.js';
 import { provideDatabase } from '../dev/embedded-postgres.js';
@@ -76,6 +77,9 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
   const metricsPort = env.metricsPort ?? (mode === 'worker' ? 9464 : 9465);
   await assertCanListen(mode, env.bindAddress, withApi ? env.port : metricsPort, withApi ? 'PORT' : 'CAELUM_METRICS_PORT');
   const hostIds = mode === 'worker' || laptop ? workerHosts(mode, ctx, fleet) : [];
+  const withScheduler = mode === 'scheduler' || laptop;
+  // Only the process that delivers reads the webhook secrets: a worker's environment reaches its jobs.
+  const notificationSecrets = withScheduler ? resolveNotificationSecrets(fleet.notifications, ctx.processEnv, fleet.source) : undefined;
   try {
     let tokens = { operator: env.apiToken ?? '', read: env.readToken };
     const made: string[] = [];
@@ -107,7 +111,8 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
       poolMax: db.maxConnections,
       schema: env.dbSchema,
       ...(withApi ? { api: { tokens, port: env.port, host: env.bindAddress, requestLogLevel: laptop ? 'debug' : 'info' } } : {}),
-      scheduler: mode === 'scheduler' || laptop,
+      scheduler: withScheduler,
+      ...(notificationSecrets ? { notificationSecrets } : {}),
       ...(withApi ? {} : { metricsServer: { port: metricsPort, host: env.bindAddress } }),
       ...(hostIds.length
         ? {

@@ -2,6 +2,7 @@
 // point at each other (a model's pool, a schedule's model) are checked in fleet-rules.ts.
 import { z } from 'zod';
 import { gpuHealthSchema, hostGpuHealthSchema } from './gpu-health-schema.js';
+import { notificationsSchema } from './notifications-schema.js';
 import { PRIORITY_CLASSES } from './priority-class.js';
 
 /** Names (hosts, pools, models, schedules) become parts of queue names and job ids: this long at most. */
@@ -186,6 +187,8 @@ export const fleetSchema = z.strictObject({
   schedules: z.record(name('a schedule name'), scheduleSchema).default({}),
   /** When a GPU nvidia-smi reports is not leased: heat, XIDs (gpu-health-schema.ts). */
   gpuHealth: gpuHealthSchema,
+  /** Webhooks told of failures and checkpoint changes (notifications-schema.ts). */
+  notifications: notificationsSchema,
 });
 
 export type FleetInput = z.input<typeof fleetSchema>;

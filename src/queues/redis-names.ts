@@ -55,3 +55,14 @@ export const syncLockKey = (symbol: string, timeframe: string) => `${SYNC_LOCK_P
 export const dataUpdatesChannel = (prefix: string) => `${prefix}:data_updates`;
 /** Published after a validation commits, to wake FinColl's waiting feed requests. */
 export const feedChannel = (prefix: string) => `${prefix}:checkpoint-feed`;
+
+/** BullMQ's failed set of a queue: job ids scored by when they failed for good (finishedOn). */
+export const failedKey = (prefix: string, queue: string) => `${prefix}:${queue}:failed`;
+
+/** Workers whose status expired without a goodbye: `host:instance` members scored by when that was noticed. */
+export const workersLostKey = (prefix: string) => `${prefix}:workers-lost`;
+
+/** The queue of webhook deliveries (src/notifications/); not a job kind, and no fleet queue has this name. */
+export const NOTIFICATIONS_QUEUE = 'notifications';
+/** How far a notification source has read (ms since the epoch), shared by every notifier. */
+export const notificationCursorKey = (prefix: string, source: string) => `${prefix}:notifications-cursor:${source}`;

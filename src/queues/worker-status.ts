@@ -1,7 +1,10 @@
 // Each worker publishes what it is and what it runs every few seconds, under a key that expires
 // after three periods: a dead worker drops off `GET /api/workers` on its own.
 import type { Redis } from 'ioredis';
-import { workerStatusKey, workersSetKey } from './redis-names.js';
+import { workersLostKey, workerStatusKey, workersSetKey } from './redis-names.js';
+
+/** How long a lost worker stays in the record of lost ones (for notifications that were down meanwhile). */
+const LOST_KEPT_MS = 7 * 24 * 3600_000;
 
 export interface RunningJobStatus {
   id: string;
@@ -81,15 +84,46 @@ export async function withdrawStatus(redis: Redis, prefix: string, host: string,
   await redis.multi().srem(workersSetKey(prefix), member).del(workerStatusKey(prefix, member)).exec();
 }
 
-/** Live workers, sorted by host; members whose key expired are pruned from the set. */
+/**
+ * Live workers, sorted by host. Members whose key expired (the worker stopped beating without
+ * withdrawing: killed, hung, cut off) are pruned from the set and recorded as lost, so that the
+ * notifier can tell of them whoever noticed first.
+ */
 export async function listWorkers(redis: Redis, prefix: string): Promise<WorkerStatus[]> {
   const members = await redis.smembers(workersSetKey(prefix));
   if (members.length === 0) return [];
   const values = await redis.mget(...members.map((m) => workerStatusKey(prefix, m)));
   const dead = members.filter((_, i) => values[i] === null);
-  if (dead.length) await redis.srem(workersSetKey(prefix), ...dead);
+  if (dead.length) {
+    const now = Date.now();
+    await redis
+      .multi()
+      .zadd(workersLostKey(prefix), 'NX', ...dead.flatMap((m) => [now, m]))
+      .srem(workersSetKey(prefix), ...dead)
+      .zremrangebyscore(workersLostKey(prefix), '-inf', now - LOST_KEPT_MS)
+      .exec();
+  }
   return values
     .filter((v): v is string => v !== null)
     .map((v) => JSON.parse(v) as WorkerStatus)
     .sort((a, b) => a.host.localeCompare(b.host) || a.instance.localeCompare(b.instance));
+}
+
+export interface LostWorker {
+  host: string;
+  instance: string;
+  /** When its status was found expired (ms since the epoch). */
+  noticedAt: number;
+}
+
+/** Workers recorded as lost since `sinceMs`, oldest first. */
+export async function lostWorkersSince(redis: Redis, prefix: string, sinceMs: number): Promise<LostWorker[]> {
+  const flat = await redis.zrangebyscore(workersLostKey(prefix), sinceMs, '+inf', 'WITHSCORES');
+  const lost: LostWorker[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const member = flat[i]!;
+    const cut = member.lastIndexOf(':');
+    lost.push({ host: member.slice(0, cut), instance: member.slice(cut + 1), noticedAt: Number(flat[i + 1]) });
+  }
+  return lost;
 }

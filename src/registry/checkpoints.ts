@@ -40,6 +40,21 @@ export interface StatusWrite {
 }
 
 /** The row after a guarded write, and whether the write applied (if not, the row as it stands). */
+/** A recorded status change, with its checkpoint's model and label. */
+export interface CheckpointChange {
+  eventId: number;
+  checkpointId: number;
+  model: string;
+  label: string;
+  version: number;
+  fromStatus: string | null;
+  toStatus: CheckpointStatus;
+  actor: string;
+  reason: string | null;
+  details: unknown;
+  at: string;
+}
+
 export interface Written {
   checkpoint: Checkpoint;
   changed: boolean;
@@ -122,6 +137,37 @@ export function createCheckpointRepository(pool: pg.Pool) {
         [id],
       );
       return rows.map((r) => ({ fromStatus: r.from_status, toStatus: r.to_status, actor: r.actor, reason: r.reason, details: r.details, at: r.created_at.toISOString() }));
+    },
+
+    /**
+     * Status changes to one of `statuses` recorded after `since`, oldest first, with the model and
+     * label of their checkpoint: what the notifier tells of. Pruning marks (a status "changed" to
+     * itself) are not changes.
+     */
+    async changesSince(since: Date, statuses: readonly CheckpointStatus[], limit = 10_000): Promise<CheckpointChange[]> {
+      const { rows } = await pool.query<{
+        id: string; checkpoint_id: string; from_status: string | null; to_status: CheckpointStatus; actor: string; reason: string | null;
+        details: unknown; created_at: Date; model: string; label: string; version: number;
+      }>(
+        `select e.id, e.checkpoint_id, e.from_status, e.to_status, e.actor, e.reason, e.details, e.created_at, c.model, c.label, c.version
+         from checkpoint_events e join checkpoints c on c.id = e.checkpoint_id
+         where e.created_at > $1 and e.to_status = any($2::text[]) and e.from_status is distinct from e.to_status
+         order by e.id limit $3`,
+        [since, statuses, limit],
+      );
+      return rows.map((r) => ({
+        eventId: Number(r.id),
+        checkpointId: Number(r.checkpoint_id),
+        model: r.model,
+        label: r.label,
+        version: r.version,
+        fromStatus: r.from_status,
+        toStatus: r.to_status,
+        actor: r.actor,
+        reason: r.reason,
+        details: r.details,
+        at: r.created_at.toISOString(),
+      }));
     },
 
     async loads(id: number) {
@@ -243,6 +289,15 @@ export function createCheckpointRepository(pool: pg.Pool) {
      * Validated checkpoints after the cursor, oldest first, each with when validation passed
      * (from its status history), so FinColl can tell how fresh what it loads is.
      */
+    /** When each model's feed last advanced: its newest validation (models with none are absent). */
+    async lastValidatedAt(): Promise<Map<string, Date>> {
+      const { rows } = await pool.query<{ model: string; at: Date }>(
+        `select c.model, max(e.created_at) as at from checkpoint_events e join checkpoints c on c.id = e.checkpoint_id
+         where e.to_status = 'validated' group by c.model`,
+      );
+      return new Map(rows.map((r) => [r.model, r.at]));
+    },
+
     /** Each model's newest feed sequence (models with nothing validated yet are absent). */
     async feedHeads(): Promise<Map<string, number>> {
       const { rows } = await pool.query<{ model: string; seq: string }>(

@@ -176,6 +176,16 @@ export function createScheduleRepository(pool: pg.Pool) {
       );
     },
 
+    /** Fires settled as missed or failed after `since`, oldest first, with when that was recorded. */
+    async problemsSince(since: Date, limit = 10_000): Promise<(Fire & { settledAt: string })[]> {
+      const { rows } = await pool.query<FireRow & { updated_at: Date }>(
+        `select ${FIRE_COLUMNS}, updated_at from schedule_fires
+         where outcome in ('missed', 'failed') and updated_at > $1 order by updated_at, id limit $2`,
+        [since, limit],
+      );
+      return rows.map((r) => ({ ...toFire(r), settledAt: r.updated_at.toISOString() }));
+    },
+
     /** The newest non-manual fire, whatever its outcome: catch-up starts after it. */
     async lastScheduled(schedule: string): Promise<Fire | undefined> {
       const { rows } = await pool.query<FireRow>(

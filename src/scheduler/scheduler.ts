@@ -39,6 +39,10 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
+    // Series at 0 from the start, so an alert's increase() sees the first miss or failure.
+    for (const name of Object.keys(this.deps.fleet.schedules)) {
+      for (const outcome of ['missed', 'failed']) this.deps.metrics?.scheduleFires.inc({ schedule: name, outcome }, 0);
+    }
     await this.repair();
     for (const [name, s] of Object.entries(this.deps.fleet.schedules)) {
       const state = await this.deps.schedules.ensure(name);

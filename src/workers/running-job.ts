@@ -383,6 +383,7 @@ export class RunningJob {
     if (outcome === 'failed') {
       metrics.jobFailures.inc(labels);
       if (!(failure instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) metrics.jobRetries.inc(labels);
+      else metrics.jobFailedForGood.inc(labels);
     }
     if (this.goneFromRedis) {
       // Nothing to move: BullMQ has no record of the job. The log and any checkpoint's lineage

@@ -78,6 +78,9 @@ export async function startWorkers(deps: WorkersDeps): Promise<RunningWorkers> {
       if (!host) throw new Error(`unknown host "${hostId}"`);
       const blocking = deps.connections.blocking.get(hostId);
       if (!blocking) throw new Error(`no blocking connection was opened for host "${hostId}"`);
+      // Every series an alert takes increase() of exists from the start at 0: increase() cannot
+      // see the first failure of a series that the failure itself creates.
+      for (const spec of queuesForHost(deps.fleet, hostId)) deps.metrics.jobFailedForGood.inc({ kind: spec.kind, model: spec.model ?? '' }, 0);
       const discovery = await discoverGpus(host.gpus, deps.logger.child({ host: hostId }), deps.nvidiaSmi);
       const worker = new HostWorker({
         hostId,

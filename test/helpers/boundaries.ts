@@ -4,14 +4,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-export type Part = 'config' | 'queues' | 'registry' | 'locks' | 'checkpoints' | 'scheduler' | 'workers' | 'policy' | 'api';
+export type Part = 'config' | 'queues' | 'registry' | 'locks' | 'checkpoints' | 'scheduler' | 'workers' | 'policy' | 'api' | 'notifications';
 
 /** The part a file belongs to; undefined for parts the table leaves free (commands, dev, pipelines, top-level modules). */
 export function partOf(relFromSrc: string): Part | undefined {
   const p = relFromSrc.split(path.sep).join('/');
   if (p.startsWith('workers/policy/') || p === 'workers/policy.ts') return 'policy';
   const top = p.split('/')[0]!;
-  const parts: Part[] = ['config', 'queues', 'registry', 'locks', 'checkpoints', 'scheduler', 'workers', 'api'];
+  const parts: Part[] = ['config', 'queues', 'registry', 'locks', 'checkpoints', 'scheduler', 'workers', 'api', 'notifications'];
   return p.includes('/') ? parts.find((x) => x === top) : undefined;
 }
 
@@ -26,6 +26,7 @@ const FORBIDDEN: Record<Part, Part[]> = {
   workers: ['api', 'scheduler'],
   policy: ['api', 'scheduler'],
   api: ['workers', 'policy'],
+  notifications: ['workers', 'policy', 'api', 'scheduler'],
 };
 
 /** Packages config may use: zod, and croner so that a bad cron expression stops start naming its field. */

@@ -7,8 +7,9 @@ import type { Metrics } from '../../metrics.js';
 import type { QueueSet } from '../../queues/queue-set.js';
 import type { FeedSignal } from '../../checkpoints/feed-signal.js';
 import { listWorkers } from '../../queues/worker-status.js';
+import { registerFleetGauges, type FleetGaugeDeps } from '../fleet-gauges.js';
 
-export async function metricsRoutes(app: FastifyInstance, deps: { metrics: Metrics; queues: QueueSet; feed: FeedSignal }): Promise<void> {
+export async function metricsRoutes(app: FastifyInstance, deps: FleetGaugeDeps & { metrics: Metrics; queues: QueueSet; feed: FeedSignal }): Promise<void> {
   const registers = [deps.metrics.registry];
   const { queues, feed } = deps;
   new Gauge({
@@ -29,12 +30,13 @@ export async function metricsRoutes(app: FastifyInstance, deps: { metrics: Metri
   });
   new Gauge({
     name: 'caelum_workers_live',
-    help: 'Live host workers (1 per host instance heartbeating)',
+    help: 'Live host workers (1 per host instance heartbeating); 0 for a configured host without one',
     labelNames: ['host'] as const,
     registers,
     async collect() {
       this.reset();
       if (queues.connection.status !== 'ready') return;
+      for (const host of Object.keys(deps.fleet.hosts)) this.set({ host }, 0);
       for (const w of await listWorkers(queues.connection, queues.prefix)) this.inc({ host: w.host });
     },
   });
@@ -46,6 +48,8 @@ export async function metricsRoutes(app: FastifyInstance, deps: { metrics: Metri
       this.set(feed.waiting);
     },
   });
+
+  registerFleetGauges(deps);
 
   app.get('/metrics', async (_request, reply) => {
     const body = await deps.metrics.registry.metrics();
