@@ -23,6 +23,9 @@ import type { Metrics } from '../metrics.js';
 import { openApiDocument } from './openapi.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { backtestRoutes } from './routes/backtests.js';
+import { authRoutes } from './routes/auth.js';
+import { fleetRoutes } from './routes/fleet.js';
+import { failureRoutes } from './routes/failures.js';
 import { VERSION } from '../version.js';
 import type { FencedLock } from '../locks/fenced-lock.js';
 import type { Registry } from '../registry/index.js';
@@ -64,6 +67,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(async (api) => {
     api.addHook('onRequest', apiAuthHook(deps.tokens));
     await healthRoutes(api, deps);
+    await authRoutes(api);
+    await fleetRoutes(api, deps);
+    await failureRoutes(api, deps);
     await jobRoutes(api, { ...deps, marketData: deps.registry.marketData });
     await dataSyncRoutes(api, deps);
     await workerRoutes(api, deps);
