@@ -116,7 +116,7 @@ describe('GET /api/failures', () => {
     const all = (await get('/api/failures')).json();
     expect(all.failures.map((f: { id: string }) => f.id)).toEqual([newer.id, older.id]);
     expect(all.total).toBe(2);
-    expect(all.failures[0]).toMatchObject({ kind: 'data-sync', queue: 'data-sync', state: 'failed', failureReason: 'no data source answers for IWM' });
+    expect(all.failures[0]).toMatchObject({ kind: 'data-sync', queue: 'data-sync', state: 'failed', failureReason: 'no data source answers for IWM', payload: { symbol: 'IWM' } });
     // The newest 20 lines, oldest first.
     expect(all.failures[0].logs).toEqual(lines.slice(10));
     expect(all.failures[1].logs).toEqual(['connecting to the source']);

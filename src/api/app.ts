@@ -32,6 +32,8 @@ import type { Registry } from '../registry/index.js';
 import type { FeedIndex } from '../checkpoints/feed-index.js';
 import type { FeedSignal } from '../checkpoints/feed-signal.js';
 import { RequestLog, type RequestLogLevel } from './request-log.js';
+import { loadConsoleAssets } from './console/assets.js';
+import { consoleRoutes } from './console/plugin.js';
 
 export interface ApiDeps {
   fleet: LoadedFleet;
@@ -81,6 +83,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     await scheduleRoutes(api, { ...deps, schedules: deps.registry.schedules, marketData: deps.registry.marketData });
   });
   await bullBoard(app, deps.queues, deps.tokens);
+  await consoleRoutes(app, loadConsoleAssets());
   await metricsRoutes(app, deps);
   const doc = openApiDocument(deps.fleet, VERSION);
   // Public: it describes the contract and holds no data.

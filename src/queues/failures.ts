@@ -18,6 +18,8 @@ export interface FailureQuery {
 }
 
 export interface Failure extends JobSummary {
+  /** What the job was asked to do: which symbol, model or checkpoint failed. */
+  payload: unknown;
   logs: string[];
 }
 
@@ -43,11 +45,11 @@ export async function listFailures(queues: QueueSet, q: FailureQuery): Promise<{
     .sort((a, b) => b.finishedAt - a.finishedAt)
     .slice(0, q.limit);
   const read = await Promise.all(
-    newest.map(async ({ entry, id }) => {
+    newest.map(async ({ entry, id }): Promise<Failure | undefined> => {
       const [job, logs] = await Promise.all([entry.queue.getJob(id) as Promise<Job<JobData> | undefined>, logTail(entry, id, FAILURE_LOG_LINES)]);
       // Removed or retried between the range read and this one: no longer a failure to show.
       if (!job || job.finishedOn === undefined || job.failedReason === undefined) return undefined;
-      return { ...summarise(entry, job, 'failed'), logs };
+      return { ...summarise(entry, job, 'failed'), payload: job.data.payload, logs };
     }),
   );
   return { failures: read.filter((f): f is Failure => f !== undefined), total: perQueue.reduce((sum, p) => sum + p.count, 0) };
