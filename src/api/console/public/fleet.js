@@ -94,7 +94,7 @@ function HostCard({ host, workers, drains, training, me, ask, refresh }) {
           <tbody>${gpus.map((g) => {
             const state = live ? gpuState(g.live) : gpuState(undefined);
             return html`<tr>
-              <td data-label="GPU">${g.index} · ${g.name} <span class="muted">${Math.round(g.memoryMiB / 1024)} GiB</span></td>
+              <td data-label="GPU">${g.index} · ${g.name} <span class="muted nowrap">${Math.round(g.memoryMiB / 1024)} GiB</span></td>
               <td data-label="State"><${Badge} kind=${state.kind}>${state.text}<//></td>
               <td data-label="Job">${g.live?.jobId ? html`<code class="job-id">${g.live.jobId}</code>` : '—'}</td>
             </tr>`;
