@@ -129,6 +129,8 @@ beforeAll(async () => {
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
     viewport: DESKTOP,
+    // Bull Board asks for basic auth (any user name, the operator token); the API's own 401s ask for a bearer token.
+    httpCredentials: { username: 'operator', password: OPERATOR },
   });
 }, 120_000);
 
@@ -188,6 +190,13 @@ describe('the console in Chromium', () => {
     await page.getByRole('heading', { name: `${checkpoint.label} validated` }).waitFor();
     await page.getByText('Health-check log').first().click();
     await shoot(page, '2-models');
+
+    // The training job's link opens its page in Bull Board.
+    const [board] = await Promise.all([browser.waitForEvent('page'), page.locator('.detail').getByRole('link', { name: `Bull Board page of job ${jobId}` }).click()]);
+    await board.waitForLoadState();
+    expect(new URL(board.url()).pathname).toBe(`/admin/queues/queue/training-llm1-tech/${jobId}`);
+    await board.getByText(jobId).first().waitFor();
+    await board.close();
 
     // Promote it, with a reason, through the confirmation.
     await page.getByRole('button', { name: `Promote ${checkpoint.label}` }).click();

@@ -43,7 +43,7 @@ function SignIn({ refused, onSignIn }) {
     <h1>caelum-scheduler console</h1>
     <form onSubmit=${submit}>
       <label for="token">API token</label>
-      <input id="token" type="password" autocomplete="current-password" value=${value} onInput=${(e) => setValue(e.currentTarget.value)} />
+      <input id="token" type="password" autocomplete="off" spellcheck="false" value=${value} onInput=${(e) => setValue(e.currentTarget.value)} />
       <p class="hint">The operator token may act; the read token may only look. The token is kept for this browser tab's session only.</p>
       ${refused ? html`<p class="error" role="alert">${refused}</p>` : null}
       <button type="submit" class="primary">Sign in</button>
