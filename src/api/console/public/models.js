@@ -24,14 +24,19 @@ function useFeedWake(model, cursor, onNew) {
     const stop = new AbortController();
     const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
     (async () => {
+      // The feed's own cursor, so the loop does not ask again from the list's cursor while the
+      // list it woke is still being read.
+      let seen = 0;
       while (!stop.signal.aborted) {
-        const after = latest.current.cursor();
-        if (after === undefined) {
+        const listed = latest.current.cursor();
+        if (listed === undefined) {
           await pause(500);
           continue;
         }
         try {
+          const after = Math.max(listed, seen);
           const page = await api(`api/checkpoints/feed?${query({ model, after, wait: FEED_WAIT_SECONDS })}`, { signal: stop.signal });
+          seen = Math.max(seen, Number(page.cursor));
           if (page.checkpoints.length) latest.current.onNew();
         } catch {
           if (!stop.signal.aborted) await pause(5000);
@@ -71,7 +76,7 @@ function CheckpointTable({ rows, ...rest }) {
 function ModelView({ model, me, selected }) {
   const { data, error, refresh } = usePoll(() => api(`api/checkpoints?${query({ model: model.name, limit: 50 })}`), POLL_MS, [model.name]);
   const { ask, dialog } = useConfirm();
-  useFeedWake(model.name, () => (data ? String(Math.max(0, ...data.checkpoints.map((c) => c.feedSeq ?? 0))) : undefined), refresh);
+  useFeedWake(model.name, () => (data ? Math.max(0, ...data.checkpoints.map((c) => c.feedSeq ?? 0)) : undefined), refresh);
   if (!data) return error ? html`<${ErrorNote} error=${error} />` : html`<${Loading} />`;
   const checkpoints = data.checkpoints;
   const live = checkpoints.find((c) => c.status === 'promoted');
