@@ -34,7 +34,7 @@ const ENV_HELP = `Environment:
 const HELP = `Usage: caelum-scheduler <command> [options]
 
 Commands:
-  api                  the HTTP API and Bull Board
+  api                  the HTTP API, the console at /ui and Bull Board
   worker --host <id>   the worker of one host: runs the jobs its pools may run, on its GPUs
   scheduler            fires the cron schedules (any number may run: each fire enqueues once)
   dev                  everything in one process, for a laptop
@@ -52,7 +52,7 @@ ${ENV_HELP}`;
 const COMMAND_HELP: Record<string, string> = {
   worker: `Usage: caelum-scheduler worker [--host <id>]\n\nRuns the jobs of every pool the host belongs to, on its GPUs and CPU slots. The host id\ncomes from --host, else CAELUM_HOST, else the machine's hostname, and must be in the config.\nWhere nvidia-smi exists it is asked which GPUs are really there.\n\n${ENV_HELP}\n  CAELUM_JOB_LOCK_MS, CAELUM_STALLED_CHECK_MS, CAELUM_HEARTBEAT_MS, CAELUM_KILL_GRACE_MS,\n  CAELUM_SHUTDOWN_GRACE_MS, CAELUM_STARVATION_GUARD_MS   worker timings (see README)`,
   scheduler: `Usage: caelum-scheduler scheduler\n\nFires the schedules of the config into the queues. Run as many as you like: a fire is\nclaimed in Postgres under a unique key, so each fire enqueues exactly once. On start it\ncatches up on fires missed while no scheduler ran (see README).\n\n${ENV_HELP}`,
-  api: `Usage: caelum-scheduler api\n\nServes the HTTP API, Bull Board at /admin/queues. Needs CAELUM_API_TOKEN.\n\n${ENV_HELP}`,
+  api: `Usage: caelum-scheduler api\n\nServes the HTTP API, the console at /ui and Bull Board at /admin/queues. Needs CAELUM_API_TOKEN.\n\n${ENV_HELP}`,
   dev: `Usage: caelum-scheduler dev\n\nRuns the API (and, as they are built, the scheduler and a local worker) in one process.\nWhen REDIS_URL or DATABASE_URL is unset and nothing answers locally, it starts a private\nredis-server or an embedded PGlite database. Missing tokens are made and printed.\n\n${ENV_HELP}`,
   demo: `Usage: caelum-scheduler demo\n\nThe same as dev, with a banner of URLs, tokens and commands to try.\n\n${ENV_HELP}`,
   enqueue: ENQUEUE_HELP,

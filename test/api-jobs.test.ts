@@ -1,9 +1,8 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import { UnrecoverableError } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BODY_LIMIT_BYTES } from '../src/api/app.js';
 import { asOperator, asReader, countAllJobs, startApi, type ApiHarness } from './helpers/api.js';
-import { REDIS_URL } from './helpers/servers.js';
+import { takeJob as takeJobOf } from './helpers/take-job.js';
 
 let h: ApiHarness;
 beforeAll(async () => {
@@ -17,29 +16,7 @@ const post = (url: string, payload: unknown, headers: Record<string, string> = a
   h.app.inject({ method: 'POST', url, payload: payload as object, headers });
 const get = (url: string, headers: Record<string, string> = asReader) => h.app.inject({ method: 'GET', url, headers });
 
-/** Takes the next job of a queue as a worker would, leaving it active under our lock. */
-async function takeJob(queue: string): Promise<{ job: Job; token: string; worker: { close(): Promise<void> } }> {
-  // BullMQ does not close a connection it is handed; the worker's close() here does.
-  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-  const consumer = new Worker(queue, null, {
-    connection,
-    prefix: h.prefix,
-    autorun: false,
-  });
-  const token = 'test-token';
-  const worker = {
-    close: async () => {
-      await consumer.close();
-      connection.disconnect();
-    },
-  };
-  const job = (await consumer.getNextJob(token, { block: false })) as Job | undefined;
-  if (!job) {
-    await worker.close();
-    throw new Error(`no job in ${queue}`);
-  }
-  return { job, token, worker };
-}
+const takeJob = (queue: string) => takeJobOf(h.prefix, queue);
 
 describe('POST /api/jobs/{kind}', () => {
   it.each([

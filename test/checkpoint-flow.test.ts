@@ -12,7 +12,7 @@ import type { JobKind } from '../src/queues/kinds.js';
 import type { RunningWorkers } from '../src/workers/start-workers.js';
 import { asOperator, asReader, OPERATOR, READER, startApi, type ApiHarness } from './helpers/api.js';
 import { createTestSchema, type TestSchema } from './helpers/db.js';
-import { REPO_ROOT } from './helpers/fleet.js';
+import { REPO_ROOT, stubDeployTest } from './helpers/fleet.js';
 import { createPool } from '../src/registry/pool.js';
 import { testLogger } from './helpers/logger.js';
 import { DATABASE_URL, uniqueName } from './helpers/servers.js';
@@ -41,14 +41,7 @@ const fleet = parseFleet(
       good: model('good'),
       picky: model('picky', { thresholds: { val_accuracy: { min: 0.95 } } }),
       deployed: model('deployed', {
-        validation: 'deploy-test',
-        deployTest: {
-          service: { command: ['node', 'examples/fincoll-stub.mjs', '--load-ms', '300'], timeoutSeconds: 60 },
-          accuracy: { command: ['node', 'examples/accuracy-check.mjs', '--samples', '200'], timeoutSeconds: 60 },
-          health: { intervalSeconds: 0.2, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 5 },
-        },
-        // 200 samples of a ~0.7 accurate stub: keep the bar where chance cannot trip it.
-        thresholds: { val_accuracy: { min: 0.5 } },
+        ...stubDeployTest,
       }),
       // A service that never loads its model: /health answers 503 for as long as the test runs.
       unhealthy: model('unhealthy', {

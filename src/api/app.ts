@@ -23,12 +23,17 @@ import type { Metrics } from '../metrics.js';
 import { openApiDocument } from './openapi.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { backtestRoutes } from './routes/backtests.js';
+import { authRoutes } from './routes/auth.js';
+import { fleetRoutes } from './routes/fleet.js';
+import { failureRoutes } from './routes/failures.js';
 import { VERSION } from '../version.js';
 import type { FencedLock } from '../locks/fenced-lock.js';
 import type { Registry } from '../registry/index.js';
 import type { FeedIndex } from '../checkpoints/feed-index.js';
 import type { FeedSignal } from '../checkpoints/feed-signal.js';
 import { RequestLog, type RequestLogLevel } from './request-log.js';
+import { loadConsoleAssets } from './console/assets.js';
+import { consoleRoutes } from './console/plugin.js';
 
 export interface ApiDeps {
   fleet: LoadedFleet;
@@ -64,6 +69,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(async (api) => {
     api.addHook('onRequest', apiAuthHook(deps.tokens));
     await healthRoutes(api, deps);
+    await authRoutes(api);
+    await fleetRoutes(api, deps);
+    await failureRoutes(api, deps);
     await jobRoutes(api, { ...deps, marketData: deps.registry.marketData });
     await dataSyncRoutes(api, deps);
     await workerRoutes(api, deps);
@@ -75,6 +83,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     await scheduleRoutes(api, { ...deps, schedules: deps.registry.schedules, marketData: deps.registry.marketData });
   });
   await bullBoard(app, deps.queues, deps.tokens);
+  await consoleRoutes(app, loadConsoleAssets());
   await metricsRoutes(app, deps);
   const doc = openApiDocument(deps.fleet, VERSION);
   // Public: it describes the contract and holds no data.

@@ -6,6 +6,11 @@ import { ForbiddenError, UnauthorizedError } from '../errors.js';
 
 export type Access = 'public' | 'read' | 'operate';
 export type Principal = 'operator' | 'reader';
+/** What a token may do: `read` every GET route, `operate` every route that changes state. */
+export type Scope = 'read' | 'operate';
+
+const SCOPES: Record<Principal, Scope[]> = { operator: ['read', 'operate'], reader: ['read'] };
+export const scopesOf = (principal: Principal): Scope[] => [...SCOPES[principal]];
 
 export interface Tokens {
   operator: string;

@@ -93,3 +93,15 @@ export const drainBody = z.strictObject({
 });
 
 export const undrainBody = z.strictObject({ gpu: gpuIndex.optional() }).default({});
+
+/** How far back the failures list looks when no `since` is given: "since yesterday". */
+export const FAILURES_DEFAULT_HOURS = 24;
+
+export const failureListQuery = z.strictObject({
+  since: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe(`ISO time; default ${FAILURES_DEFAULT_HOURS} hours ago`),
+  kind: z.enum(JOB_KINDS).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});

@@ -9,6 +9,7 @@ import { loadFleet, type LoadedFleet } from '../config/load-fleet.js';
 import { resolveNotificationSecrets } from '../config/notifications-schema.js';
 import { ConfigError } from '../errors.js';
 import { BULL_BOARD_PATH } from '../api/bull-board.js';
+import { CONSOLE_PATH } from '../api/console/plugin.js';
 import { provideDatabase } from '../dev/embedded-postgres.js';
 import { provideRedis } from '../dev/embedded-redis.js';
 import { Closers, closeOnSignals } from '../lifecycle.js';
@@ -163,6 +164,7 @@ function printBanner({ mode, url, tokens, made, embedded, hostIds, model }: Bann
     '',
     `caelum-scheduler ${mode} is running`,
     `  API          ${base}/api/health`,
+    `  Console      ${base}${CONSOLE_PATH}/   (sign in with the operator or the read token)`,
     `  Bull Board   ${base}${BULL_BOARD_PATH}   (any user name, the operator token as password)`,
     `  operator token  ${tokens.operator}${made.includes('operator') ? '   (made for this run; set CAELUM_API_TOKEN to choose)' : ''}`,
     ...(tokens.read ? [`  read token      ${tokens.read}${made.includes('read') ? '   (made for this run; set CAELUM_READ_TOKEN to choose)' : ''}`] : []),

@@ -25,6 +25,12 @@ export type JobState = (typeof JOB_STATES)[number];
 
 const LOG_TAIL = 50;
 
+/** The newest `lines` lines of a job's log, oldest first. */
+export async function logTail(entry: QueueEntry, id: string, lines: number): Promise<string[]> {
+  const { logs } = await entry.queue.getJobLogs(id, 0, lines - 1, false);
+  return logs.reverse();
+}
+
 export interface JobSummary {
   id: string;
   kind: JobKind;
@@ -61,7 +67,7 @@ async function findJob(queues: QueueSet, id: string): Promise<{ entry: QueueEntr
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
 
-function summarise(entry: QueueEntry, job: Job<JobData>, state: string): JobSummary {
+export function summarise(entry: QueueEntry, job: Job<JobData>, state: string): JobSummary {
   return {
     id: job.id!,
     kind: entry.spec.kind,
@@ -85,7 +91,7 @@ export async function getJobView(queues: QueueSet, id: string, fleet: LoadedFlee
   let { job } = found;
   const [state, logs, cancel] = await Promise.all([
     job.getState(),
-    entry.queue.getJobLogs(id, 0, LOG_TAIL - 1, false),
+    logTail(entry, id, LOG_TAIL),
     cancelRequestOf(queues.connection, queues.prefix, id),
   ]);
   // The job's fields and its state are two reads: a job that ended between them is read again,
@@ -114,7 +120,7 @@ export async function getJobView(queues: QueueSet, id: string, fleet: LoadedFlee
     trigger: job.data.trigger,
     result: job.returnvalue ?? null,
     ...(cancel ? { cancelRequested: cancel } : {}),
-    logs: logs.logs.reverse(),
+    logs,
   };
 }
 

@@ -41,6 +41,18 @@ export function testFleet(overrides: Partial<FleetInput> = {}): LoadedFleet {
 
 type ModelInput = FleetInput['models'][string];
 
+/** A model's validation by deploy test against the FinColl stub (examples/), quick to get healthy. */
+export const stubDeployTest = {
+  validation: 'deploy-test',
+  deployTest: {
+    service: { command: ['node', 'examples/fincoll-stub.mjs', '--load-ms', '300'], timeoutSeconds: 60 },
+    accuracy: { command: ['node', 'examples/accuracy-check.mjs', '--samples', '200'], timeoutSeconds: 60 },
+    health: { intervalSeconds: 0.2, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 5 },
+  },
+  // 200 samples of a ~0.7 accurate stub: keep the bar where chance cannot trip it.
+  thresholds: { val_accuracy: { min: 0.5 } },
+} satisfies Partial<ModelInput>;
+
 /** A fleet of `hosts` in one pool that serves every model, backtests and data syncs (the example programs). */
 export function onePoolFleet(label: string, hosts: FleetInput['hosts'], models: Record<string, Omit<ModelInput, 'pool'>>): LoadedFleet {
   const pool = 'all';
