@@ -69,8 +69,11 @@ export default defineConfig({
       symbols: ['SPY', 'QQQ', 'UVXY', 'VIXY'],
     },
   },
-  backtest: { pool: 'fleet', command: ['node', 'examples/backtester.mjs'], timeoutSeconds: 3600, attempts: 2 },
-  dataSync: { pool: 'fleet', command: ['node', 'examples/data-syncer.mjs'], timeoutSeconds: 600, attempts: 3 },
+  // Backtests and data syncs are many short CPU jobs (a research sweep, a sync per symbol and
+  // timeframe): warm runners pay node's start-up once per process, not once per job (README,
+  // "Warm runners"). Trainings and validations stay cold: a fresh process per job.
+  backtest: { pool: 'fleet', command: ['node', 'examples/backtester.mjs'], runner: { mode: 'warm', maxJobs: 500, maxRssMiB: 512, idleSeconds: 300 }, timeoutSeconds: 3600, attempts: 2 },
+  dataSync: { pool: 'fleet', command: ['node', 'examples/data-syncer.mjs'], runner: { mode: 'warm', maxJobs: 500, maxRssMiB: 512, idleSeconds: 300 }, timeoutSeconds: 600, attempts: 3 },
   // When a GPU nvidia-smi reports is too unwell to lease (README, "GPU health"). To hold GPUs on
   // XIDs too, add kernelLog: '/var/log/kern.log' once the worker's user can read it (group adm).
   gpuHealth: { maxTemperatureC: 85, temperatureHysteresisC: 5, xidHoldSeconds: 600 },
