@@ -186,7 +186,7 @@ export class HostWorker {
         nvidiaSmi: deps.nvidiaSmi,
         gpus: deps.gpus,
         periodMs: options.gpuCheckMs,
-        liveRuns: () => new Set([...this.running.values()].flatMap((r) => [...r.runs])),
+        liveRuns: () => new Set([...[...this.running.values()].flatMap((r) => [...r.runs]), ...this.warm.idleRunIds()]),
         onChange: (blocks) => this.holdGpus('blockedBy', blocks),
         log: this.log,
       });

@@ -61,6 +61,14 @@ export class WarmPool {
     while (this.closing.size > 0) await Promise.all([...this.closing]);
   }
 
+  /**
+   * The run marks of its idle processes. An idle warm process of a GPU command keeps its GPU
+   * memory; the GPU guard counts it as ours, so its GPU stays leasable (README, "Warm runners").
+   */
+  idleRunIds(): string[] {
+    return [...this.idle.values()].flatMap((list) => list.map((i) => i.proc.runId));
+  }
+
   /** How many processes wait for a job, for the tests and the status. */
   get idleCount(): number {
     let n = 0;
