@@ -41,5 +41,6 @@ export default defineConfig({
     'llm3-yieldmax': pytorch(models['llm3-yieldmax']!, 8),
     'llm5-volatility': pytorch(models['llm5-volatility']!, 6),
   },
-  backtest: { ...base.backtest, command: script('backtest') },
+  // backtest.py runs one job per process (it does not serve(): README, "Warm runners").
+  backtest: { ...base.backtest, command: script('backtest'), runner: { mode: 'cold' } },
 });
