@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Env } from '../config/env.js';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '../config/env.js';
 import { loadFleet, type LoadedFleet } from '../config/load-fleet.js';
+import { importConfig } from '../import-config.js';
 import { ConfigError } from '../errors.js';
 import { BULL_BOARD_PATH } from '../api/bull-board.js';
 import { provideDatabase } from '../dev/embedded-postgres.js';
@@ -69,7 +70,7 @@ async function assertCanListen(mode: ServeMode, host: string, port: number, vari
 
 export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
   const { env, logger } = ctx;
-  const fleet = await loadFleet(env.configPath);
+  const fleet = await loadFleet(env.configPath, process.cwd(), importConfig);
   const closers = new Closers(logger);
   const laptop = mode === 'dev' || mode === 'demo';
   const withApi = mode === 'api' || laptop;
