@@ -12,8 +12,8 @@ const validator = { command: ['node', 'examples/validator.mjs'], timeoutSeconds:
  * One host with `cpuSlots` CPU slots (our worker's concurrency for CPU jobs) whose backtests run
  * `command`. Attempts 1, so a failing command shows as a failure rather than a retry.
  */
-export function cpuFleet(cpuSlots: number, command: string[], schedules: FleetInput['schedules'] = {}): LoadedFleet {
-  const input: FleetInput = {
+export function cpuFleetInput(cpuSlots: number, command: string[], schedules: FleetInput['schedules'] = {}): FleetInput {
+  return {
     hosts: { 'bench-host': { gpus: [fakeGpu(0)], cpuSlots } },
     pools: { bench: ['bench-host'] },
     models: {
@@ -30,7 +30,11 @@ export function cpuFleet(cpuSlots: number, command: string[], schedules: FleetIn
     dataSync: { pool: 'bench', command: ['node', 'examples/data-syncer.mjs'], timeoutSeconds: 60 },
     schedules,
   };
-  return parseFleet(input, '(bench cpu fleet)', REPO_ROOT);
+}
+
+/** cpuFleetInput, parsed as the processes parse it. */
+export function cpuFleet(cpuSlots: number, command: string[], schedules: FleetInput['schedules'] = {}): LoadedFleet {
+  return parseFleet(cpuFleetInput(cpuSlots, command, schedules), '(bench cpu fleet)', REPO_ROOT);
 }
 
 export const GPU_SIZES = [1, 2, 4] as const;
