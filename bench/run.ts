@@ -8,6 +8,8 @@ import { gpuFleetBench } from './gpu-fleet.js';
 import { schedulesBench } from './schedules.js';
 import { feedBench } from './feed.js';
 import { diagnoseBench } from './diagnose.js';
+import { cliLatencyBench } from './cli-latency.js';
+import { workerRssBench } from './worker-rss.js';
 import { type Bench, type BenchResult, fmt, machine, type Row } from './lib.js';
 
 const BENCHES: { name: string; figure: string; budgetMs: number; run: Bench }[] = [
@@ -18,6 +20,9 @@ const BENCHES: { name: string; figure: string; budgetMs: number; run: Bench }[] 
   { name: 'schedules', figure: '5. schedule fire accuracy', budgetMs: 30_000, run: (b) => schedulesBench(b) },
   { name: 'feed', figure: '6. feed', budgetMs: 35_000, run: (b) => feedBench(b) },
   { name: 'diagnose', figure: 'diagnosis', budgetMs: 25_000, run: (b) => diagnoseBench(b) },
+  // Both need a built dist/ (npm run build) and git, for the baseline commit.
+  { name: 'worker-rss', figure: '7. memory, as deployed', budgetMs: 300_000, run: (b) => workerRssBench(b) },
+  { name: 'cli-latency', figure: '8. CLI wall time', budgetMs: 240_000, run: (b) => cliLatencyBench(b) },
 ];
 
 /** Past its budget plus this, a benchmark is abandoned (reported as an error). */

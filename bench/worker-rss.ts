@@ -12,10 +12,11 @@ import readline from 'node:readline';
 import type { JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QueueSet } from '../src/queues/queue-set.js';
+import { ensureFreshBuild } from '../test/helpers/fresh-build.js';
 import { BASELINE_REF, baselineTree, builtTree, projectWith, type Tree } from './baseline-tree.js';
 import { jobData, NOOP_COMMAND } from './dispatch.js';
 import { cpuFleet, cpuFleetInput } from './fleets.js';
-import { type BenchResult, Cleanup, createSchema, DATABASE_URL, deletePrefix, fmt, logger, REDIS_URL, sleep, uniqueName } from './lib.js';
+import { type BenchResult, Cleanup, createSchema, DATABASE_URL, deletePrefix, fmt, logger, REDIS_URL, REPO_ROOT, sleep, uniqueName } from './lib.js';
 
 const CONCURRENCY = 16;
 
@@ -100,6 +101,7 @@ async function runOne(variant: Variant, n: number, schema: string, deadline: num
 export async function workerRssBench(budgetMs: number, n = Number(process.env.BENCH_DISPATCH_JOBS || 1000)): Promise<BenchResult> {
   const start = Date.now();
   const rounds = Number(process.env.BENCH_RSS_ROUNDS || 2);
+  ensureFreshBuild(REPO_ROOT);
   const db = await createSchema('workerrss');
   const before = baselineTree();
   try {
