@@ -2,7 +2,8 @@
 // its fleet file, metrics server and all) that runs N no-op jobs at concurrency 16. Before (the
 // baseline commit: its sources through tsx, the fleet file too) against after (dist/, the fleet
 // file as TypeScript through esbuild, and as .mjs through nothing). The variants alternate round
-// by round. The worker's peak is VmHWM of /proc/<pid>/status, read once the jobs are done.
+// by round. The worker's peak is VmHWM of /proc/<pid>/status, read once the jobs are done, beside
+// VmRSS then; each variant's median over the rounds is compared.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { ensureFreshBuild } from '../test/helpers/fresh-build.js';
 import { BASELINE_REF, baselineTree, builtTree, projectWith, type Tree } from './baseline-tree.js';
 import { jobData, NOOP_COMMAND } from './dispatch.js';
 import { cpuFleet, cpuFleetInput } from './fleets.js';
-import { type BenchResult, Cleanup, createSchema, DATABASE_URL, deletePrefix, fmt, logger, REDIS_URL, REPO_ROOT, sleep, uniqueName } from './lib.js';
+import { type BenchResult, Cleanup, createSchema, DATABASE_URL, deletePrefix, fmt, logger, percentile, REDIS_URL, REPO_ROOT, sleep, uniqueName } from './lib.js';
 
 const CONCURRENCY = 16;
 
@@ -37,9 +38,14 @@ function writeFleetFile(dir: string, file: Variant['file']): string {
   return target;
 }
 
-const vmHwmKiB = (pid: number) => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+/** Peak (VmHWM) and current (VmRSS) resident set of a process, in MiB. */
+function memoryOf(pid: number): { peak: number; now: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+  return { peak: field('VmHWM'), now: field('VmRSS') };
+}
 
-async function runOne(variant: Variant, n: number, schema: string, deadline: number): Promise<{ peakKiB: number; completed: number; seconds: number }> {
+async function runOne(variant: Variant, n: number, schema: string, deadline: number): Promise<{ peak: number; now: number; completed: number }> {
   const prefix = uniqueName(`rss${variant.name}`);
   const cleanup = new Cleanup();
   cleanup.add(() => deletePrefix(prefix));
@@ -81,7 +87,6 @@ async function runOne(variant: Variant, n: number, schema: string, deadline: num
       readline.createInterface({ input: child.stdout }).on('line', (line) => line.includes('caelum-scheduler is up') && resolve());
       void exited.then(() => reject(new Error(`worker (${variant.name}) exited before it was up: ${stderr}`)));
     });
-    const t0 = performance.now();
     for (let i = 0; i < n; i += 500) {
       const batch = Array.from({ length: Math.min(500, n - i) }, () => ({ name: 'backtest', data: jobData(), opts: { jobId: `backtest.${randomUUID()}` } as JobsOptions }));
       await queue.addBulk(batch);
@@ -92,7 +97,7 @@ async function runOne(variant: Variant, n: number, schema: string, deadline: num
       const [completed, failed] = await Promise.all([queue.getCompletedCount(), queue.getFailedCount()]);
       done = completed + failed;
     }
-    return { peakKiB: vmHwmKiB(child.pid!), completed: done, seconds: (performance.now() - t0) / 1000 };
+    return { ...memoryOf(child.pid!), completed: done };
   } finally {
     await cleanup.run();
   }
@@ -100,7 +105,7 @@ async function runOne(variant: Variant, n: number, schema: string, deadline: num
 
 export async function workerRssBench(budgetMs: number, n = Number(process.env.BENCH_DISPATCH_JOBS || 1000)): Promise<BenchResult> {
   const start = Date.now();
-  const rounds = Number(process.env.BENCH_RSS_ROUNDS || 2);
+  const rounds = Number(process.env.BENCH_RSS_ROUNDS || 3);
   ensureFreshBuild(REPO_ROOT);
   const db = await createSchema('workerrss');
   const before = baselineTree();
@@ -110,7 +115,7 @@ export async function workerRssBench(budgetMs: number, n = Number(process.env.BE
       { name: 'after', tree: builtTree, file: 'ts' },
       { name: 'aftermjs', tree: builtTree, file: 'mjs' },
     ];
-    const peaks = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+    const results = new Map<string, { peak: number; now: number }[]>(variants.map((v) => [v.name, []]));
     const partial: string[] = [];
     const runs = rounds * variants.length;
     for (let r = 0; r < rounds; r++) {
@@ -119,20 +124,20 @@ export async function workerRssBench(budgetMs: number, n = Number(process.env.BE
       for (const v of order) {
         const share = (budgetMs - (Date.now() - start)) / (runs - (r * variants.length + order.indexOf(v)));
         const out = await runOne(v, n, db.schema, Date.now() + share - 5_000);
-        peaks.get(v.name)!.push(out.peakKiB / 1024);
+        results.get(v.name)!.push(out);
         if (out.completed < n) partial.push(`${v.name} round ${r + 1}: ${out.completed}/${n} jobs in budget`);
       }
     }
-    const worst = (name: string) => Math.max(...peaks.get(name)!);
-    const list = (name: string) => peaks.get(name)!.map((p) => fmt(p)).join(', ');
-    const base = worst('before');
+    const median = (name: string, key: 'peak' | 'now') => percentile(results.get(name)!.map((r) => r[key]), 50);
+    const byRound = (name: string) => results.get(name)!.map((r) => `${fmt(r.peak)}/${fmt(r.now)}`).join(', ');
+    const base = median('before', 'peak');
     const row = (name: string, how: string) => {
-      const ours = worst(name);
+      const ours = median(name, 'peak');
       const cut = 1 - ours / base;
       return {
         figure: `7. memory, as deployed: peak RSS of \`caelum-scheduler worker\` after ${n} jobs, ${how}`,
-        ours: `${fmt(ours)} MiB (rounds: ${list(name)})`,
-        baseline: `${fmt(base)} MiB, ${BASELINE_REF} through tsx, .ts fleet file (rounds: ${list('before')})`,
+        ours: `${fmt(ours)} MiB median peak; RSS at the end ${fmt(median(name, 'now'))} MiB (peak/end by round: ${byRound(name)})`,
+        baseline: `${fmt(base)} MiB; at the end ${fmt(median('before', 'now'))} MiB, ${BASELINE_REF} through tsx, .ts fleet file (${byRound('before')})`,
         ratio: `${fmt(ours / base, 2)}x`,
         goal: `>= 25% lower: ${cut >= 0.25 ? 'met' : 'MISSED'} (${fmt(cut * 100)}% lower)`,
       };
@@ -141,7 +146,7 @@ export async function workerRssBench(budgetMs: number, n = Number(process.env.BE
       rows: [row('after', 'dist/, .ts fleet file (esbuild)'), row('aftermjs', 'dist/, .mjs fleet file')],
       notes: [
         `worker memory as deployed: the real \`worker --host\` process with its fleet file in a project folder of its own (caelum-scheduler linked in), ${n} no-op backtests (${JSON.stringify(NOOP_COMMAND)}) at concurrency ${CONCURRENCY}, ` +
-          `${rounds} round(s), the worst peak of each variant reported; peak = VmHWM once the jobs are done.` +
+          `${rounds} round(s) in alternating order, the median of each variant compared; peak = VmHWM once the jobs are done, end = VmRSS then.` +
           (partial.length ? ` Partial runs: ${partial.join('; ')}.` : ''),
       ],
     };
