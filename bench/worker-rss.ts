@@ -45,7 +45,15 @@ function memoryOf(pid: number): { peak: number; now: number } {
   return { peak: field('VmHWM'), now: field('VmRSS') };
 }
 
-async function runOne(variant: Variant, n: number, schema: string, deadline: number): Promise<{ peak: number; now: number; completed: number }> {
+interface Outcome {
+  /** VmRSS once the worker is up, before any job. */
+  idle: number;
+  peak: number;
+  now: number;
+  completed: number;
+}
+
+async function runOne(variant: Variant, n: number, schema: string, deadline: number): Promise<Outcome> {
   const prefix = uniqueName(`rss${variant.name}`);
   const cleanup = new Cleanup();
   cleanup.add(() => deletePrefix(prefix));
@@ -87,6 +95,7 @@ async function runOne(variant: Variant, n: number, schema: string, deadline: num
       readline.createInterface({ input: child.stdout }).on('line', (line) => line.includes('caelum-scheduler is up') && resolve());
       void exited.then(() => reject(new Error(`worker (${variant.name}) exited before it was up: ${stderr}`)));
     });
+    const idle = memoryOf(child.pid!).now;
     for (let i = 0; i < n; i += 500) {
       const batch = Array.from({ length: Math.min(500, n - i) }, () => ({ name: 'backtest', data: jobData(), opts: { jobId: `backtest.${randomUUID()}` } as JobsOptions }));
       await queue.addBulk(batch);
@@ -97,7 +106,7 @@ async function runOne(variant: Variant, n: number, schema: string, deadline: num
       const [completed, failed] = await Promise.all([queue.getCompletedCount(), queue.getFailedCount()]);
       done = completed + failed;
     }
-    return { ...memoryOf(child.pid!), completed: done };
+    return { idle, ...memoryOf(child.pid!), completed: done };
   } finally {
     await cleanup.run();
   }
@@ -115,7 +124,7 @@ export async function workerRssBench(budgetMs: number, n = Number(process.env.BE
       { name: 'after', tree: builtTree, file: 'ts' },
       { name: 'aftermjs', tree: builtTree, file: 'mjs' },
     ];
-    const results = new Map<string, { peak: number; now: number }[]>(variants.map((v) => [v.name, []]));
+    const results = new Map<string, Outcome[]>(variants.map((v) => [v.name, []]));
     const partial: string[] = [];
     const runs = rounds * variants.length;
     for (let r = 0; r < rounds; r++) {
@@ -128,16 +137,17 @@ export async function workerRssBench(budgetMs: number, n = Number(process.env.BE
         if (out.completed < n) partial.push(`${v.name} round ${r + 1}: ${out.completed}/${n} jobs in budget`);
       }
     }
-    const median = (name: string, key: 'peak' | 'now') => percentile(results.get(name)!.map((r) => r[key]), 50);
-    const byRound = (name: string) => results.get(name)!.map((r) => `${fmt(r.peak)}/${fmt(r.now)}`).join(', ');
+    const median = (name: string, key: 'idle' | 'peak' | 'now') => percentile(results.get(name)!.map((r) => r[key]), 50);
+    const byRound = (name: string) => results.get(name)!.map((r) => `${fmt(r.idle)}/${fmt(r.peak)}/${fmt(r.now)}`).join(', ');
+    const others = (name: string) => `idle ${fmt(median(name, 'idle'))} MiB, at the end ${fmt(median(name, 'now'))} MiB`;
     const base = median('before', 'peak');
     const row = (name: string, how: string) => {
       const ours = median(name, 'peak');
       const cut = 1 - ours / base;
       return {
         figure: `7. memory, as deployed: peak RSS of \`caelum-scheduler worker\` after ${n} jobs, ${how}`,
-        ours: `${fmt(ours)} MiB median peak; RSS at the end ${fmt(median(name, 'now'))} MiB (peak/end by round: ${byRound(name)})`,
-        baseline: `${fmt(base)} MiB; at the end ${fmt(median('before', 'now'))} MiB, ${BASELINE_REF} through tsx, .ts fleet file (${byRound('before')})`,
+        ours: `${fmt(ours)} MiB median peak; ${others(name)} (idle/peak/end by round: ${byRound(name)})`,
+        baseline: `${fmt(base)} MiB; ${others('before')}, ${BASELINE_REF} through tsx, .ts fleet file (${byRound('before')})`,
         ratio: `${fmt(ours / base, 2)}x`,
         goal: `>= 25% lower: ${cut >= 0.25 ? 'met' : 'MISSED'} (${fmt(cut * 100)}% lower)`,
       };
@@ -146,7 +156,7 @@ export async function workerRssBench(budgetMs: number, n = Number(process.env.BE
       rows: [row('after', 'dist/, .ts fleet file (esbuild)'), row('aftermjs', 'dist/, .mjs fleet file')],
       notes: [
         `worker memory as deployed: the real \`worker --host\` process with its fleet file in a project folder of its own (caelum-scheduler linked in), ${n} no-op backtests (${JSON.stringify(NOOP_COMMAND)}) at concurrency ${CONCURRENCY}, ` +
-          `${rounds} round(s) in alternating order, the median of each variant compared; peak = VmHWM once the jobs are done, end = VmRSS then.` +
+          `${rounds} round(s) in alternating order, the median of each variant compared; idle = VmRSS once the worker is up, before the jobs; peak = VmHWM once they are done, end = VmRSS then.` +
           (partial.length ? ` Partial runs: ${partial.join('; ')}.` : ''),
       ],
     };
