@@ -133,7 +133,8 @@ type ErrorClass = abstract new (...args: never[]) => Error;
 
 /**
  * Errors whose message says it all, printed without a stack: the client commands' own, and, for
- * the commands that start servers, those of starting (loaded by then, with the server code).
+ * the commands that start servers, those of starting, imported only then (a client command
+ * never loads their modules).
  */
 async function expectedErrors(command: string | undefined): Promise<ErrorClass[]> {
   const client: ErrorClass[] = [ConfigError, ValidationError, ApiError];
