@@ -3,7 +3,7 @@
 // strings; paths are relative to this file. The example programs in examples/ stand in for the
 // FinVec scripts so the whole system runs without GPUs or market data: point `command` at the
 // real scripts on a real fleet.
-import { defineConfig } from './src/config/define-config.js';
+import { defineConfig } from 'caelum-scheduler/config';
 
 const rtx3080 = { name: 'NVIDIA GeForce RTX 3080', memoryMiB: 10240 };
 

@@ -8,7 +8,7 @@
 // checkout's python/ folder (the caelum_job library) on their import path themselves: nothing
 // is pip-installed into Debian's externally managed Python.
 import base from './workers.config.js';
-import { defineConfig, type FleetInput } from './src/config/define-config.js';
+import { defineConfig, type FleetInput } from 'caelum-scheduler/config';
 
 type Model = FleetInput['models'][string];
 

@@ -16,8 +16,8 @@ export type BenchRunner = NonNullable<FleetInput['backtest']>['runner'];
  * `command`, cold unless `runner` says warm. Attempts 1, so a failing command shows as a failure
  * rather than a retry.
  */
-export function cpuFleet(cpuSlots: number, command: string[], schedules: FleetInput['schedules'] = {}, runner?: BenchRunner): LoadedFleet {
-  const input: FleetInput = {
+export function cpuFleetInput(cpuSlots: number, command: string[], schedules: FleetInput['schedules'] = {}, runner?: BenchRunner): FleetInput {
+  return {
     hosts: { 'bench-host': { gpus: [fakeGpu(0)], cpuSlots } },
     pools: { bench: ['bench-host'] },
     models: {
@@ -34,7 +34,11 @@ export function cpuFleet(cpuSlots: number, command: string[], schedules: FleetIn
     dataSync: { pool: 'bench', command: ['node', 'examples/data-syncer.mjs'], timeoutSeconds: 60 },
     schedules,
   };
-  return parseFleet(input, '(bench cpu fleet)', REPO_ROOT);
+}
+
+/** cpuFleetInput, parsed as the processes parse it. */
+export function cpuFleet(cpuSlots: number, command: string[], schedules: FleetInput['schedules'] = {}, runner?: BenchRunner): LoadedFleet {
+  return parseFleet(cpuFleetInput(cpuSlots, command, schedules, runner), '(bench cpu fleet)', REPO_ROOT);
 }
 
 export const GPU_SIZES = [1, 2, 4] as const;

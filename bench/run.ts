@@ -9,6 +9,8 @@ import { schedulesBench } from './schedules.js';
 import { feedBench } from './feed.js';
 import { diagnoseBench } from './diagnose.js';
 import { warmBench } from './warm.js';
+import { cliLatencyBench } from './cli-latency.js';
+import { workerRssBench } from './worker-rss.js';
 import { type Bench, type BenchResult, fmt, machine, type Row } from './lib.js';
 
 const BENCHES: { name: string; figure: string; budgetMs: number; run: Bench }[] = [
@@ -20,6 +22,9 @@ const BENCHES: { name: string; figure: string; budgetMs: number; run: Bench }[] 
   { name: 'feed', figure: '6. feed', budgetMs: 35_000, run: (b) => feedBench(b) },
   { name: 'warm', figure: '8. warm runners', budgetMs: 180_000, run: (b) => warmBench(b) },
   { name: 'diagnose', figure: 'diagnosis', budgetMs: 25_000, run: (b) => diagnoseBench(b) },
+  // Both need a built dist/ (npm run build) and git, for the baseline commit.
+  { name: 'worker-rss', figure: '7. memory, as deployed', budgetMs: 540_000, run: (b) => workerRssBench(b) },
+  { name: 'cli-latency', figure: '8. CLI wall time', budgetMs: 240_000, run: (b) => cliLatencyBench(b) },
 ];
 
 /** Past its budget plus this, a benchmark is abandoned (reported as an error). */

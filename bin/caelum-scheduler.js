@@ -1,7 +1,12 @@
 #!/usr/bin/env node
-// The package runs its TypeScript sources through tsx, so that workers.config.ts (the fleet as
-// code) loads the same way as the service itself, with no build step to forget.
-import { register } from 'tsx/esm/api';
+// The caelum-scheduler command runs the compiled JavaScript in dist/ (npm run build; `npm ci` and
+// `npm install` build it through the prepare script). A TypeScript fleet file is the one thing
+// transpiled at run time, by src/import-config.ts, when a command loads it.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli.ts');
+const entry = new URL('../dist/cli.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('caelum-scheduler: dist/ is missing; build it with `npm run build` (npm ci does it too)\n');
+  process.exit(1);
+}
+await import(entry.href);

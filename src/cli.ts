@@ -1,19 +1,12 @@
 // The caelum-scheduler command. The environment is parsed here, once, and handed down.
+// Each command imports what it needs when it runs, so that a client command (`jobs`, `enqueue`,
+// `--help`) loads neither the fleet file nor the server code: it answers in a fraction of the
+// time the servers take to load.
 import { parseArgs } from 'node:util';
-import { CLIENT_HELP, enqueueCommand, ENQUEUE_HELP } from './commands/enqueue.js';
-import { LIST_COMMANDS, LIST_HELP, listCommand } from './commands/list-commands.js';
 import { ApiError } from './commands/api-client.js';
-import { DRAIN_HELP, drainCommand, UNDRAIN_HELP } from './commands/drain.js';
-import { RESEARCH_HELP, researchCommand } from './commands/research.js';
-import { serve } from './commands/serve.js';
-import { migrateCommand } from './commands/migrate.js';
-import { parseEnv } from './config/env.js';
 import { ConfigError, ValidationError } from './errors.js';
-import { createLogger } from './logger.js';
-import { StartupError } from './start.js';
-import { MissingRedisError } from './dev/embedded-redis.js';
-import { FolderLockedError } from './dev/pid-lock.js';
-import { SchemaAheadError } from './registry/migrate.js';
+import type { Env } from './config/env.js';
+import type { ListCommand } from './commands/list-commands.js';
 
 const ENV_HELP = `Environment:
   REDIS_URL          Redis (default redis://127.0.0.1:6379)
@@ -49,19 +42,31 @@ Commands:
 
 ${ENV_HELP}`;
 
-const COMMAND_HELP: Record<string, string> = {
-  worker: `Usage: caelum-scheduler worker [--host <id>]\n\nRuns the jobs of every pool the host belongs to, on its GPUs and CPU slots. The host id\ncomes from --host, else CAELUM_HOST, else the machine's hostname, and must be in the config.\nWhere nvidia-smi exists it is asked which GPUs are really there.\n\n${ENV_HELP}\n  CAELUM_JOB_LOCK_MS, CAELUM_STALLED_CHECK_MS, CAELUM_HEARTBEAT_MS, CAELUM_KILL_GRACE_MS,\n  CAELUM_SHUTDOWN_GRACE_MS, CAELUM_STARVATION_GUARD_MS   worker timings (see README)`,
-  scheduler: `Usage: caelum-scheduler scheduler\n\nFires the schedules of the config into the queues. Run as many as you like: a fire is\nclaimed in Postgres under a unique key, so each fire enqueues exactly once. On start it\ncatches up on fires missed while no scheduler ran (see README).\n\n${ENV_HELP}`,
-  api: `Usage: caelum-scheduler api\n\nServes the HTTP API, the console at /ui and Bull Board at /admin/queues. Needs CAELUM_API_TOKEN.\n\n${ENV_HELP}`,
-  dev: `Usage: caelum-scheduler dev\n\nRuns the API (and, as they are built, the scheduler and a local worker) in one process.\nWhen REDIS_URL or DATABASE_URL is unset and nothing answers locally, it starts a private\nredis-server or an embedded PGlite database. Missing tokens are made and printed.\n\n${ENV_HELP}`,
-  demo: `Usage: caelum-scheduler demo\n\nThe same as dev, with a banner of URLs, tokens and commands to try.\n\n${ENV_HELP}`,
-  enqueue: ENQUEUE_HELP,
-  research: RESEARCH_HELP,
-  drain: DRAIN_HELP,
-  undrain: UNDRAIN_HELP,
-  ...Object.fromEntries(LIST_COMMANDS.map((c) => [c, `${LIST_HELP[c]}\n\n${CLIENT_HELP}`])),
-  migrate: `Usage: caelum-scheduler migrate\n\nApplies the pending migrations to DATABASE_URL (schema CAELUM_DB_SCHEMA) under an advisory\nlock. The api, worker and dev processes do the same when they start.\n\n${ENV_HELP}`,
+const listHelp = (command: ListCommand) => async () => {
+  const [{ LIST_HELP }, { CLIENT_HELP }] = await Promise.all([import('./commands/list-commands.js'), import('./commands/enqueue.js')]);
+  return `${LIST_HELP[command]}\n\n${CLIENT_HELP}`;
 };
+
+/** The help of each command; the client commands keep theirs beside their code. */
+const COMMAND_HELP: Record<string, () => Promise<string>> = {
+  worker: async () => `Usage: caelum-scheduler worker [--host <id>]\n\nRuns the jobs of every pool the host belongs to, on its GPUs and CPU slots. The host id\ncomes from --host, else CAELUM_HOST, else the machine's hostname, and must be in the config.\nWhere nvidia-smi exists it is asked which GPUs are really there.\n\n${ENV_HELP}\n  CAELUM_JOB_LOCK_MS, CAELUM_STALLED_CHECK_MS, CAELUM_HEARTBEAT_MS, CAELUM_KILL_GRACE_MS,\n  CAELUM_SHUTDOWN_GRACE_MS, CAELUM_STARVATION_GUARD_MS   worker timings (see README)`,
+  scheduler: async () => `Usage: caelum-scheduler scheduler\n\nFires the schedules of the config into the queues. Run as many as you like: a fire is\nclaimed in Postgres under a unique key, so each fire enqueues exactly once. On start it\ncatches up on fires missed while no scheduler ran (see README).\n\n${ENV_HELP}`,
+  api: async () => `Usage: caelum-scheduler api\n\nServes the HTTP API, the console at /ui and Bull Board at /admin/queues. Needs CAELUM_API_TOKEN.\n\n${ENV_HELP}`,
+  dev: async () => `Usage: caelum-scheduler dev\n\nRuns the API (and, as they are built, the scheduler and a local worker) in one process.\nWhen REDIS_URL or DATABASE_URL is unset and nothing answers locally, it starts a private\nredis-server or an embedded PGlite database. Missing tokens are made and printed.\n\n${ENV_HELP}`,
+  demo: async () => `Usage: caelum-scheduler demo\n\nThe same as dev, with a banner of URLs, tokens and commands to try.\n\n${ENV_HELP}`,
+  enqueue: async () => (await import('./commands/enqueue.js')).ENQUEUE_HELP,
+  research: async () => (await import('./commands/research.js')).RESEARCH_HELP,
+  drain: async () => (await import('./commands/drain.js')).DRAIN_HELP,
+  undrain: async () => (await import('./commands/drain.js')).UNDRAIN_HELP,
+  jobs: listHelp('jobs'),
+  workers: listHelp('workers'),
+  schedules: listHelp('schedules'),
+  checkpoints: listHelp('checkpoints'),
+  migrate: async () => `Usage: caelum-scheduler migrate\n\nApplies the pending migrations to DATABASE_URL (schema CAELUM_DB_SCHEMA) under an advisory\nlock. The api, worker and dev processes do the same when they start.\n\n${ENV_HELP}`,
+};
+
+/** The commands that start servers (and load the fleet file). */
+const SERVERS = new Set(['api', 'dev', 'demo', 'scheduler', 'worker', 'migrate']);
 
 function parseWorkerArgs(args: string[]): string | undefined {
   try {
@@ -83,51 +88,73 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(COMMAND_HELP[command] + '\n');
+    process.stdout.write((await COMMAND_HELP[command]!()) + '\n');
     return 0;
   }
+  const { parseEnv } = await import('./config/env.js');
   const env = parseEnv(process.env);
-  const logger = createLogger(env.logLevel);
+  if (SERVERS.has(command)) return runServer(command, rest, env);
   switch (command) {
-    case 'api':
-    case 'dev':
-    case 'demo':
-    case 'scheduler':
-      if (rest.length > 0) throw new ValidationError(`${command} takes no arguments (got ${rest.join(' ')})`);
-      await serve(command, { env, logger, processEnv: process.env });
-      return -1; // keeps running until a signal
-    case 'worker': {
-      const host = parseWorkerArgs(rest);
-      await serve('worker', { env, logger, processEnv: process.env, ...(host ? { host } : {}) });
-      return -1;
-    }
     case 'enqueue':
-      return enqueueCommand(rest, env);
+      return (await import('./commands/enqueue.js')).enqueueCommand(rest, env);
     case 'research':
-      return researchCommand(rest, env);
+      return (await import('./commands/research.js')).researchCommand(rest, env);
     case 'jobs':
     case 'workers':
     case 'schedules':
     case 'checkpoints':
-      return listCommand(command, rest, env);
+      return (await import('./commands/list-commands.js')).listCommand(command, rest, env);
     case 'drain':
     case 'undrain':
-      return drainCommand(command, rest, env);
-    case 'migrate':
-      await migrateCommand(env, logger);
-      return 0;
+      return (await import('./commands/drain.js')).drainCommand(command, rest, env);
   }
   return 2;
 }
 
-const EXPECTED = [ConfigError, ValidationError, StartupError, MissingRedisError, FolderLockedError, SchemaAheadError, ApiError];
+async function runServer(command: string, rest: string[], env: Env): Promise<number> {
+  const { createLogger } = await import('./logger.js');
+  const logger = createLogger(env.logLevel);
+  if (command === 'migrate') {
+    await (await import('./commands/migrate.js')).migrateCommand(env, logger);
+    return 0;
+  }
+  const { serve } = await import('./commands/serve.js');
+  if (command === 'worker') {
+    const host = parseWorkerArgs(rest);
+    await serve('worker', { env, logger, processEnv: process.env, ...(host ? { host } : {}) });
+    return -1; // keeps running until a signal
+  }
+  if (rest.length > 0) throw new ValidationError(`${command} takes no arguments (got ${rest.join(' ')})`);
+  await serve(command as 'api' | 'dev' | 'demo' | 'scheduler', { env, logger, processEnv: process.env });
+  return -1;
+}
 
-main(process.argv.slice(2)).then(
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+/**
+ * Errors whose message says it all, printed without a stack: the client commands' own, and, for
+ * the commands that start servers, those of starting, imported only then (a client command
+ * never loads their modules).
+ */
+async function expectedErrors(command: string | undefined): Promise<ErrorClass[]> {
+  const client: ErrorClass[] = [ConfigError, ValidationError, ApiError];
+  if (!command || !SERVERS.has(command)) return client;
+  const [start, redis, lock, migrate] = await Promise.all([
+    import('./start.js'),
+    import('./dev/embedded-redis.js'),
+    import('./dev/pid-lock.js'),
+    import('./registry/migrate.js'),
+  ]);
+  return [...client, start.StartupError, redis.MissingRedisError, lock.FolderLockedError, migrate.SchemaAheadError];
+}
+
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     if (code >= 0) process.exit(code);
   },
-  (err: unknown) => {
-    if (EXPECTED.some((E) => err instanceof E)) {
+  async (err: unknown) => {
+    if ((await expectedErrors(argv[0])).some((E) => err instanceof E)) {
       process.stderr.write(`caelum-scheduler: ${(err as Error).message}\n`);
       process.exit(err instanceof ValidationError ? 2 : 1);
     }

@@ -2,10 +2,11 @@
 // connections, metrics, the queue set and the lock, then the workers, the scheduler and the HTTP
 // server that use them) and hands each its dependencies. No other module opens a connection
 // (test/boundaries.test.ts checks it). Closing runs in reverse, every step even when one fails.
+// The parts a process may leave out (the HTTP API, the scheduler, the workers) are imported only
+// when it runs them: a worker process does not carry Fastify and Bull Board in its memory.
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { buildApp } from './api/app.js';
 import type { Tokens } from './api/auth.js';
 import type { RequestLogLevel } from './api/request-log.js';
 import type { LoadedFleet } from './config/load-fleet.js';
@@ -17,16 +18,13 @@ import { closeRedis, createRedis, redactUrl, waitForRedis } from './redis.js';
 import { createPool } from './registry/pool.js';
 import { migrate } from './registry/migrate.js';
 import { createRegistry } from './registry/index.js';
-import { FeedIndex } from './checkpoints/feed-index.js';
-import { FeedSignal } from './checkpoints/feed-signal.js';
-import { Scheduler } from './scheduler/scheduler.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { checkRedisSafety } from './redis-safety.js';
 import { serveMetrics } from './metrics-server.js';
 import type { AddressInfo } from 'node:net';
 import { toError } from './errors.js';
 import type { HostWorkerOptions } from './workers/host-worker.js';
-import { startWorkers, type RunningWorkers, type WorkerConnections } from './workers/start-workers.js';
+import type { RunningWorkers, WorkerConnections } from './workers/start-workers.js';
 import { FencedLock } from './locks/fenced-lock.js';
 import { Notifier } from './notifications/notifier.js';
 import { VERSION } from './version.js';
@@ -124,6 +122,7 @@ export async function startServices(opts: StartOptions): Promise<Running> {
     let workers: RunningWorkers | undefined;
     if (opts.workers && workerConnections) {
       const { hostIds, ...rest } = opts.workers;
+      const { startWorkers } = await import('./workers/start-workers.js');
       const running = await startWorkers({
         fleet: opts.fleet,
         hostIds,
@@ -141,6 +140,7 @@ export async function startServices(opts: StartOptions): Promise<Running> {
     }
 
     if (opts.scheduler) {
+      const { Scheduler } = await import('./scheduler/scheduler.js');
       const scheduler = new Scheduler({
         fleet: opts.fleet,
         queues,
@@ -175,6 +175,11 @@ export async function startServices(opts: StartOptions): Promise<Running> {
     let app: FastifyInstance | undefined;
     let url: string | undefined;
     if (opts.api) {
+      const [{ buildApp }, { FeedSignal }, { FeedIndex }] = await Promise.all([
+        import('./api/app.js'),
+        import('./checkpoints/feed-signal.js'),
+        import('./checkpoints/feed-index.js'),
+      ]);
       const subscriber = createRedis(opts.redisUrl, 'worker', opts.logger);
       closers.add('feed subscriber', () => closeRedis(subscriber));
       const feed = await FeedSignal.start(subscriber, opts.prefix);

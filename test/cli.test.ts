@@ -178,12 +178,12 @@ describe('refusing to start', () => {
   it('stops on a bad config file with the path and the problem', async () => {
     const shipped = readFileSync(path.join(REPO_ROOT, 'workers.config.ts'), 'utf8');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-cli-'));
-    // .mts: outside a package with "type": "module", a .ts file would load as CommonJS.
-    const file = path.join(dir, 'workers.config.mts');
+    // A .ts file outside any package: it loads as TypeScript and ES module all the same.
+    const file = path.join(dir, 'workers.config.ts');
     writeFileSync(
       file,
       shipped
-        .replace("from './src/config/define-config.js'", `from ${JSON.stringify(path.join(REPO_ROOT, 'src/config/define-config.ts'))}`)
+        .replace("from 'caelum-scheduler/config'", `from ${JSON.stringify(path.join(REPO_ROOT, 'dist/config/define-config.js'))}`)
         .replace("pool: 'llm3',", "pool: 'gpu2',"),
     );
     const res = await cli(['api'], { CAELUM_CONFIG: file, CAELUM_API_TOKEN: 'x'.repeat(20) });

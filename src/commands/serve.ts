@@ -7,9 +7,8 @@ import type { Env } from '../config/env.js';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '../config/env.js';
 import { loadFleet, type LoadedFleet } from '../config/load-fleet.js';
 import { resolveNotificationSecrets } from '../config/notifications-schema.js';
+import { importConfig } from '../import-config.js';
 import { ConfigError } from '../errors.js';
-import { BULL_BOARD_PATH } from '../api/bull-board.js';
-import { CONSOLE_PATH } from '../api/console/plugin.js';
 import { provideDatabase } from '../dev/embedded-postgres.js';
 import { provideRedis } from '../dev/embedded-redis.js';
 import { Closers, closeOnSignals } from '../lifecycle.js';
@@ -71,7 +70,7 @@ async function assertCanListen(mode: ServeMode, host: string, port: number, vari
 
 export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
   const { env, logger } = ctx;
-  const fleet = await loadFleet(env.configPath);
+  const fleet = await loadFleet(env.configPath, process.cwd(), importConfig);
   const closers = new Closers(logger);
   const laptop = mode === 'dev' || mode === 'demo';
   const withApi = mode === 'api' || laptop;
@@ -131,7 +130,9 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
 
     if (laptop) {
       const model = Object.keys(fleet.models)[0] ?? '<model>';
-      printBanner({ mode, url: running.url!, tokens, made, embedded: { redis: redis.folder, db: db.folder }, hostIds, model });
+      // Loaded with the API by now; imported here so that a worker process never loads it.
+      const [{ BULL_BOARD_PATH }, { CONSOLE_PATH }] = await Promise.all([import('../api/bull-board.js'), import('../api/console/plugin.js')]);
+      printBanner({ mode, url: running.url!, boardPath: BULL_BOARD_PATH, consolePath: CONSOLE_PATH, tokens, made, embedded: { redis: redis.folder, db: db.folder }, hostIds, model });
     }
     logger.info({ mode, url: running.url, hosts: hostIds, config: fleet.source }, 'caelum-scheduler is up');
     closeOnSignals(() => closers.close(), logger);
@@ -147,6 +148,8 @@ interface Banner {
   mode: ServeMode;
   /** Where the server listens: the printed commands use it, so they work as printed. */
   url: string;
+  boardPath: string;
+  consolePath: string;
   tokens: { operator: string; read?: string | undefined };
   made: string[];
   /** The folders of the embedded servers, when they run. */
@@ -156,7 +159,7 @@ interface Banner {
   model: string;
 }
 
-function printBanner({ mode, url, tokens, made, embedded, hostIds, model }: Banner): void {
+function printBanner({ mode, url, boardPath, consolePath, tokens, made, embedded, hostIds, model }: Banner): void {
   // Links for a browser read better with localhost; commands keep the address the server has.
   const base = url.replace('://[::1]', '://localhost').replace('://127.0.0.1', '://localhost');
   const auth = shellQuote(`authorization: Bearer ${tokens.operator}`);
@@ -164,8 +167,8 @@ function printBanner({ mode, url, tokens, made, embedded, hostIds, model }: Bann
     '',
     `caelum-scheduler ${mode} is running`,
     `  API          ${base}/api/health`,
-    `  Console      ${base}${CONSOLE_PATH}/   (sign in with the operator or the read token)`,
-    `  Bull Board   ${base}${BULL_BOARD_PATH}   (any user name, the operator token as password)`,
+    `  Console      ${base}${consolePath}/   (sign in with the operator or the read token)`,
+    `  Bull Board   ${base}${boardPath}   (any user name, the operator token as password)`,
     `  operator token  ${tokens.operator}${made.includes('operator') ? '   (made for this run; set CAELUM_API_TOKEN to choose)' : ''}`,
     ...(tokens.read ? [`  read token      ${tokens.read}${made.includes('read') ? '   (made for this run; set CAELUM_READ_TOKEN to choose)' : ''}`] : []),
     ...(embedded.redis ? [`  Redis        a private redis-server, stopped on exit; its data (AOF) stays in ${embedded.redis}`] : []),

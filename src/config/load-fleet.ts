@@ -29,14 +29,19 @@ export function parseFleet(value: unknown, source: string, baseDir: string): Loa
   return { ...fleet, source };
 }
 
-export async function loadFleet(file: string, cwd = process.cwd()): Promise<LoadedFleet> {
+/** Imports the module at an absolute path; the CLI passes one that also loads TypeScript (src/import-config.ts). */
+export type ModuleImporter = (file: string) => Promise<unknown>;
+
+const importNatively: ModuleImporter = (file) => import(pathToFileURL(file).href);
+
+export async function loadFleet(file: string, cwd = process.cwd(), importModule = importNatively): Promise<LoadedFleet> {
   const absolute = path.resolve(cwd, file);
   if (!existsSync(absolute)) {
     throw new ConfigError(absolute, [{ path: '', message: 'file not found (set CAELUM_CONFIG to its path)' }]);
   }
   let mod: { default?: unknown };
   try {
-    mod = (await import(pathToFileURL(absolute).href)) as { default?: unknown };
+    mod = (await importModule(absolute)) as { default?: unknown };
   } catch (err) {
     throw new ConfigError(absolute, [{ path: '', message: `cannot load: ${err instanceof Error ? err.message : String(err)}` }]);
   }

@@ -1,9 +1,17 @@
-// Fails the run at once, with the command that fixes it, when Redis or Postgres is down.
+// Fails the run at once, with the command that fixes it, when Redis or Postgres is down; then
+// brings dist/ up to date for the tests that run the built command.
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { REPO_ROOT } from './fleet.js';
+import { ensureFreshBuild } from './fresh-build.js';
 import { DATABASE_URL, REDIS_URL } from './servers.js';
 
-export default async function assertServersReachable(): Promise<void> {
+export default async function setup(): Promise<void> {
+  await assertServersReachable();
+  ensureFreshBuild(REPO_ROOT);
+}
+
+async function assertServersReachable(): Promise<void> {
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   redis.on('error', () => {});
   try {
