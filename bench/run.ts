@@ -20,7 +20,7 @@ const BENCHES: { name: string; figure: string; budgetMs: number; run: Bench }[] 
   { name: 'gpu-fleet', figure: '4. GPU fleet', budgetMs: 240_000, run: (b) => gpuFleetBench(b) },
   { name: 'schedules', figure: '5. schedule fire accuracy', budgetMs: 30_000, run: (b) => schedulesBench(b) },
   { name: 'feed', figure: '6. feed', budgetMs: 35_000, run: (b) => feedBench(b) },
-  { name: 'warm', figure: '8. warm runners', budgetMs: 180_000, run: (b) => warmBench(b) },
+  { name: 'warm', figure: '9. warm runners', budgetMs: 180_000, run: (b) => warmBench(b) },
   { name: 'diagnose', figure: 'diagnosis', budgetMs: 25_000, run: (b) => diagnoseBench(b) },
   // Both need a built dist/ (npm run build) and git, for the baseline commit.
   { name: 'worker-rss', figure: '7. memory, as deployed', budgetMs: 540_000, run: (b) => workerRssBench(b) },

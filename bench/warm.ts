@@ -1,4 +1,4 @@
-// 8. Warm runners (README, "Warm runners"): N backtests of one Python backtester that imports
+// 9. Warm runners (README, "Warm runners"): N backtests of one Python backtester that imports
 // numpy and computes for ~20 ms (bench/python/backtest.py), run (a) cold through our worker, a
 // process per job; (b) warm through our worker, one long-lived process per slot; (c) as a Celery
 // task on the same Redis with a prefork pool of the same size (bench/python/celery_bench.py).
@@ -166,7 +166,7 @@ export async function warmBench(budgetMs: number): Promise<BenchResult> {
   };
   const start = Date.now();
   const { python, celery } = await pickPython();
-  const figure = `8. warm runners (${k.jobs} numpy backtests of ~20 ms, concurrency ${k.concurrency})`;
+  const figure = `9. warm runners (${k.jobs} numpy backtests of ~20 ms, concurrency ${k.concurrency})`;
   if (!python) {
     const skipped = 'skipped: no python3 with numpy (apt-get install python3-numpy)';
     return { rows: [{ figure, ours: skipped, baseline: '', ratio: '', goal: '' }], notes: [] };

@@ -199,7 +199,7 @@ describe('refusing to start', () => {
     writeFileSync(
       file,
       shipped
-        .replace("from './src/config/define-config.js'", `from ${JSON.stringify(path.join(REPO_ROOT, 'src/config/define-config.ts'))}`)
+        .replace("from 'caelum-scheduler/config'", `from ${JSON.stringify(path.join(REPO_ROOT, 'dist/config/define-config.js'))}`)
         .replace('schedules: {', hook),
     );
     const res = await cli(['scheduler'], { CAELUM_CONFIG: file });
