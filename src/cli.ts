@@ -7,6 +7,7 @@ import { DRAIN_HELP, drainCommand, UNDRAIN_HELP } from './commands/drain.js';
 import { RESEARCH_HELP, researchCommand } from './commands/research.js';
 import { serve } from './commands/serve.js';
 import { migrateCommand } from './commands/migrate.js';
+import { TOKEN_HELP, tokenCommand } from './commands/token.js';
 import { parseEnv } from './config/env.js';
 import { ConfigError, ValidationError } from './errors.js';
 import { createLogger } from './logger.js';
@@ -26,9 +27,10 @@ const ENV_HELP = `Environment:
                      locked by one process; jobs' outputs (default .caelum)
   PORT, BIND_ADDRESS where the API listens (default 3000 on 127.0.0.1)
   CAELUM_METRICS_PORT where worker and scheduler processes serve /metrics (default 9464 and 9465)
-  CAELUM_API_TOKEN   operator token (16+ characters; required by "api")
+  CAELUM_API_TOKEN   operator token, named "operator" (16+ characters; "api" needs it or a tokens file)
   CAELUM_API_URL     where the CLI finds the API (default http://127.0.0.1:$PORT)
-  CAELUM_READ_TOKEN  read-only token, e.g. FinColl's
+  CAELUM_READ_TOKEN  read-only token, named "reader"
+  CAELUM_TOKENS_FILE named tokens with scopes, stored hashed (caelum-scheduler token --help)
   LOG_LEVEL          fatal|error|warn|info|debug|trace|silent (default info)`;
 
 const HELP = `Usage: caelum-scheduler <command> [options]
@@ -45,6 +47,7 @@ Commands:
   drain <host> --reason <text>   start no new job on a host (or --gpu N); --now hands its jobs back
   undrain <host>       put a drained host (or --gpu N) back in service
   migrate              apply pending database migrations (every process also does on start)
+  token new|hash       make an API token and its tokens-file entry (caelum-scheduler token --help)
   help                 this text
 
 ${ENV_HELP}`;
@@ -58,6 +61,7 @@ const COMMAND_HELP: Record<string, string> = {
   enqueue: ENQUEUE_HELP,
   research: RESEARCH_HELP,
   drain: DRAIN_HELP,
+  token: TOKEN_HELP,
   undrain: UNDRAIN_HELP,
   ...Object.fromEntries(LIST_COMMANDS.map((c) => [c, `${LIST_HELP[c]}\n\n${CLIENT_HELP}`])),
   migrate: `Usage: caelum-scheduler migrate\n\nApplies the pending migrations to DATABASE_URL (schema CAELUM_DB_SCHEMA) under an advisory\nlock. The api, worker and dev processes do the same when they start.\n\n${ENV_HELP}`,
@@ -86,6 +90,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(COMMAND_HELP[command] + '\n');
     return 0;
   }
+  // Offline and needing no configuration: a broken environment must not stop making a token.
+  if (command === 'token') return tokenCommand(rest, { stdin: process.stdin, stdout: process.stdout });
   const env = parseEnv(process.env);
   const logger = createLogger(env.logLevel);
   switch (command) {

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { buildApp } from './api/app.js';
-import type { Tokens } from './api/auth.js';
+import type { TokenEntry } from './config/tokens.js';
 import type { RequestLogLevel } from './api/request-log.js';
 import type { LoadedFleet } from './config/load-fleet.js';
 import { withDeadline } from './health.js';
@@ -38,7 +38,7 @@ export interface StartOptions {
   poolMax: number;
   /** Postgres schema of the service's tables. */
   schema: string;
-  api?: { tokens: Tokens; port: number; host: string; requestLogLevel?: RequestLogLevel };
+  api?: { tokens: readonly TokenEntry[]; port: number; host: string; requestLogLevel?: RequestLogLevel };
   /** For processes without the API (worker, scheduler): where to serve /metrics. */
   metricsServer?: { port: number; host: string };
   /** Run the cron scheduler in this process. */

@@ -26,7 +26,7 @@ function credentialHint(status: number, opts: ApiClientOptions, base: string): s
     return `\n  the API at ${base} did not accept the token from ${from}: set CAELUM_API_TOKEN (or pass --token) to the operator token the server was started with (dev and demo print it)`;
   }
   if (status === 403) {
-    return `\n  the token from ${from} may only read: set CAELUM_API_TOKEN (or pass --token) to the operator token`;
+    return `\n  the token from ${from} lacks that scope: set CAELUM_API_TOKEN (or pass --token) to a token that has it`;
   }
   return '';
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Env } from '../config/env.js';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '../config/env.js';
 import { loadFleet, type LoadedFleet } from '../config/load-fleet.js';
+import { allTokens, loadTokensFile, type TokenEntry } from '../config/tokens.js';
 import { ConfigError } from '../errors.js';
 import { BULL_BOARD_PATH } from '../api/bull-board.js';
 import { provideDatabase } from '../dev/embedded-postgres.js';
@@ -77,17 +78,28 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
   await assertCanListen(mode, env.bindAddress, withApi ? env.port : metricsPort, withApi ? 'PORT' : 'CAELUM_METRICS_PORT');
   const hostIds = mode === 'worker' || laptop ? workerHosts(mode, ctx, fleet) : [];
   try {
-    let tokens = { operator: env.apiToken ?? '', read: env.readToken };
+    // The environment's tokens, or (dev and demo) ones made for this run and printed.
+    const shown: { operator?: string | undefined; read?: string | undefined } = { operator: env.apiToken, read: env.readToken };
     const made: string[] = [];
     if (!env.apiToken && withApi) {
-      if (!laptop) throw new ConfigError('environment', [{ path: 'CAELUM_API_TOKEN', message: 'required for the api (the operator token, 16+ characters)' }]);
-      tokens.operator = makeToken('op');
-      made.push('operator');
+      if (!laptop && !env.tokensFile) {
+        throw new ConfigError('environment', [
+          { path: 'CAELUM_API_TOKEN', message: 'required for the api (the operator token, 16+ characters), unless CAELUM_TOKENS_FILE names the tokens' },
+        ]);
+      }
+      if (laptop) {
+        shown.operator = makeToken('op');
+        made.push('operator');
+      }
     }
     if (!env.readToken && laptop) {
-      tokens = { ...tokens, read: makeToken('read') };
+      shown.read = makeToken('read');
       made.push('read');
     }
+    // Read once at start: a changed file takes effect when the api restarts.
+    const tokens: TokenEntry[] = withApi
+      ? allTokens({ apiToken: shown.operator, readToken: shown.read }, env.tokensFile ? loadTokensFile(env.tokensFile) : [], env.tokensFile ?? 'environment')
+      : [];
 
     const redis = laptop
       ? await provideRedis(env.redisUrl, env.dataDir, logger)
@@ -125,7 +137,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
 
     if (laptop) {
       const model = Object.keys(fleet.models)[0] ?? '<model>';
-      printBanner({ mode, url: running.url!, tokens, made, embedded: { redis: redis.folder, db: db.folder }, hostIds, model });
+      printBanner({ mode, url: running.url!, tokens: { operator: shown.operator ?? '', read: shown.read }, made, embedded: { redis: redis.folder, db: db.folder }, hostIds, model });
     }
     logger.info({ mode, url: running.url, hosts: hostIds, config: fleet.source }, 'caelum-scheduler is up');
     closeOnSignals(() => closers.close(), logger);

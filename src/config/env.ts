@@ -4,11 +4,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { ConfigError, issuesToDetails } from './config-error.js';
 import { DISPATCH_POLICIES, type DispatchPolicy } from './dispatch-policy.js';
-
-const token = z
-  .string()
-  .min(16, 'must be at least 16 characters')
-  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+import { tokenValue as token } from './tokens.js';
 
 const envSchema = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
@@ -35,6 +31,7 @@ const envSchema = z.object({
   CAELUM_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   CAELUM_API_TOKEN: token.optional(),
   CAELUM_READ_TOKEN: token.optional(),
+  CAELUM_TOKENS_FILE: z.string().min(1).optional(),
   CAELUM_JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   CAELUM_STALLED_CHECK_MS: z.coerce.number().int().min(500).default(30_000),
   CAELUM_HEARTBEAT_MS: z.coerce.number().int().min(200).default(5_000),
@@ -69,6 +66,8 @@ export interface Env {
   metricsPort: number | undefined;
   apiToken: string | undefined;
   readToken: string | undefined;
+  /** Named tokens with scopes, stored hashed (src/config/tokens.ts); read by the processes that serve the API. */
+  tokensFile: string | undefined;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   worker: {
     lockDurationMs: number;
@@ -113,6 +112,7 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     apiUrl: e.CAELUM_API_URL,
     apiToken: e.CAELUM_API_TOKEN,
     readToken: e.CAELUM_READ_TOKEN,
+    tokensFile: e.CAELUM_TOKENS_FILE,
     logLevel: e.LOG_LEVEL,
     worker: {
       lockDurationMs: e.CAELUM_JOB_LOCK_MS,
