@@ -1,8 +1,30 @@
 // Redis connections. The API's producer connection fails fast (no offline queue), so a request
 // gets 503 at once when Redis is away instead of hanging; worker connections wait and retry
 // (maxRetriesPerRequest: null), as BullMQ requires for blocking commands.
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
+import { describeRedis, redisConfigFromUrl, type RedisConfig } from './config/redis-config.js';
 import type { Logger } from './logger.js';
+
+/** A redis:// URL (tests, the demo's own server) or the parsed configuration. */
+export type RedisTarget = string | RedisConfig;
+
+const configOf = (target: RedisTarget): RedisConfig => (typeof target === 'string' ? redisConfigFromUrl(target) : target);
+
+/** Where to connect and how to log in, as ioredis takes it. */
+function connectionOptions(c: RedisConfig): RedisOptions {
+  return {
+    host: c.host,
+    port: c.port,
+    db: c.db,
+    ...(c.username !== undefined ? { username: c.username } : {}),
+    ...(c.password !== undefined ? { password: c.password } : {}),
+    ...(c.tls ? { tls: {} } : {}),
+  };
+}
+
+export function describeTarget(target: RedisTarget): string {
+  return describeRedis(configOf(target));
+}
 
 export type RedisRole = 'producer' | 'worker';
 
@@ -21,8 +43,9 @@ export function isRedisAway(err: Error, redis: Redis): boolean {
   return redis.status !== 'ready' || err.message === COMMAND_TIMED_OUT;
 }
 
-export function createRedis(url: string, role: RedisRole, logger: Logger): Redis {
-  const redis = new Redis(url, {
+export function createRedis(target: RedisTarget, role: RedisRole, logger: Logger): Redis {
+  const redis = new Redis({
+    ...connectionOptions(configOf(target)),
     maxRetriesPerRequest: role === 'producer' ? 1 : null,
     enableOfflineQueue: role !== 'producer',
     ...(role === 'producer' ? { commandTimeout: PRODUCER_COMMAND_TIMEOUT_MS } : {}),
@@ -43,23 +66,29 @@ export function createRedis(url: string, role: RedisRole, logger: Logger): Redis
   return redis;
 }
 
-/** Resolves once the connection is ready, or rejects after timeoutMs with a clear message. */
-export async function waitForRedis(redis: Redis, url: string, timeoutMs = 5000): Promise<void> {
+/** Resolves once the connection is ready, or rejects after timeoutMs with a clear message (and the last error, say WRONGPASS). */
+export async function waitForRedis(redis: Redis, target: RedisTarget, timeoutMs = 5000): Promise<void> {
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
+    let lastError = '';
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error(`Redis at ${redactUrl(url)} did not answer within ${timeoutMs} ms`));
+      reject(new Error(`Redis at ${describeTarget(target)} did not answer within ${timeoutMs} ms${lastError ? ` (${lastError})` : ''}`));
     }, timeoutMs);
     const onReady = () => {
       cleanup();
       resolve();
     };
+    const onError = (err: Error) => {
+      lastError = err.message;
+    };
     const cleanup = () => {
       clearTimeout(timer);
       redis.off('ready', onReady);
+      redis.off('error', onError);
     };
     redis.on('ready', onReady);
+    redis.on('error', onError);
   });
 }
 

@@ -13,7 +13,7 @@ import { withDeadline } from './health.js';
 import { Closers } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import { QueueSet } from './queues/queue-set.js';
-import { closeRedis, createRedis, redactUrl, waitForRedis } from './redis.js';
+import { closeRedis, createRedis, redactUrl, waitForRedis, type RedisTarget } from './redis.js';
 import { createPool } from './registry/pool.js';
 import { migrate } from './registry/migrate.js';
 import { createRegistry } from './registry/index.js';
@@ -32,7 +32,7 @@ import { FencedLock } from './locks/fenced-lock.js';
 export interface StartOptions {
   fleet: LoadedFleet;
   logger: Logger;
-  redisUrl: string;
+  redis: RedisTarget;
   databaseUrl: string;
   prefix: string;
   poolMax: number;
@@ -70,9 +70,9 @@ export class StartupError extends Error {
 }
 
 /** Opens the Redis connections the host workers of a process use (one blocking one per host). */
-export function openWorkerConnections(redisUrl: string, hostIds: string[], logger: Logger, closers: Closers): WorkerConnections {
+export function openWorkerConnections(redis: RedisTarget, hostIds: string[], logger: Logger, closers: Closers): WorkerConnections {
   const open = (name: string) => {
-    const connection = createRedis(redisUrl, 'worker', logger);
+    const connection = createRedis(redis, 'worker', logger);
     closers.add(name, () => closeRedis(connection));
     return connection;
   };
@@ -99,13 +99,13 @@ export async function startServices(opts: StartOptions): Promise<Running> {
     const registry = createRegistry(pool);
 
     // The producer connection fails fast, so an API request gets 503 at once while Redis is away.
-    const redis = createRedis(opts.redisUrl, 'producer', opts.logger);
+    const redis = createRedis(opts.redis, 'producer', opts.logger);
     closers.add('redis', () => closeRedis(redis));
-    await waitForRedis(redis, opts.redisUrl).catch((err: unknown) => {
+    await waitForRedis(redis, opts.redis).catch((err: unknown) => {
       throw new StartupError(toError(err).message, { cause: err });
     });
     for (const warning of (await checkRedisSafety(redis)).warnings) opts.logger.warn(warning);
-    const workerConnections = opts.workers ? openWorkerConnections(opts.redisUrl, opts.workers.hostIds, opts.logger, closers) : undefined;
+    const workerConnections = opts.workers ? openWorkerConnections(opts.redis, opts.workers.hostIds, opts.logger, closers) : undefined;
 
     const metrics = createMetrics();
     // One queue set for every producer of the process (API, scheduler, jobs that enqueue
@@ -152,7 +152,7 @@ export async function startServices(opts: StartOptions): Promise<Running> {
     let app: FastifyInstance | undefined;
     let url: string | undefined;
     if (opts.api) {
-      const subscriber = createRedis(opts.redisUrl, 'worker', opts.logger);
+      const subscriber = createRedis(opts.redis, 'worker', opts.logger);
       closers.add('feed subscriber', () => closeRedis(subscriber));
       const feed = await FeedSignal.start(subscriber, opts.prefix);
       closers.add('feed signal', () => feed.close());

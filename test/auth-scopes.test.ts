@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Authenticator, trackRouteAccess } from '../src/api/auth.js';
 import { createCheckpointLifecycle } from '../src/checkpoints/lifecycle.js';
 import { hashToken, loadTokensFile, parseTokensFile, SCOPES, allTokens, type Scope } from '../src/config/tokens.js';
-import { ConfigError } from '../src/errors.js';
+import { problemsOf } from './helpers/config-problems.js';
 import { asAlice, asEnqueuer, asLoadReporter, asOperator, asReader, startApi, type ApiHarness } from './helpers/api.js';
 import { REPO_ROOT, testFleet, testFleetInput } from './helpers/fleet.js';
 import { testLogger } from './helpers/logger.js';
@@ -220,15 +220,7 @@ describe('who did it: the token name in every record of a change', () => {
 
 describe('the tokens file', () => {
   const entry = (over: object = {}) => ({ name: 'ci', scopes: ['enqueue'] as Scope[], hash: hashToken('x'.repeat(32)), ...over });
-  const problems = (text: string) => {
-    try {
-      parseTokensFile(text, 'tokens.yaml');
-    } catch (err) {
-      if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
-      throw err;
-    }
-    throw new Error('expected a ConfigError');
-  };
+  const problems = (text: string) => problemsOf(() => parseTokensFile(text, 'tokens.yaml'));
 
   it('reads YAML and JSON alike', () => {
     const yaml = `tokens:\n  - name: fincoll\n    scopes: [report-loads]\n    hash: ${hashToken('f'.repeat(32))}\n`;

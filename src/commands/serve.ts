@@ -101,10 +101,10 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
       ? allTokens({ apiToken: shown.operator, readToken: shown.read }, env.tokensFile ? loadTokensFile(env.tokensFile) : [], env.tokensFile ?? 'environment')
       : [];
 
-    const redis = laptop
-      ? await provideRedis(env.redisUrl, env.dataDir, logger)
-      : { url: env.redisUrl ?? DEFAULT_REDIS_URL, embedded: false, close: async () => {} };
-    closers.add('redis server', () => redis.close());
+    // A configured Redis is used as it is; dev and demo find or start one when none is.
+    const providedRedis = laptop && !env.redis ? await provideRedis(undefined, env.dataDir, logger) : undefined;
+    if (providedRedis) closers.add('redis server', () => providedRedis.close());
+    const redis = env.redis ?? providedRedis?.url ?? DEFAULT_REDIS_URL;
     const db = laptop
       ? await provideDatabase(env.databaseUrl, env.dataDir, logger)
       : { url: env.databaseUrl ?? DEFAULT_DATABASE_URL, embedded: false, maxConnections: 10, close: async () => {} };
@@ -113,7 +113,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
     const running = await startServices({
       fleet,
       logger,
-      redisUrl: redis.url,
+      redis,
       databaseUrl: db.url,
       prefix: env.prefix,
       poolMax: db.maxConnections,
@@ -137,7 +137,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
 
     if (laptop) {
       const model = Object.keys(fleet.models)[0] ?? '<model>';
-      printBanner({ mode, url: running.url!, tokens: { operator: shown.operator ?? '', read: shown.read }, made, embedded: { redis: redis.folder, db: db.folder }, hostIds, model });
+      printBanner({ mode, url: running.url!, tokens: { operator: shown.operator ?? '', read: shown.read }, made, embedded: { redis: providedRedis?.folder, db: db.folder }, hostIds, model });
     }
     logger.info({ mode, url: running.url, hosts: hostIds, config: fleet.source }, 'caelum-scheduler is up');
     closeOnSignals(() => closers.close(), logger);

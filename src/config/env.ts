@@ -2,15 +2,26 @@
 // process.env: the parsed value is handed down.
 import os from 'node:os';
 import { z } from 'zod';
-import { ConfigError, issuesToDetails } from './config-error.js';
+import { ConfigError, issuesToDetails, type ErrorDetail } from './config-error.js';
 import { DISPATCH_POLICIES, type DispatchPolicy } from './dispatch-policy.js';
 import { tokenValue as token } from './tokens.js';
+import { resolveSecretFiles, type ReadSecret } from './secret-files.js';
+import { redisConfigFromUrl, redisUrlProblem, withCredentials, type RedisConfig } from './redis-config.js';
 
 const envSchema = z.object({
-  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    .superRefine((url, ctx) => {
+      const problem = redisUrlProblem(url);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+  REDIS_USERNAME: z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
+  REDIS_PASSWORD: z.string().optional(),
   DATABASE_URL: z
     .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })
     .optional(),
+  DATABASE_PASSWORD: z.string().optional(),
   CAELUM_HOST: z
     .string()
     .regex(/^[a-z0-9][a-z0-9-]*$/i, 'must be letters, digits and dashes')
@@ -46,8 +57,9 @@ const envSchema = z.object({
 });
 
 export interface Env {
-  /** Undefined when unset, so that `demo` can tell "use the default" from "use exactly this". */
-  redisUrl: string | undefined;
+  /** Undefined when no REDIS_* variable is set, so that `demo` can tell "use the default" from "use exactly this". */
+  redis: RedisConfig | undefined;
+  /** DATABASE_URL with DATABASE_PASSWORD in it; undefined when neither is set. */
   databaseUrl: string | undefined;
   host: string;
   hostIsExplicit: boolean;
@@ -86,20 +98,35 @@ export interface Env {
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/caelum';
 
-export function parseEnv(source: Record<string, string | undefined>): Env {
+/** `readSecret` reads the files of NAME_FILE variables (secret-files.ts). */
+export function parseEnv(source: Record<string, string | undefined>, readSecret?: ReadSecret): Env {
+  const secrets = resolveSecretFiles(source, readSecret);
+  if (secrets.problems.length > 0) throw new ConfigError('environment', secrets.problems);
+  const resolved = secrets.env;
   // An empty variable means unset: `FOO= cmd` is how people clear one.
-  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const cleaned = Object.fromEntries(Object.entries(resolved).filter(([, v]) => v !== undefined && v !== ''));
   const result = envSchema.safeParse(cleaned);
   if (!result.success) throw new ConfigError('environment', issuesToDetails(result.error.issues));
   const e = result.data;
+  const problems: ErrorDetail[] = [];
   if (e.CAELUM_API_TOKEN && e.CAELUM_API_TOKEN === e.CAELUM_READ_TOKEN) {
-    throw new ConfigError('environment', [
-      { path: 'CAELUM_READ_TOKEN', message: 'must differ from CAELUM_API_TOKEN, or readers could operate' },
-    ]);
+    problems.push({ path: 'CAELUM_READ_TOKEN', message: 'must differ from CAELUM_API_TOKEN, or readers could operate' });
   }
+  const anyRedis = e.REDIS_URL !== undefined || e.REDIS_USERNAME !== undefined || e.REDIS_PASSWORD !== undefined;
+  const redis = withCredentials(redisConfigFromUrl(e.REDIS_URL ?? DEFAULT_REDIS_URL), { username: e.REDIS_USERNAME, password: e.REDIS_PASSWORD });
+  problems.push(...redis.problems);
+  let databaseUrl = e.DATABASE_URL;
+  if (e.DATABASE_PASSWORD !== undefined) {
+    const u = new URL(databaseUrl ?? DEFAULT_DATABASE_URL);
+    if (u.password) problems.push({ path: 'DATABASE_PASSWORD', message: 'DATABASE_URL holds a password as well; set one of them' });
+    // The URL API percent-encodes it; the driver decodes it again.
+    u.password = e.DATABASE_PASSWORD;
+    databaseUrl = u.toString();
+  }
+  if (problems.length > 0) throw new ConfigError('environment', problems);
   return {
-    redisUrl: e.REDIS_URL,
-    databaseUrl: e.DATABASE_URL,
+    redis: anyRedis ? redis.config : undefined,
+    databaseUrl,
     host: e.CAELUM_HOST ?? os.hostname(),
     hostIsExplicit: e.CAELUM_HOST !== undefined,
     configPath: e.CAELUM_CONFIG,

@@ -1,0 +1,63 @@
+// A real `caelum-scheduler api|scheduler|worker` process with exactly the environment the test
+// gives it (nothing inherited but PATH and HOME), its output kept whole so the test can read the
+// log, and a stop that sends SIGTERM to that one pid and waits for it.
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { REPO_ROOT } from './fleet.js';
+import { waitFor } from './wait.js';
+
+export const BIN = path.join(REPO_ROOT, 'bin/caelum-scheduler.js');
+
+export interface ServiceProcess {
+  child: ResultPromise;
+  pid: number;
+  /** Everything it wrote, standard output and error interleaved. */
+  output(): string;
+  /** Where it serves HTTP: the API, or the metrics of a worker or scheduler. */
+  url: string;
+  /** SIGTERM, then its exit code. */
+  stop(): Promise<number | undefined>;
+}
+
+/** Starts the process and resolves once it logs that it is up (or rejects with its output). */
+export async function startService(argv: string[], env: Record<string, string>, opts: { timeoutMs?: number } = {}): Promise<ServiceProcess> {
+  const child = execa('node', [BIN, ...argv], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
+    extendEnv: false,
+    reject: false,
+    all: true,
+  });
+  let out = '';
+  child.all!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  let exited = false;
+  const exit = child.then((r) => {
+    exited = true;
+    return r;
+  });
+  const url = await Promise.race([
+    waitFor(
+      `caelum-scheduler ${argv.join(' ')} to start`,
+      () => {
+        const up = out.split('\n').find((line) => line.includes('"caelum-scheduler is up"'));
+        return up ? ((JSON.parse(up) as { url: string }).url ?? '') : undefined;
+      },
+      { timeoutMs: opts.timeoutMs ?? 30_000 },
+    ),
+    exit.then((r) => Promise.reject(new Error(`caelum-scheduler ${argv.join(' ')} exited (${r.exitCode}) before it was up:\n${out}`))),
+  ]).catch(async (err: unknown) => {
+    if (!exited) child.kill('SIGKILL');
+    await exit;
+    throw err;
+  });
+  return {
+    child,
+    pid: child.pid!,
+    output: () => out,
+    url,
+    async stop() {
+      if (!exited) child.kill('SIGTERM');
+      return (await child).exitCode;
+    },
+  };
+}
