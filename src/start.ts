@@ -12,7 +12,7 @@ import type { LoadedFleet } from './config/load-fleet.js';
 import { withDeadline } from './health.js';
 import { Closers } from './lifecycle.js';
 import type { Logger } from './logger.js';
-import { QueueSet } from './queues/queue-set.js';
+import { QueueSet, type Durability } from './queues/queue-set.js';
 import { closeRedis, createRedis, redactUrl, waitForRedis, type RedisTarget } from './redis.js';
 import { createPool } from './registry/pool.js';
 import { migrate } from './registry/migrate.js';
@@ -43,6 +43,8 @@ export interface StartOptions {
   metricsServer?: { port: number; host: string };
   /** Run the cron scheduler in this process. */
   scheduler?: boolean;
+  /** Replicas that must have an enqueue of the API or the scheduler before it counts (0: none). */
+  durability?: { replicas: number; timeoutMs: number };
   workers?: {
     hostIds: string[];
     baseEnv: Record<string, string>;
@@ -108,9 +110,20 @@ export async function startServices(opts: StartOptions): Promise<Running> {
     const workerConnections = opts.workers ? openWorkerConnections(opts.redis, opts.workers.hostIds, opts.logger, closers) : undefined;
 
     const metrics = createMetrics();
+    // Durable enqueues for the producers that answer someone (the API's caller, the scheduler's
+    // fire history), on a connection of their own, since WAIT blocks the connection it runs on.
+    let durability: Durability | undefined;
+    if (opts.durability && opts.durability.replicas > 0 && (opts.api || opts.scheduler)) {
+      const connection = createRedis(opts.redis, 'producer', opts.logger);
+      closers.add('durable-write redis', () => closeRedis(connection));
+      await waitForRedis(connection, opts.redis).catch((err: unknown) => {
+        throw new StartupError(toError(err).message, { cause: err });
+      });
+      durability = { connection, ...opts.durability };
+    }
     // One queue set for every producer of the process (API, scheduler, jobs that enqueue
     // follow-ups); enqueue() refuses at once while Redis is away, whoever calls it.
-    const queues = new QueueSet(opts.fleet, redis, opts.prefix, opts.logger);
+    const queues = new QueueSet(opts.fleet, redis, opts.prefix, opts.logger, durability);
     closers.add('queues', () => queues.close());
     // One lock for the process. Its holders are data-sync jobs, which must ride out a Redis blip
     // rather than fail at once, so it uses the workers' waiting connection when there is one;

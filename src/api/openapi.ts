@@ -31,12 +31,17 @@ interface RouteDoc {
   /** The success answer's shape, where it is documented. */
   response?: z.ZodType;
   ok?: number;
+  /** Takes an Idempotency-Key header. */
+  idempotent?: boolean;
 }
 
 const json = (schema: z.ZodType, io: 'input' | 'output' = 'input') => z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'openapi-3.0' });
 
 function parameters(route: RouteDoc) {
-  const params = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+  const params: { name: string | undefined; in: string; required: boolean; schema: { type: string }; description?: string }[] = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+  if (route.idempotent) {
+    params.push({ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string' }, description: 'A retry with the same key returns the first request\'s job (200) instead of adding another' });
+  }
   if (route.query) {
     const schema = json(route.query) as { properties?: Record<string, unknown>; required?: string[] };
     for (const [name, s] of Object.entries(schema.properties ?? {})) {
@@ -55,6 +60,7 @@ export function openApiDocument(fleet: LoadedFleet, version: string) {
       access: 'enqueue' as const,
       body: payloadSchemas[kind],
       ok: 201,
+      idempotent: true,
     })),
     { method: 'get', path: '/api/jobs', summary: 'List jobs, newest first', access: 'read', query: jobListQuery },
     { method: 'get', path: '/api/jobs/{id}', summary: 'A job: state, progress, attempts, result, failure, log tail, why it waits', access: 'read' },

@@ -120,6 +120,7 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
       schema: env.dbSchema,
       ...(withApi ? { api: { tokens, port: env.port, host: env.bindAddress, requestLogLevel: laptop ? 'debug' : 'info' } } : {}),
       scheduler: mode === 'scheduler' || laptop,
+      durability: env.durability,
       ...(withApi ? {} : { metricsServer: { port: metricsPort, host: env.bindAddress } }),
       ...(hostIds.length
         ? {

@@ -43,6 +43,9 @@ const envSchema = z.object({
   CAELUM_API_TOKEN: token.optional(),
   CAELUM_READ_TOKEN: token.optional(),
   CAELUM_TOKENS_FILE: z.string().min(1).optional(),
+  CAELUM_REDIS_MIN_REPLICAS: z.coerce.number().int().min(0).max(16).default(0),
+  // Below the producer connection's command bound (3 s), which WAIT runs under.
+  CAELUM_REDIS_WAIT_MS: z.coerce.number().int().min(10).max(2500, 'must be at most 2500 (a command on the API\'s connection gives up after 3000)').default(1000),
   CAELUM_JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   CAELUM_STALLED_CHECK_MS: z.coerce.number().int().min(500).default(30_000),
   CAELUM_HEARTBEAT_MS: z.coerce.number().int().min(200).default(5_000),
@@ -80,6 +83,8 @@ export interface Env {
   readToken: string | undefined;
   /** Named tokens with scopes, stored hashed (src/config/tokens.ts); read by the processes that serve the API. */
   tokensFile: string | undefined;
+  /** Enqueues (API, scheduler) are acknowledged once this many replicas have them (Redis WAIT). */
+  durability: { replicas: number; timeoutMs: number };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   worker: {
     lockDurationMs: number;
@@ -140,6 +145,7 @@ export function parseEnv(source: Record<string, string | undefined>, readSecret?
     apiToken: e.CAELUM_API_TOKEN,
     readToken: e.CAELUM_READ_TOKEN,
     tokensFile: e.CAELUM_TOKENS_FILE,
+    durability: { replicas: e.CAELUM_REDIS_MIN_REPLICAS, timeoutMs: e.CAELUM_REDIS_WAIT_MS },
     logLevel: e.LOG_LEVEL,
     worker: {
       lockDurationMs: e.CAELUM_JOB_LOCK_MS,

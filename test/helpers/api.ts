@@ -73,6 +73,8 @@ export async function startApi(
     requestLogLevel?: RequestLogLevel;
     /** How often the feed index reads the heads again (feed-index.ts). */
     feedRefreshMs?: number;
+    /** Durable enqueues: acknowledged once this many replicas have them. */
+    durability?: { replicas: number; timeoutMs: number };
   } = {},
 ): Promise<ApiHarness> {
   const fleet = opts.fleet ?? testFleet();
@@ -86,7 +88,9 @@ export async function startApi(
   const own: TestSchema | undefined = opts.schema || databaseUrl === DEAD_DATABASE_URL ? undefined : await createTestSchema('api', databaseUrl);
   const schema = opts.schema ?? own?.schema;
   const pool = createPool(databaseUrl, testLogger, { max: opts.poolMax ?? 4, ...(schema ? { schema } : {}) });
-  const queues = new QueueSet(fleet, redis, prefix, testLogger);
+  const writes = opts.durability ? createRedis(redisUrl, 'producer', testLogger) : undefined;
+  if (writes) await waitForRedis(writes, redisUrl);
+  const queues = new QueueSet(fleet, redis, prefix, testLogger, writes && opts.durability ? { connection: writes, ...opts.durability } : undefined);
   // Against a dead Redis (the "Redis is down" tests) the feed subscribes to the live one, since
   // subscribing waits for a connection.
   const subscriber = createRedis(dead ? REDIS_URL : redisUrl, 'worker', testLogger);
@@ -115,6 +119,7 @@ export async function startApi(
       await closeRedis(subscriber);
       await queues.close();
       await closeRedis(redis);
+      if (writes) await closeRedis(writes);
       await pool.end();
       await own?.drop();
       if (redisUrl === REDIS_URL && !opts.shared) await deletePrefix(prefix);
