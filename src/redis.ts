@@ -2,13 +2,19 @@
 // gets 503 at once when Redis is away instead of hanging; worker connections wait and retry
 // (maxRetriesPerRequest: null), as BullMQ requires for blocking commands.
 import { Redis, type RedisOptions } from 'ioredis';
-import { describeRedis, redisConfigFromUrl, type RedisConfig } from './config/redis-config.js';
+import type { ConnectionOptions } from 'node:tls';
+import { describeRedis, redisConfigFromUrl, type RedisConfig, type RedisTls } from './config/redis-config.js';
 import type { Logger } from './logger.js';
 
 /** A redis:// URL (tests, the demo's own server) or the parsed configuration. */
 export type RedisTarget = string | RedisConfig;
 
 const configOf = (target: RedisTarget): RedisConfig => (typeof target === 'string' ? redisConfigFromUrl(target) : target);
+
+/** Node's TLS options: verify the server against the CA given (or the system's), present a client certificate when given. */
+function tlsOptions(t: RedisTls): ConnectionOptions {
+  return { ...(t.ca ? { ca: t.ca } : {}), ...(t.cert ? { cert: t.cert } : {}), ...(t.key ? { key: t.key } : {}) };
+}
 
 /** Where to connect and how to log in, as ioredis takes it. */
 function connectionOptions(c: RedisConfig): RedisOptions {
@@ -18,7 +24,7 @@ function connectionOptions(c: RedisConfig): RedisOptions {
     db: c.db,
     ...(c.username !== undefined ? { username: c.username } : {}),
     ...(c.password !== undefined ? { password: c.password } : {}),
-    ...(c.tls ? { tls: {} } : {}),
+    ...(c.tls ? { tls: tlsOptions(c.tls) } : {}),
   };
 }
 
@@ -50,6 +56,9 @@ export function createRedis(target: RedisTarget, role: RedisRole, logger: Logger
     enableOfflineQueue: role !== 'producer',
     ...(role === 'producer' ? { commandTimeout: PRODUCER_COMMAND_TIMEOUT_MS } : {}),
     connectTimeout: 2000,
+    // No CLIENT SETINFO on connect: the ACL user of deploy/redis/caelum-acl.conf has no use for
+    // it (and Redis before 7.2 does not know it, so it cannot even be granted there).
+    disableClientInfo: true,
     retryStrategy: (times) => Math.min(times * 200, 2000),
     lazyConnect: false,
   });

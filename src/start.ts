@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { buildApp } from './api/app.js';
 import type { TokenEntry } from './config/tokens.js';
+import type { PostgresTls } from './config/postgres-tls.js';
 import type { RequestLogLevel } from './api/request-log.js';
 import type { LoadedFleet } from './config/load-fleet.js';
 import { withDeadline } from './health.js';
@@ -34,6 +35,7 @@ export interface StartOptions {
   logger: Logger;
   redis: RedisTarget;
   databaseUrl: string;
+  databaseTls?: PostgresTls | undefined;
   prefix: string;
   poolMax: number;
   /** Postgres schema of the service's tables. */
@@ -88,7 +90,7 @@ export function openWorkerConnections(redis: RedisTarget, hostIds: string[], log
 export async function startServices(opts: StartOptions): Promise<Running> {
   const closers = new Closers(opts.logger);
   try {
-    const pool = createPool(opts.databaseUrl, opts.logger, { max: opts.poolMax, schema: opts.schema });
+    const pool = createPool(opts.databaseUrl, opts.logger, { max: opts.poolMax, schema: opts.schema, tls: opts.databaseTls });
     closers.add('postgres pool', () => pool.end());
     await withDeadline(pool.query('select 1'), 5000, 'postgres').catch((err: unknown) => {
       throw new StartupError(`PostgreSQL at ${redactUrl(opts.databaseUrl)} is unreachable: ${toError(err).message}`, { cause: err });

@@ -41,7 +41,7 @@ describe('<NAME>_FILE', () => {
     const fromFiles = parseEnv(Object.fromEntries(SECRET_VARIABLES.map((name) => [`${name}_FILE`, secretFile(name, VALID[name])])));
     const direct = parseEnv({ ...VALID });
     expect(fromFiles).toEqual(direct);
-    expect(fromFiles.redis).toEqual({ host: 'redis.internal', port: 6390, db: 2, username: 'caelum', password: 'redis-secret-1', tls: true });
+    expect(fromFiles.redis).toEqual({ host: 'redis.internal', port: 6390, db: 2, username: 'caelum', password: 'redis-secret-1', tls: {} });
     expect([fromFiles.databaseUrl, fromFiles.apiToken, fromFiles.readToken]).toEqual([
       'postgres://caelum:db-secret-1@postgres.internal:5432/caelum',
       VALID.CAELUM_API_TOKEN,

@@ -115,6 +115,8 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
       logger,
       redis,
       databaseUrl: db.url,
+      // Only for the configured server: the embedded PGlite of dev and demo speaks plain text.
+      ...(db.embedded ? {} : { databaseTls: env.databaseTls }),
       prefix: env.prefix,
       poolMax: db.maxConnections,
       schema: env.dbSchema,

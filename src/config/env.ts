@@ -6,7 +6,8 @@ import { ConfigError, issuesToDetails, type ErrorDetail } from './config-error.j
 import { DISPATCH_POLICIES, type DispatchPolicy } from './dispatch-policy.js';
 import { tokenValue as token } from './tokens.js';
 import { resolveSecretFiles, type ReadSecret } from './secret-files.js';
-import { redisConfigFromUrl, redisUrlProblem, withCredentials, type RedisConfig } from './redis-config.js';
+import { postgresTls, type PostgresTls } from './postgres-tls.js';
+import { redisConfigFromUrl, redisUrlProblem, withCredentials, withTlsFiles, type RedisConfig } from './redis-config.js';
 
 const envSchema = z.object({
   REDIS_URL: z
@@ -18,6 +19,9 @@ const envSchema = z.object({
     .optional(),
   REDIS_USERNAME: z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
   REDIS_PASSWORD: z.string().optional(),
+  REDIS_TLS_CA_FILE: z.string().min(1).optional(),
+  REDIS_TLS_CERT_FILE: z.string().min(1).optional(),
+  REDIS_TLS_KEY_FILE: z.string().min(1).optional(),
   DATABASE_URL: z
     .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })
     .optional(),
@@ -62,8 +66,10 @@ const envSchema = z.object({
 export interface Env {
   /** Undefined when no REDIS_* variable is set, so that `demo` can tell "use the default" from "use exactly this". */
   redis: RedisConfig | undefined;
-  /** DATABASE_URL with DATABASE_PASSWORD in it; undefined when neither is set. */
+  /** DATABASE_URL with DATABASE_PASSWORD in it and its TLS parameters taken out; undefined when neither is set. */
   databaseUrl: string | undefined;
+  /** TLS to PostgreSQL, from DATABASE_URL's sslmode, sslrootcert, sslcert and sslkey. */
+  databaseTls: PostgresTls | undefined;
   host: string;
   hostIsExplicit: boolean;
   configPath: string;
@@ -117,9 +123,10 @@ export function parseEnv(source: Record<string, string | undefined>, readSecret?
   if (e.CAELUM_API_TOKEN && e.CAELUM_API_TOKEN === e.CAELUM_READ_TOKEN) {
     problems.push({ path: 'CAELUM_READ_TOKEN', message: 'must differ from CAELUM_API_TOKEN, or readers could operate' });
   }
-  const anyRedis = e.REDIS_URL !== undefined || e.REDIS_USERNAME !== undefined || e.REDIS_PASSWORD !== undefined;
-  const redis = withCredentials(redisConfigFromUrl(e.REDIS_URL ?? DEFAULT_REDIS_URL), { username: e.REDIS_USERNAME, password: e.REDIS_PASSWORD });
-  problems.push(...redis.problems);
+  const anyRedis = Object.keys(e).some((name) => name.startsWith('REDIS_'));
+  const credentials = withCredentials(redisConfigFromUrl(e.REDIS_URL ?? DEFAULT_REDIS_URL), { username: e.REDIS_USERNAME, password: e.REDIS_PASSWORD });
+  const redis = withTlsFiles(credentials.config, { caFile: e.REDIS_TLS_CA_FILE, certFile: e.REDIS_TLS_CERT_FILE, keyFile: e.REDIS_TLS_KEY_FILE });
+  problems.push(...credentials.problems, ...redis.problems);
   let databaseUrl = e.DATABASE_URL;
   if (e.DATABASE_PASSWORD !== undefined) {
     const u = new URL(databaseUrl ?? DEFAULT_DATABASE_URL);
@@ -128,10 +135,13 @@ export function parseEnv(source: Record<string, string | undefined>, readSecret?
     u.password = e.DATABASE_PASSWORD;
     databaseUrl = u.toString();
   }
+  const pg = databaseUrl === undefined ? undefined : postgresTls(databaseUrl);
+  problems.push(...(pg?.problems ?? []));
   if (problems.length > 0) throw new ConfigError('environment', problems);
   return {
     redis: anyRedis ? redis.config : undefined,
-    databaseUrl,
+    databaseUrl: pg?.url,
+    databaseTls: pg?.tls,
     host: e.CAELUM_HOST ?? os.hostname(),
     hostIsExplicit: e.CAELUM_HOST !== undefined,
     configPath: e.CAELUM_CONFIG,

@@ -1,6 +1,15 @@
 // Where Redis is and how to log in: parsed from REDIS_URL and the REDIS_* variables at start,
 // handed to src/redis.ts, which builds every connection from it.
+import { readFileSync } from 'node:fs';
 import type { ErrorDetail } from './config-error.js';
+
+/** TLS to Redis: PEM contents, read at start. No CA: the system's authorities. */
+export interface RedisTls {
+  ca?: string | undefined;
+  /** A client certificate and its key, for a Redis with tls-auth-clients on. */
+  cert?: string | undefined;
+  key?: string | undefined;
+}
 
 export interface RedisConfig {
   host: string;
@@ -9,8 +18,8 @@ export interface RedisConfig {
   /** A Redis ACL user (Redis 6+); without one, the default user. */
   username?: string | undefined;
   password?: string | undefined;
-  /** rediss://: TLS, verified against the system's certificate authorities. */
-  tls: boolean;
+  /** rediss://: TLS, the server's certificate verified (against the CA file, or the system's). */
+  tls?: RedisTls | undefined;
 }
 
 export const DEFAULT_REDIS_PORT = 6379;
@@ -25,8 +34,44 @@ export function redisConfigFromUrl(url: string): RedisConfig {
     db: Number.isInteger(db) ? db : 0,
     username: u.username ? decodeURIComponent(u.username) : undefined,
     password: u.password ? decodeURIComponent(u.password) : undefined,
-    tls: u.protocol === 'rediss:',
+    tls: u.protocol === 'rediss:' ? {} : undefined,
   };
+}
+
+export interface RedisTlsFiles {
+  caFile?: string | undefined;
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+}
+
+/** Reads the TLS files into the configuration; each problem names its variable. */
+export function withTlsFiles(config: RedisConfig, files: RedisTlsFiles): { config: RedisConfig; problems: ErrorDetail[] } {
+  const problems: ErrorDetail[] = [];
+  const named = Object.entries({ REDIS_TLS_CA_FILE: files.caFile, REDIS_TLS_CERT_FILE: files.certFile, REDIS_TLS_KEY_FILE: files.keyFile }).filter(
+    (e): e is [string, string] => e[1] !== undefined,
+  );
+  if (named.length === 0) return { config, problems };
+  if (!config.tls) {
+    return { config, problems: named.map(([variable]) => ({ path: variable, message: 'Redis TLS is off: use a rediss:// URL' })) };
+  }
+  if ((files.certFile === undefined) !== (files.keyFile === undefined)) {
+    problems.push({ path: files.certFile ? 'REDIS_TLS_KEY_FILE' : 'REDIS_TLS_CERT_FILE', message: 'a client certificate needs its key, and a key its certificate' });
+  }
+  const read = (variable: string, file: string | undefined): string | undefined => {
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      problems.push({ path: variable, message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+      return undefined;
+    }
+  };
+  const tls: RedisTls = {
+    ca: read('REDIS_TLS_CA_FILE', files.caFile),
+    cert: read('REDIS_TLS_CERT_FILE', files.certFile),
+    key: read('REDIS_TLS_KEY_FILE', files.keyFile),
+  };
+  return { config: { ...config, tls }, problems };
 }
 
 /** The URL's database path must be a number, as redis-cli and ioredis read it. */

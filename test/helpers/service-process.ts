@@ -19,7 +19,7 @@ export interface ServiceProcess {
   stop(): Promise<number | undefined>;
 }
 
-/** Starts the process and resolves once it logs that it is up (or rejects with its output). */
+/** Starts the process and resolves once it logs that it is up (at LOG_LEVEL info or below), or rejects with its output. */
 export async function startService(argv: string[], env: Record<string, string>, opts: { timeoutMs?: number } = {}): Promise<ServiceProcess> {
   const child = execa('node', [BIN, ...argv], {
     cwd: REPO_ROOT,
@@ -48,7 +48,7 @@ export async function startService(argv: string[], env: Record<string, string>, 
   ]).catch(async (err: unknown) => {
     if (!exited) child.kill('SIGKILL');
     await exit;
-    throw err;
+    throw exited && out ? new Error(`${(err as Error).message}\n${out}`) : err;
   });
   return {
     child,
