@@ -16,9 +16,15 @@ import { MissingRedisError } from './dev/embedded-redis.js';
 import { FolderLockedError } from './dev/pid-lock.js';
 import { SchemaAheadError } from './registry/migrate.js';
 
-const ENV_HELP = `Environment:
-  REDIS_URL          Redis (default redis://127.0.0.1:6379)
-  DATABASE_URL       PostgreSQL (default postgres://postgres@127.0.0.1:5432/caelum)
+const ENV_HELP = `Environment (each secret also as <NAME>_FILE, a file holding it):
+  REDIS_URL          Redis (default redis://127.0.0.1:6379; rediss:// for TLS)
+  REDIS_USERNAME, REDIS_PASSWORD   the Redis ACL user and its password
+  REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE   TLS: the CA, a client certificate
+  REDIS_SENTINELS, REDIS_SENTINEL_NAME   instead of REDIS_URL: host:port,… of the sentinels, and
+                     the primary's name (REDIS_SENTINEL_PASSWORD, REDIS_SENTINEL_TLS, REDIS_TLS)
+  CAELUM_REDIS_MIN_REPLICAS   acknowledge an enqueue once this many replicas have it (default 0)
+  DATABASE_URL       PostgreSQL (default postgres://postgres@127.0.0.1:5432/caelum;
+                     ?sslmode=verify-full&sslrootcert=… for TLS); DATABASE_PASSWORD
   CAELUM_CONFIG      the fleet file (default workers.config.ts)
   CAELUM_HOST        this machine's host id (default its hostname)
   CAELUM_PREFIX      Redis key prefix of the queues (default caelum)

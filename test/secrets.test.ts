@@ -25,28 +25,35 @@ const secretFile = (name: string, value: string) => {
   return file;
 };
 
-/** A valid value of every secret variable: a new secret that is not listed here fails to compile. */
-const VALID: Record<(typeof SECRET_VARIABLES)[number], string> = {
+/**
+ * A valid value of every secret variable, with the variables it needs beside it: a new secret
+ * that is not listed here fails to compile.
+ */
+const VALID: Record<(typeof SECRET_VARIABLES)[number], { value: string; context?: Record<string, string> }> = {
   // The passwords come in their own variables, so the URLs carry none (both at once is refused).
-  REDIS_URL: 'rediss://caelum@redis.internal:6390/2',
-  REDIS_PASSWORD: 'redis-secret-1',
-  DATABASE_URL: 'postgres://caelum@postgres.internal:5432/caelum',
-  DATABASE_PASSWORD: 'db-secret-1',
-  CAELUM_API_TOKEN: 'operator-secret-token-1',
-  CAELUM_READ_TOKEN: 'reader-secret-token-1',
+  REDIS_URL: { value: 'rediss://caelum@redis.internal:6390/2' },
+  REDIS_PASSWORD: { value: 'redis-secret-1' },
+  REDIS_SENTINEL_PASSWORD: { value: 'sentinel-secret-1', context: { REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_NAME: 'caelum' } },
+  DATABASE_URL: { value: 'postgres://caelum@postgres.internal:5432/caelum' },
+  DATABASE_PASSWORD: { value: 'db-secret-1' },
+  CAELUM_API_TOKEN: { value: 'operator-secret-token-1' },
+  CAELUM_READ_TOKEN: { value: 'reader-secret-token-1' },
 };
 
 describe('<NAME>_FILE', () => {
-  it('reads every secret variable from a file, without the trailing line break', () => {
-    const fromFiles = parseEnv(Object.fromEntries(SECRET_VARIABLES.map((name) => [`${name}_FILE`, secretFile(name, VALID[name])])));
-    const direct = parseEnv({ ...VALID });
-    expect(fromFiles).toEqual(direct);
-    expect(fromFiles.redis).toEqual({ host: 'redis.internal', port: 6390, db: 2, username: 'caelum', password: 'redis-secret-1', tls: {} });
-    expect([fromFiles.databaseUrl, fromFiles.apiToken, fromFiles.readToken]).toEqual([
-      'postgres://caelum:db-secret-1@postgres.internal:5432/caelum',
-      VALID.CAELUM_API_TOKEN,
-      VALID.CAELUM_READ_TOKEN,
-    ]);
+  it.each(SECRET_VARIABLES)('%s_FILE gives what %s gives, without the trailing line break', (name) => {
+    const { value, context } = VALID[name];
+    const direct = parseEnv({ ...context, [name]: value });
+    expect(parseEnv({ ...context, [`${name}_FILE`]: secretFile(name, value) })).toEqual(direct);
+    // The variable changed the configuration (so the comparison above compares something).
+    expect(direct).not.toEqual(parseEnv({ ...context }));
+  });
+
+  it('reads several at once into one configuration', () => {
+    const names = ['REDIS_URL', 'REDIS_PASSWORD', 'DATABASE_URL', 'DATABASE_PASSWORD', 'CAELUM_API_TOKEN', 'CAELUM_READ_TOKEN'] as const;
+    const env = parseEnv(Object.fromEntries(names.map((name) => [`${name}_FILE`, secretFile(name, VALID[name].value)])));
+    expect(env.redis).toEqual({ host: 'redis.internal', port: 6390, db: 2, username: 'caelum', password: 'redis-secret-1', tls: {} });
+    expect([env.databaseUrl, env.apiToken, env.readToken]).toEqual(['postgres://caelum:db-secret-1@postgres.internal:5432/caelum', VALID.CAELUM_API_TOKEN.value, VALID.CAELUM_READ_TOKEN.value]);
   });
 
   it('refuses both forms at once, a file it cannot read and an empty one, naming the variable and never the secret', () => {
@@ -54,8 +61,8 @@ describe('<NAME>_FILE', () => {
     writeFileSync(empty, '\n');
     const problems = problemsOf(() =>
       parseEnv({
-        CAELUM_API_TOKEN: VALID.CAELUM_API_TOKEN,
-        CAELUM_API_TOKEN_FILE: secretFile('api', VALID.CAELUM_API_TOKEN),
+        CAELUM_API_TOKEN: VALID.CAELUM_API_TOKEN.value,
+        CAELUM_API_TOKEN_FILE: secretFile('api', VALID.CAELUM_API_TOKEN.value),
         DATABASE_URL_FILE: path.join(dir, 'missing'),
         REDIS_URL_FILE: empty,
       }),

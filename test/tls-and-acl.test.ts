@@ -5,7 +5,6 @@
 // two workers run real work (a retrain on fresh data with its syncs and validation, cron fires,
 // a cancel, a drain, a long-poll of the feed, Bull Board), and Redis's ACL LOG must stay empty:
 // nothing the service does is refused.
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnv } from '../src/config/env.js';
 import { closeRedis, createRedis, waitForRedis } from '../src/redis.js';
+import { shippedUser } from './helpers/acl.js';
 import { makeCa, type TestCa } from './helpers/certificates.js';
 import { problemsOf } from './helpers/config-problems.js';
 import { REPO_ROOT } from './helpers/fleet.js';
@@ -29,17 +29,6 @@ const password = `redis-acl-password-${prefix}`;
 const ADMIN = 'admin-password-of-the-test';
 const OPERATOR = 'operator-token-of-the-tls-test';
 
-/** The shipped ACL line, for this test's prefix and password. */
-export function aclConf(forPrefix: string, forPassword: string): string {
-  const shipped = readFileSync(path.join(REPO_ROOT, 'deploy/redis/caelum-acl.conf'), 'utf8');
-  const user = shipped.split('\n').find((l) => l.startsWith('user caelum '));
-  if (!user) throw new Error('deploy/redis/caelum-acl.conf has no "user caelum" line');
-  return user
-    .replace(/#0{64}/, `#${createHash('sha256').update(forPassword).digest('hex')}`)
-    .replaceAll('~caelum:*', `~${forPrefix}:*`)
-    .replaceAll('&caelum:*', `&${forPrefix}:*`);
-}
-
 let ca: TestCa;
 let redis: PrivateRedis;
 let postgres: PrivatePostgres;
@@ -52,7 +41,7 @@ beforeAll(async () => {
   const server = await ca.issue('redis-server', 'localhost', ['DNS:localhost', 'IP:127.0.0.1']);
   clientCert = await ca.issue('caelum-client', 'caelum');
   const conf = path.join(dir, 'users.conf');
-  writeFileSync(conf, ['user default off', `user admin on >${ADMIN} ~* &* +@all`, aclConf(prefix, password), ''].join('\n'));
+  writeFileSync(conf, ['user default off', `user admin on >${ADMIN} ~* &* +@all`, shippedUser('caelum', prefix, password), ''].join('\n'));
   const tls = { ca: readFileSync(ca.ca), cert: readFileSync(clientCert.cert), key: readFileSync(clientCert.key) };
   redis = await PrivateRedis.start(mkdtempSync(path.join(dir, 'redis-')), {
     appendOnly: true,
@@ -166,12 +155,12 @@ describe.skipIf(!postgresBin())('TLS and the ACL user', () => {
   });
 
   it('the README shows the ACL line that is shipped', () => {
-    const line = aclConf('caelum', 'x').replace(/#[0-9a-f]{64}/, '#<sha256 of the password>');
+    const line = shippedUser('caelum', 'caelum', 'x').replace(/#[0-9a-f]{64}/, '#<sha256 of the password>');
     expect(readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8')).toContain(line);
   });
 
   it('names each bad TLS setting', () => {
-    expect(problemsOf(() => parseEnv({ REDIS_URL: 'redis://h:1', REDIS_TLS_CA_FILE: ca.ca }))).toEqual(['REDIS_TLS_CA_FILE: Redis TLS is off: use a rediss:// URL']);
+    expect(problemsOf(() => parseEnv({ REDIS_URL: 'redis://h:1', REDIS_TLS_CA_FILE: ca.ca }))).toEqual(['REDIS_TLS_CA_FILE: Redis TLS is off: use a rediss:// URL (or REDIS_TLS=true with Sentinel)']);
     expect(problemsOf(() => parseEnv({ REDIS_URL: 'rediss://h:1', REDIS_TLS_CERT_FILE: clientCert.cert, REDIS_TLS_CA_FILE: path.join(dir, 'nope.crt') }))).toEqual([
       'REDIS_TLS_KEY_FILE: a client certificate needs its key, and a key its certificate',
       `REDIS_TLS_CA_FILE: cannot read ${path.join(dir, 'nope.crt')}: ENOENT`,

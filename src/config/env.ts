@@ -7,7 +7,9 @@ import { DISPATCH_POLICIES, type DispatchPolicy } from './dispatch-policy.js';
 import { tokenValue as token } from './tokens.js';
 import { resolveSecretFiles, type ReadSecret } from './secret-files.js';
 import { postgresTls, type PostgresTls } from './postgres-tls.js';
-import { redisConfigFromUrl, redisUrlProblem, withCredentials, withTlsFiles, type RedisConfig } from './redis-config.js';
+import { redisConfigFromUrl, redisUrlProblem, sentinelConfig, withCredentials, withTlsFiles, type RedisConfig } from './redis-config.js';
+
+const flag = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
 
 const envSchema = z.object({
   REDIS_URL: z
@@ -19,6 +21,12 @@ const envSchema = z.object({
     .optional(),
   REDIS_USERNAME: z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
   REDIS_PASSWORD: z.string().optional(),
+  REDIS_SENTINELS: z.string().min(1).optional(),
+  REDIS_SENTINEL_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be a sentinel master name (letters, digits, ".", "_", "-")').optional(),
+  REDIS_SENTINEL_USERNAME: z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  REDIS_TLS: flag.optional(),
+  REDIS_SENTINEL_TLS: flag.optional(),
   REDIS_TLS_CA_FILE: z.string().min(1).optional(),
   REDIS_TLS_CERT_FILE: z.string().min(1).optional(),
   REDIS_TLS_KEY_FILE: z.string().min(1).optional(),
@@ -124,7 +132,20 @@ export function parseEnv(source: Record<string, string | undefined>, readSecret?
     problems.push({ path: 'CAELUM_READ_TOKEN', message: 'must differ from CAELUM_API_TOKEN, or readers could operate' });
   }
   const anyRedis = Object.keys(e).some((name) => name.startsWith('REDIS_'));
-  const credentials = withCredentials(redisConfigFromUrl(e.REDIS_URL ?? DEFAULT_REDIS_URL), { username: e.REDIS_USERNAME, password: e.REDIS_PASSWORD });
+  const sentinel = sentinelConfig({
+    url: e.REDIS_URL,
+    sentinels: e.REDIS_SENTINELS,
+    name: e.REDIS_SENTINEL_NAME,
+    username: e.REDIS_SENTINEL_USERNAME,
+    password: e.REDIS_SENTINEL_PASSWORD,
+    tls: e.REDIS_TLS,
+    sentinelTls: e.REDIS_SENTINEL_TLS,
+  });
+  problems.push(...sentinel.problems);
+  const server: RedisConfig = sentinel.sentinel
+    ? { host: '', port: 0, db: 0, sentinel: sentinel.sentinel, tls: e.REDIS_TLS ? {} : undefined }
+    : redisConfigFromUrl(e.REDIS_URL ?? DEFAULT_REDIS_URL);
+  const credentials = withCredentials(server, { username: e.REDIS_USERNAME, password: e.REDIS_PASSWORD });
   const redis = withTlsFiles(credentials.config, { caFile: e.REDIS_TLS_CA_FILE, certFile: e.REDIS_TLS_CERT_FILE, keyFile: e.REDIS_TLS_KEY_FILE });
   problems.push(...credentials.problems, ...redis.problems);
   let databaseUrl = e.DATABASE_URL;

@@ -11,10 +11,24 @@ export interface RedisTls {
   key?: string | undefined;
 }
 
+/** Redis Sentinel: the sentinels to ask, and the name they monitor the primary under. */
+export interface SentinelConfig {
+  nodes: { host: string; port: number }[];
+  name: string;
+  /** The sentinels' own credentials (their requirepass or ACL user), when they have any. */
+  username?: string | undefined;
+  password?: string | undefined;
+  /** TLS to the sentinels too, with the same CA and client certificate. */
+  tls: boolean;
+}
+
 export interface RedisConfig {
+  /** The one server of REDIS_URL; with `sentinel`, not used (empty): the sentinels name the primary. */
   host: string;
   port: number;
   db: number;
+  /** Follow the primary the sentinels name, through failovers. */
+  sentinel?: SentinelConfig | undefined;
   /** A Redis ACL user (Redis 6+); without one, the default user. */
   username?: string | undefined;
   password?: string | undefined;
@@ -52,7 +66,7 @@ export function withTlsFiles(config: RedisConfig, files: RedisTlsFiles): { confi
   );
   if (named.length === 0) return { config, problems };
   if (!config.tls) {
-    return { config, problems: named.map(([variable]) => ({ path: variable, message: 'Redis TLS is off: use a rediss:// URL' })) };
+    return { config, problems: named.map(([variable]) => ({ path: variable, message: 'Redis TLS is off: use a rediss:// URL (or REDIS_TLS=true with Sentinel)' })) };
   }
   if ((files.certFile === undefined) !== (files.keyFile === undefined)) {
     problems.push({ path: files.certFile ? 'REDIS_TLS_KEY_FILE' : 'REDIS_TLS_CERT_FILE', message: 'a client certificate needs its key, and a key its certificate' });
@@ -101,8 +115,54 @@ export function withCredentials(
   };
 }
 
+const hostPort = (n: { host: string; port: number }) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`;
+
+/**
+ * REDIS_SENTINELS (`host:port,host:port`, IPv6 as `[::1]:26379`) and the variables that go
+ * with it, onto the credentials and TLS of the data nodes. REDIS_URL names one server, so it and
+ * the sentinels exclude each other.
+ */
+export function sentinelConfig(vars: {
+  url?: string | undefined;
+  sentinels?: string | undefined;
+  name?: string | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
+  tls?: boolean | undefined;
+  sentinelTls?: boolean | undefined;
+}): { sentinel: SentinelConfig | undefined; problems: ErrorDetail[] } {
+  const problems: ErrorDetail[] = [];
+  if (vars.sentinels === undefined) {
+    const stray = Object.entries({ REDIS_SENTINEL_NAME: vars.name, REDIS_SENTINEL_USERNAME: vars.username, REDIS_SENTINEL_PASSWORD: vars.password, REDIS_SENTINEL_TLS: vars.sentinelTls, REDIS_TLS: vars.tls });
+    for (const [variable, value] of stray) {
+      if (value !== undefined) problems.push({ path: variable, message: variable === 'REDIS_TLS' ? 'only with REDIS_SENTINELS; for one server use a rediss:// URL' : 'only with REDIS_SENTINELS' });
+    }
+    return { sentinel: undefined, problems };
+  }
+  if (vars.url !== undefined) problems.push({ path: 'REDIS_SENTINELS', message: 'REDIS_URL is set as well; with Sentinel the sentinels name the primary, so set one of them' });
+  if (vars.name === undefined) problems.push({ path: 'REDIS_SENTINEL_NAME', message: 'required with REDIS_SENTINELS: the name the sentinels monitor the primary under (sentinel monitor <name> …)' });
+  const nodes = vars.sentinels
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const m = /^(?:\[([0-9a-f:.]+)\]|([^:\s\[\]]+)):(\d{1,5})$/i.exec(entry);
+      const port = Number(m?.[3]);
+      if (!m || port < 1 || port > 65535) {
+        problems.push({ path: 'REDIS_SENTINELS', message: `"${entry}" is not host:port (IPv6 as [::1]:26379)` });
+        return undefined;
+      }
+      return { host: (m[1] ?? m[2])!, port };
+    })
+    .filter((n): n is { host: string; port: number } => n !== undefined);
+  if (nodes.length === 0 && problems.length === 0) problems.push({ path: 'REDIS_SENTINELS', message: 'name at least one sentinel' });
+  return { sentinel: { nodes, name: vars.name ?? '', username: vars.username, password: vars.password, tls: vars.sentinelTls ?? false }, problems };
+}
+
 /** For messages and logs: where, as whom, never the password. */
 export function describeRedis(c: RedisConfig): string {
-  const host = c.host.includes(':') ? `[${c.host}]` : c.host;
-  return `${c.tls ? 'rediss' : 'redis'}://${c.username ? `${c.username}@` : ''}${host}:${c.port}${c.db ? `/${c.db}` : ''}`;
+  const user = c.username ? `${c.username}@` : '';
+  const scheme = c.tls ? 'rediss' : 'redis';
+  if (c.sentinel) return `${scheme}://${user}<primary "${c.sentinel.name}" of sentinels ${c.sentinel.nodes.map(hostPort).join(',')}>${c.db ? `/${c.db}` : ''}`;
+  return `${scheme}://${user}${hostPort(c)}${c.db ? `/${c.db}` : ''}`;
 }

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { ErrorDetail } from './config-error.js';
 
 /** The variables that hold secrets: each also reads from <NAME>_FILE. */
-export const SECRET_VARIABLES = ['REDIS_URL', 'REDIS_PASSWORD', 'DATABASE_URL', 'DATABASE_PASSWORD', 'CAELUM_API_TOKEN', 'CAELUM_READ_TOKEN'] as const;
+export const SECRET_VARIABLES = ['REDIS_URL', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'DATABASE_URL', 'DATABASE_PASSWORD', 'CAELUM_API_TOKEN', 'CAELUM_READ_TOKEN'] as const;
 
 export type ReadSecret = (file: string) => string;
 
