@@ -8,6 +8,7 @@ import { gpuFleetBench } from './gpu-fleet.js';
 import { schedulesBench } from './schedules.js';
 import { feedBench } from './feed.js';
 import { diagnoseBench } from './diagnose.js';
+import { redisOpsBench } from './redis-ops.js';
 import { type Bench, type BenchResult, fmt, machine, type Row } from './lib.js';
 
 const BENCHES: { name: string; figure: string; budgetMs: number; run: Bench }[] = [
@@ -17,6 +18,7 @@ const BENCHES: { name: string; figure: string; budgetMs: number; run: Bench }[] 
   { name: 'gpu-fleet', figure: '4. GPU fleet', budgetMs: 240_000, run: (b) => gpuFleetBench(b) },
   { name: 'schedules', figure: '5. schedule fire accuracy', budgetMs: 30_000, run: (b) => schedulesBench(b) },
   { name: 'feed', figure: '6. feed', budgetMs: 35_000, run: (b) => feedBench(b) },
+  { name: 'redis-ops', figure: '8. Redis cost', budgetMs: 200_000, run: (b) => redisOpsBench(b) },
   { name: 'diagnose', figure: 'diagnosis', budgetMs: 25_000, run: (b) => diagnoseBench(b) },
 ];
 

@@ -20,7 +20,7 @@ import { testLogger } from './helpers/logger.js';
 import { PrivatePostgres, postgresBin } from './helpers/private-postgres.js';
 import { PrivateRedis } from './helpers/private-redis.js';
 import { uniqueName } from './helpers/servers.js';
-import { startService, type ServiceProcess } from './helpers/service-process.js';
+import { apiCaller, startStack, stackEnv, type ServiceProcess } from './helpers/service-process.js';
 import { waitFor } from './helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-tls-acl-'));
@@ -69,7 +69,7 @@ describe.skipIf(!postgresBin())('TLS and the ACL user', () => {
   it('the api, a scheduler and two workers run real work over TLS to both stores, the ACL refusing nothing', async () => {
     const tokens = path.join(dir, 'tokens.yaml');
     writeFileSync(tokens, 'tokens: []\n');
-    const env = {
+    const env = stackEnv(mkdtempSync(path.join(dir, 'data-')), {
       REDIS_URL: `rediss://caelum@127.0.0.1:${redis.port}`,
       REDIS_PASSWORD: password,
       REDIS_TLS_CA_FILE: ca.ca,
@@ -79,24 +79,9 @@ describe.skipIf(!postgresBin())('TLS and the ACL user', () => {
       CAELUM_API_TOKEN: OPERATOR,
       CAELUM_TOKENS_FILE: tokens,
       CAELUM_PREFIX: prefix,
-      CAELUM_CONFIG: path.join(REPO_ROOT, 'test/fixtures/production.config.mts'),
-      CAELUM_DATA_DIR: mkdtempSync(path.join(dir, 'data-')),
-      CAELUM_METRICS_PORT: '0',
-      CAELUM_HEARTBEAT_MS: '500',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-    };
-    const api = await startService(['api'], env);
-    services.push(api);
-    services.push(await startService(['scheduler'], env), await startService(['worker', '--host', 'host-a'], env), await startService(['worker', '--host', 'host-b'], env));
-    const call = async (method: string, url: string, body?: object) => {
-      const res = await fetch(`${api.url}${url}`, {
-        method,
-        headers: { authorization: `Bearer ${OPERATOR}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      });
-      return { status: res.status, body: (await res.json()) as Record<string, any> };
-    };
+    });
+    const api = await startStack(env, services);
+    const call = apiCaller(api.url, OPERATOR);
     const feed = call('GET', '/api/checkpoints/feed?model=small&after=0&wait=25');
     const training = await call('POST', '/api/jobs/training', { model: 'small' });
     expect(training.status).toBe(201);

@@ -39,9 +39,10 @@ const envSchema = z.object({
     .regex(/^[a-z0-9][a-z0-9-]*$/i, 'must be letters, digits and dashes')
     .optional(),
   CAELUM_CONFIG: z.string().min(1).default('workers.config.ts'),
+  // In braces ({caelum}), a Redis Cluster hash tag: every key of the service in one slot.
   CAELUM_PREFIX: z
     .string()
-    .regex(/^[a-z0-9][a-z0-9_-]*$/i, 'must be letters, digits, dashes and underscores')
+    .regex(/^(\{[a-z0-9][a-z0-9_-]*\}|[a-z0-9][a-z0-9_-]*)$/i, 'must be letters, digits, dashes and underscores, or those in braces ({caelum}) as a Redis Cluster hash tag')
     .default('caelum'),
   CAELUM_DATA_DIR: z.string().min(1).default('.caelum'),
   CAELUM_DB_SCHEMA: z

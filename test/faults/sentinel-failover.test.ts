@@ -23,10 +23,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../helpers/fleet.js';
 import { RedisSentinels } from '../helpers/redis-sentinels.js';
 import { DATABASE_URL, uniqueName } from '../helpers/servers.js';
-import { startService, type ServiceProcess } from '../helpers/service-process.js';
+import { apiCaller, startStack, stackEnv, type Answer, type ServiceProcess } from '../helpers/service-process.js';
+import { dropSchema } from '../helpers/db.js';
 import { waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'caelum-fault-sentinel-'));
@@ -41,21 +41,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(services.map((s) => s.stop()));
   await stores?.stop();
-  const db = new pg.Client({ connectionString: DATABASE_URL });
-  await db.connect();
-  await db.query(`drop schema if exists ${db.escapeIdentifier(schema)} cascade`);
-  await db.end();
+  await dropSchema(schema);
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Answer {
-  status: number;
-  body: Record<string, any>;
-}
-
 describe('a Redis failover under Sentinel', () => {
   it('loses no acknowledged job, adds none twice, and every process follows the new primary by itself', async () => {
-    const env = {
+    const env = stackEnv(mkdtempSync(path.join(dir, 'data-')), {
       REDIS_SENTINELS: stores.addresses,
       REDIS_SENTINEL_NAME: stores.name,
       CAELUM_REDIS_MIN_REPLICAS: '1',
@@ -64,28 +56,12 @@ describe('a Redis failover under Sentinel', () => {
       CAELUM_DB_SCHEMA: schema,
       CAELUM_PREFIX: 'caelum',
       CAELUM_API_TOKEN: TOKEN,
-      CAELUM_CONFIG: path.join(REPO_ROOT, 'test/fixtures/production.config.mts'),
-      CAELUM_DATA_DIR: mkdtempSync(path.join(dir, 'data-')),
-      CAELUM_METRICS_PORT: '0',
-      CAELUM_HEARTBEAT_MS: '500',
       CAELUM_JOB_LOCK_MS: '15000',
       CAELUM_STALLED_CHECK_MS: '5000',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-    };
-    const api = await startService(['api'], env);
-    services.push(api, await startService(['scheduler'], env), await startService(['worker', '--host', 'host-a'], env), await startService(['worker', '--host', 'host-b'], env));
+    });
+    const api = await startStack(env, services);
     const pids = services.map((s) => s.pid);
-
-    const call = async (method: string, url: string, body?: object, headers: Record<string, string> = {}): Promise<Answer> => {
-      const res = await fetch(`${api.url}${url}`, {
-        method,
-        headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(10_000),
-      });
-      return { status: res.status, body: (await res.json()) as Record<string, any> };
-    };
+    const call = apiCaller(api.url, TOKEN);
     await waitFor('both workers to beat', async () => (await call('GET', '/api/workers')).body.workers?.length === 2, { timeoutMs: 30_000 });
 
     // The client: one key at a time, each retried until acknowledged.

@@ -61,3 +61,46 @@ export async function startService(argv: string[], env: Record<string, string>, 
     },
   };
 }
+
+/**
+ * The environment of a stack on test/fixtures/production.config.mts: quick heartbeats, every port
+ * chosen by the system, info logs (startService waits for the "up" line); `extra` adds the stores.
+ */
+export function stackEnv(dataDir: string, extra: Record<string, string>): Record<string, string> {
+  return {
+    CAELUM_CONFIG: path.join(REPO_ROOT, 'test/fixtures/production.config.mts'),
+    CAELUM_DATA_DIR: dataDir,
+    CAELUM_METRICS_PORT: '0',
+    CAELUM_HEARTBEAT_MS: '500',
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    ...extra,
+  };
+}
+
+/** The api, a scheduler and the workers of host-a and host-b (the production fixture's hosts), in that order. */
+export async function startStack(env: Record<string, string>, into: ServiceProcess[]): Promise<ServiceProcess> {
+  const api = await startService(['api'], env);
+  into.push(api);
+  for (const argv of [['scheduler'], ['worker', '--host', 'host-a'], ['worker', '--host', 'host-b']]) into.push(await startService(argv, env));
+  return api;
+}
+
+export interface Answer {
+  status: number;
+  // The API's JSON, read loosely by tests.
+  body: Record<string, any>;
+}
+
+/** Calls a running API with a bearer token: `call('POST', '/api/jobs/training', body, headers)`. */
+export function apiCaller(base: string, token: string) {
+  return async (method: string, url: string, body?: object, headers: Record<string, string> = {}): Promise<Answer> => {
+    const res = await fetch(`${base}${url}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(10_000),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+}
