@@ -11,6 +11,7 @@ import { diagnoseBench } from './diagnose.js';
 import { warmBench } from './warm.js';
 import { cliLatencyBench } from './cli-latency.js';
 import { workerRssBench } from './worker-rss.js';
+import { redisOpsBench } from './redis-ops.js';
 import { type Bench, type BenchResult, fmt, machine, type Row } from './lib.js';
 
 const BENCHES: { name: string; figure: string; budgetMs: number; run: Bench }[] = [
@@ -21,6 +22,7 @@ const BENCHES: { name: string; figure: string; budgetMs: number; run: Bench }[] 
   { name: 'schedules', figure: '5. schedule fire accuracy', budgetMs: 30_000, run: (b) => schedulesBench(b) },
   { name: 'feed', figure: '6. feed', budgetMs: 35_000, run: (b) => feedBench(b) },
   { name: 'warm', figure: '9. warm runners', budgetMs: 180_000, run: (b) => warmBench(b) },
+  { name: 'redis-ops', figure: '10. Redis cost', budgetMs: 200_000, run: (b) => redisOpsBench(b) },
   { name: 'diagnose', figure: 'diagnosis', budgetMs: 25_000, run: (b) => diagnoseBench(b) },
   // Both need a built dist/ (npm run build) and git, for the baseline commit.
   { name: 'worker-rss', figure: '7. memory, as deployed', budgetMs: 540_000, run: (b) => workerRssBench(b) },

@@ -8,9 +8,15 @@ import { ConfigError, ValidationError } from './errors.js';
 import type { Env } from './config/env.js';
 import type { ListCommand } from './commands/list-commands.js';
 
-const ENV_HELP = `Environment:
-  REDIS_URL          Redis (default redis://127.0.0.1:6379)
-  DATABASE_URL       PostgreSQL (default postgres://postgres@127.0.0.1:5432/caelum)
+const ENV_HELP = `Environment (each secret also as <NAME>_FILE, a file holding it):
+  REDIS_URL          Redis (default redis://127.0.0.1:6379; rediss:// for TLS)
+  REDIS_USERNAME, REDIS_PASSWORD   the Redis ACL user and its password
+  REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE   TLS: the CA, a client certificate
+  REDIS_SENTINELS, REDIS_SENTINEL_NAME   instead of REDIS_URL: host:port,… of the sentinels, and
+                     the primary's name (REDIS_SENTINEL_PASSWORD, REDIS_SENTINEL_TLS, REDIS_TLS)
+  CAELUM_REDIS_MIN_REPLICAS   acknowledge an enqueue once this many replicas have it (default 0)
+  DATABASE_URL       PostgreSQL (default postgres://postgres@127.0.0.1:5432/caelum;
+                     ?sslmode=verify-full&sslrootcert=… for TLS); DATABASE_PASSWORD
   CAELUM_CONFIG      the fleet file (default workers.config.ts)
   CAELUM_HOST        this machine's host id (default its hostname)
   CAELUM_PREFIX      Redis key prefix of the queues (default caelum)
@@ -19,9 +25,10 @@ const ENV_HELP = `Environment:
                      locked by one process; jobs' outputs (default .caelum)
   PORT, BIND_ADDRESS where the API listens (default 3000 on 127.0.0.1)
   CAELUM_METRICS_PORT where worker and scheduler processes serve /metrics (default 9464 and 9465)
-  CAELUM_API_TOKEN   operator token (16+ characters; required by "api")
+  CAELUM_API_TOKEN   operator token, named "operator" (16+ characters; "api" needs it or a tokens file)
   CAELUM_API_URL     where the CLI finds the API (default http://127.0.0.1:$PORT)
-  CAELUM_READ_TOKEN  read-only token, e.g. FinColl's
+  CAELUM_READ_TOKEN  read-only token, named "reader"
+  CAELUM_TOKENS_FILE named tokens with scopes, stored hashed (caelum-scheduler token --help)
   LOG_LEVEL          fatal|error|warn|info|debug|trace|silent (default info)`;
 
 const HELP = `Usage: caelum-scheduler <command> [options]
@@ -38,6 +45,7 @@ Commands:
   drain <host> --reason <text>   start no new job on a host (or --gpu N); --now hands its jobs back
   undrain <host>       put a drained host (or --gpu N) back in service
   migrate              apply pending database migrations (every process also does on start)
+  token new|hash       make an API token and its tokens-file entry (caelum-scheduler token --help)
   help                 this text
 
 ${ENV_HELP}`;
@@ -57,6 +65,7 @@ const COMMAND_HELP: Record<string, () => Promise<string>> = {
   enqueue: async () => (await import('./commands/enqueue.js')).ENQUEUE_HELP,
   research: async () => (await import('./commands/research.js')).RESEARCH_HELP,
   drain: async () => (await import('./commands/drain.js')).DRAIN_HELP,
+  token: async () => (await import('./commands/token.js')).TOKEN_HELP,
   undrain: async () => (await import('./commands/drain.js')).UNDRAIN_HELP,
   jobs: listHelp('jobs'),
   workers: listHelp('workers'),
@@ -91,6 +100,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write((await COMMAND_HELP[command]!()) + '\n');
     return 0;
   }
+  // Offline and needing no configuration: a broken environment must not stop making a token.
+  if (command === 'token') return (await import('./commands/token.js')).tokenCommand(rest, { stdin: process.stdin, stdout: process.stdout });
   const { parseEnv } = await import('./config/env.js');
   const env = parseEnv(process.env);
   if (SERVERS.has(command)) return runServer(command, rest, env);

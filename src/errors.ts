@@ -41,12 +41,29 @@ export function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
 }
 
+/** Which scopes a refused request needed, and (for a 403) what the token it came with has. */
+export interface ScopeRefusal {
+  required: readonly string[];
+  token?: string;
+  granted?: readonly string[];
+}
+
 /** No credentials, or ones that match no token. */
 export class UnauthorizedError extends Error {
   override name = 'UnauthorizedError';
+  readonly refusal: ScopeRefusal;
+  constructor(message: string, required: readonly string[]) {
+    super(message);
+    this.refusal = { required };
+  }
 }
 
-/** Valid credentials that may not do this (the read token on a write route). */
+/** A valid token whose scopes do not cover the route (the read token on a write route). */
 export class ForbiddenError extends Error {
   override name = 'ForbiddenError';
+  readonly refusal: ScopeRefusal;
+  constructor(message: string, required: readonly string[], token: { name: string; scopes: readonly string[] }) {
+    super(message);
+    this.refusal = { required, token: token.name, granted: token.scopes };
+  }
 }

@@ -7,14 +7,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import type { Tokens } from './api/auth.js';
+import type { TokenEntry } from './config/tokens.js';
+import type { PostgresTls } from './config/postgres-tls.js';
 import type { RequestLogLevel } from './api/request-log.js';
 import type { LoadedFleet } from './config/load-fleet.js';
 import { withDeadline } from './health.js';
 import { Closers } from './lifecycle.js';
 import type { Logger } from './logger.js';
-import { QueueSet } from './queues/queue-set.js';
-import { closeRedis, createRedis, redactUrl, waitForRedis } from './redis.js';
+import { QueueSet, type Durability } from './queues/queue-set.js';
+import { closeRedis, createRedis, redactUrl, waitForRedis, type RedisTarget } from './redis.js';
 import { createPool } from './registry/pool.js';
 import { migrate } from './registry/migrate.js';
 import { createRegistry } from './registry/index.js';
@@ -32,19 +33,22 @@ import { VERSION } from './version.js';
 export interface StartOptions {
   fleet: LoadedFleet;
   logger: Logger;
-  redisUrl: string;
+  redis: RedisTarget;
   databaseUrl: string;
+  databaseTls?: PostgresTls | undefined;
   prefix: string;
   poolMax: number;
   /** Postgres schema of the service's tables. */
   schema: string;
-  api?: { tokens: Tokens; port: number; host: string; requestLogLevel?: RequestLogLevel };
+  api?: { tokens: readonly TokenEntry[]; port: number; host: string; requestLogLevel?: RequestLogLevel };
   /** For processes without the API (worker, scheduler): where to serve /metrics. */
   metricsServer?: { port: number; host: string };
   /** Run the cron scheduler in this process (and the notifier, when the fleet has webhook targets). */
   scheduler?: boolean;
   /** Each webhook target's secret, resolved from the file or the environment by the CLI. */
   notificationSecrets?: ReadonlyMap<string, string>;
+  /** Replicas that must have an enqueue of the API or the scheduler before it counts (0: none). */
+  durability?: { replicas: number; timeoutMs: number };
   workers?: {
     hostIds: string[];
     baseEnv: Record<string, string>;
@@ -72,9 +76,9 @@ export class StartupError extends Error {
 }
 
 /** Opens the Redis connections the host workers of a process use (one blocking one per host). */
-export function openWorkerConnections(redisUrl: string, hostIds: string[], logger: Logger, closers: Closers): WorkerConnections {
+export function openWorkerConnections(redis: RedisTarget, hostIds: string[], logger: Logger, closers: Closers): WorkerConnections {
   const open = (name: string) => {
-    const connection = createRedis(redisUrl, 'worker', logger);
+    const connection = createRedis(redis, 'worker', logger);
     closers.add(name, () => closeRedis(connection));
     return connection;
   };
@@ -88,7 +92,7 @@ export function openWorkerConnections(redisUrl: string, hostIds: string[], logge
 export async function startServices(opts: StartOptions): Promise<Running> {
   const closers = new Closers(opts.logger);
   try {
-    const pool = createPool(opts.databaseUrl, opts.logger, { max: opts.poolMax, schema: opts.schema });
+    const pool = createPool(opts.databaseUrl, opts.logger, { max: opts.poolMax, schema: opts.schema, tls: opts.databaseTls });
     closers.add('postgres pool', () => pool.end());
     await withDeadline(pool.query('select 1'), 5000, 'postgres').catch((err: unknown) => {
       throw new StartupError(`PostgreSQL at ${redactUrl(opts.databaseUrl)} is unreachable: ${toError(err).message}`, { cause: err });
@@ -101,18 +105,29 @@ export async function startServices(opts: StartOptions): Promise<Running> {
     const registry = createRegistry(pool);
 
     // The producer connection fails fast, so an API request gets 503 at once while Redis is away.
-    const redis = createRedis(opts.redisUrl, 'producer', opts.logger);
+    const redis = createRedis(opts.redis, 'producer', opts.logger);
     closers.add('redis', () => closeRedis(redis));
-    await waitForRedis(redis, opts.redisUrl).catch((err: unknown) => {
+    await waitForRedis(redis, opts.redis).catch((err: unknown) => {
       throw new StartupError(toError(err).message, { cause: err });
     });
     for (const warning of (await checkRedisSafety(redis)).warnings) opts.logger.warn(warning);
-    const workerConnections = opts.workers ? openWorkerConnections(opts.redisUrl, opts.workers.hostIds, opts.logger, closers) : undefined;
+    const workerConnections = opts.workers ? openWorkerConnections(opts.redis, opts.workers.hostIds, opts.logger, closers) : undefined;
 
     const metrics = createMetrics();
+    // Durable enqueues for the producers that answer someone (the API's caller, the scheduler's
+    // fire history), on a connection of their own, since WAIT blocks the connection it runs on.
+    let durability: Durability | undefined;
+    if (opts.durability && opts.durability.replicas > 0 && (opts.api || opts.scheduler)) {
+      const connection = createRedis(opts.redis, 'producer', opts.logger);
+      closers.add('durable-write redis', () => closeRedis(connection));
+      await waitForRedis(connection, opts.redis).catch((err: unknown) => {
+        throw new StartupError(toError(err).message, { cause: err });
+      });
+      durability = { connection, ...opts.durability };
+    }
     // One queue set for every producer of the process (API, scheduler, jobs that enqueue
     // follow-ups); enqueue() refuses at once while Redis is away, whoever calls it.
-    const queues = new QueueSet(opts.fleet, redis, opts.prefix, opts.logger);
+    const queues = new QueueSet(opts.fleet, redis, opts.prefix, opts.logger, durability);
     closers.add('queues', () => queues.close());
     // One lock for the process. Its holders are data-sync jobs, which must ride out a Redis blip
     // rather than fail at once, so it uses the workers' waiting connection when there is one;
@@ -154,7 +169,7 @@ export async function startServices(opts: StartOptions): Promise<Running> {
       // The scheduler process is the fleet's control process: it also tells the webhooks.
       if (Object.keys(opts.fleet.notifications.targets).length > 0) {
         if (!opts.notificationSecrets) throw new StartupError('the notification targets have no secrets (resolveNotificationSecrets)');
-        const deliveryConnection = createRedis(opts.redisUrl, 'worker', opts.logger);
+        const deliveryConnection = createRedis(opts.redis, 'worker', opts.logger);
         closers.add('notification redis', () => closeRedis(deliveryConnection));
         const notifier = Notifier.start({
           fleet: opts.fleet,
@@ -180,7 +195,7 @@ export async function startServices(opts: StartOptions): Promise<Running> {
         import('./checkpoints/feed-signal.js'),
         import('./checkpoints/feed-index.js'),
       ]);
-      const subscriber = createRedis(opts.redisUrl, 'worker', opts.logger);
+      const subscriber = createRedis(opts.redis, 'worker', opts.logger);
       closers.add('feed subscriber', () => closeRedis(subscriber));
       const feed = await FeedSignal.start(subscriber, opts.prefix);
       closers.add('feed signal', () => feed.close());

@@ -68,7 +68,7 @@ describe('bad requests change nothing', () => {
     ['an unknown kind', '/api/jobs/mining', { model: 'model-a' }, asOperator, 404, /unknown job kind "mining"/],
     ['no token', '/api/jobs/training', { model: 'model-a' }, {}, 401, /bearer token/],
     ['a wrong token', '/api/jobs/training', { model: 'model-a' }, { authorization: 'Bearer nope-nope-nope-nope' }, 401, /bearer token/],
-    ['the read token on a write route', '/api/jobs/training', { model: 'model-a' }, asReader, 403, /operator token/],
+    ['the read token on a write route', '/api/jobs/training', { model: 'model-a' }, asReader, 403, /needs one of the scopes enqueue, operate; the token "reader" has read/],
   ];
 
   it.each(cases)('%s', async (_name, url, body, headers, status, message) => {
@@ -184,7 +184,7 @@ describe('cancel and retry', () => {
     }
   });
 
-  it('needs the operator token', async () => {
+  it('needs the operate scope', async () => {
     const { id } = (await post('/api/jobs/data-sync', { symbol: 'IWM' })).json();
     expect((await post(`/api/jobs/${id}/cancel`, undefined, asReader)).statusCode).toBe(403);
     expect((await post(`/api/jobs/${id}/retry`, undefined, {})).statusCode).toBe(401);

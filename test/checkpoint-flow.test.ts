@@ -10,7 +10,7 @@ import { parseFleet } from '../src/config/load-fleet.js';
 import { enqueue } from '../src/queues/enqueue.js';
 import type { JobKind } from '../src/queues/kinds.js';
 import type { RunningWorkers } from '../src/workers/start-workers.js';
-import { asOperator, asReader, OPERATOR, READER, startApi, type ApiHarness } from './helpers/api.js';
+import { asOperator, asReader, LOAD_REPORTER, OPERATOR, READER, startApi, type ApiHarness } from './helpers/api.js';
 import { createTestSchema, type TestSchema } from './helpers/db.js';
 import { REPO_ROOT, stubDeployTest } from './helpers/fleet.js';
 import { createPool } from '../src/registry/pool.js';
@@ -262,7 +262,7 @@ describe.skipIf(!python)('the example FinColl client (examples/fincoll/poll_feed
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'caelum-fincoll-'));
     const client = execa('python3', [path.join(REPO_ROOT, 'examples/fincoll/poll_feed.py'), 'deployed'], {
       cwd,
-      env: { CAELUM_URL: base, CAELUM_READ_TOKEN: READER, CAELUM_API_TOKEN: '', CAELUM_DATA_DIR: '' },
+      env: { CAELUM_URL: base, CAELUM_TOKEN: LOAD_REPORTER, CAELUM_DATA_DIR: '' },
       extendEnv: false,
       reject: false,
     });
@@ -275,6 +275,12 @@ describe.skipIf(!python)('the example FinColl client (examples/fincoll/poll_feed
       await waitFor('the cursor file', () => existsSync(cursorFile));
       expect(Number(readFileSync(cursorFile, 'utf8'))).toBeGreaterThan(0);
       expect(readdirSync(cwd)).toEqual(['.caelum']);
+      // With FinColl's own token (report-loads), which names it in the record.
+      const loads = await waitFor('the load report', async () => {
+        const { loads } = (await http('GET', `/api/checkpoints/${checkpointId}`)).body as { loads: unknown[] };
+        return loads.length > 0 ? loads : undefined;
+      });
+      expect(loads).toEqual([{ instance: 'fincoll-1', details: null, at: expect.any(String), by: 'fincoll' }]);
     } finally {
       client.kill();
       await client;
@@ -294,7 +300,7 @@ describe.skipIf(!python)('the example FinColl client, given a file that changed 
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'caelum-fincoll-'));
     const client = execa('python3', [path.join(REPO_ROOT, 'examples/fincoll/poll_feed.py'), 'deployed'], {
       cwd,
-      env: { CAELUM_URL: base, CAELUM_READ_TOKEN: READER, CAELUM_API_TOKEN: OPERATOR, CAELUM_DATA_DIR: '' },
+      env: { CAELUM_URL: base, CAELUM_TOKEN: LOAD_REPORTER, CAELUM_DATA_DIR: '' },
       extendEnv: false,
       reject: false,
     });

@@ -129,7 +129,7 @@ describe('the CLI against a running dev stack', () => {
     const readToken = /read token\s+(\S+)/.exec(dev.output())?.[1];
     const reader = await cli(['enqueue', 'training', '--model', 'yield', '--token', readToken!], { CAELUM_API_URL: dev.url });
     expect(reader.exitCode).toBe(1);
-    expect(reader.stderr).toMatch(/403 [^\n]*\n  the token from --token may only read: set CAELUM_API_TOKEN \(or pass --token\) to the operator token/);
+    expect(reader.stderr).toMatch(/403 POST \/api\/jobs\/:kind needs one of the scopes enqueue, operate; the token "reader" has read\n  the token from --token lacks that scope: set CAELUM_API_TOKEN \(or pass --token\) to a token that has it/);
   });
 
   it('enqueue --wait exits 1 when the job fails, saying why', async () => {

@@ -7,18 +7,9 @@ import { gpuHealthOf } from '../src/config/gpu-health-schema.js';
 import { loadFleet, parseFleet } from '../src/config/load-fleet.js';
 import { eventsOf, NOTIFICATION_EVENTS, resolveNotificationSecrets } from '../src/config/notifications-schema.js';
 import { ConfigError } from '../src/errors.js';
+import { problemsOf } from './helpers/config-problems.js';
 import { placeJob, queuesForHost, queueSpecs } from '../src/queues/placement.js';
 import { REPO_ROOT, testFleetInput } from './helpers/fleet.js';
-
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 const input = testFleetInput;
 const parse = (value: unknown) => parseFleet(value, '(test)', REPO_ROOT);
@@ -27,7 +18,7 @@ describe('environment', () => {
   it('applies defaults and reads every variable', () => {
     const env = parseEnv({ PORT: '8080', CAELUM_HOST: 'gpu-22', CAELUM_API_TOKEN: 'a'.repeat(20), LOG_LEVEL: 'debug' });
     expect(env).toMatchObject({ port: 8080, host: 'gpu-22', hostIsExplicit: true, apiToken: 'a'.repeat(20), logLevel: 'debug', prefix: 'caelum' });
-    expect(env.redisUrl).toBeUndefined();
+    expect(env.redis).toBeUndefined();
     expect(parseEnv({}).host).toBe(os.hostname());
   });
 

@@ -216,11 +216,11 @@ describe('bad input', () => {
       ['/api/workers/host-a/drain', { reason: 'x', gpu: '1' }, asOperator, 400, /gpu/],
       ['/api/workers/host-a/drain', { reason: 'x', now: 'yes' }, asOperator, 400, /now/],
       ['/api/workers/host-a/drain', { reason: 'x', host: 'host-b' }, asOperator, 400, /host/],
-      ['/api/workers/host-a/drain', { reason: 'x' }, asReader, 403, /operator token/],
+      ['/api/workers/host-a/drain', { reason: 'x' }, asReader, 403, /needs one of the scopes operate; the token "reader" has read/],
       ['/api/workers/host-a/drain', { reason: 'x' }, {}, 401, /bearer token/],
       ['/api/workers/host-a/undrain', { gpu: 5 }, asOperator, 400, /gpu: host "host-a" has GPUs 0, 1/],
       ['/api/workers/host-z/undrain', {}, asOperator, 404, /no host "host-z"/],
-      ['/api/workers/host-a/undrain', {}, asReader, 403, /operator token/],
+      ['/api/workers/host-a/undrain', {}, asReader, 403, /needs one of the scopes operate/],
     ];
     // A drain stands, so a refused undrain that changed something would show.
     await post('/api/workers/host-b/drain', { reason: 'standing' });
@@ -264,7 +264,7 @@ describe('the CLI', () => {
         [2, 'caelum-scheduler: --gpu: expected a GPU index (a whole number), got "one"'],
         [1, 'caelum-scheduler: 400 invalid body: gpu: host "host-a" has GPUs 0, 1'],
         [1, 'caelum-scheduler: 404 no host "host-q" in the fleet config; known: host-a, host-b'],
-        [1, 'caelum-scheduler: 403 this route needs the operator token; the read token may only read'],
+        [1, 'caelum-scheduler: 403 POST /api/workers/:host/undrain needs one of the scopes operate; the token "reader" has read'],
       ]);
       expect(JSON.parse((await cli(['undrain', 'host-a', '--gpu', '1', '--json'])).stdout)).toMatchObject({ drained: { reason: 'rack move' }, gpus: [] });
       const undrained = await cli(['undrain', 'host-a']);

@@ -139,7 +139,7 @@ describe('promotion, rollback and retention', () => {
     const cs = [];
     for (let i = 0; i < 6; i++) cs.push(await validated(model));
     await lifecycle.promote(cs[0]!.id, 'test', 'live');
-    await repo.recordLoad(cs[1]!.id, 'fincoll-1', { host: 'wsl-27' });
+    await repo.recordLoad(cs[1]!.id, 'fincoll-1', { host: 'wsl-27' }, 'fincoll');
     const pruned = await prune(repo, model, { retention: 2, checkpointDir: dir }, 'test', testLogger);
     expect(pruned).toEqual([cs[2]!.id, cs[3]!.id]);
     const live = (await repo.list({ model, limit: 50, offset: 0 })).checkpoints.filter((c) => !c.prunedAt).map((c) => c.id).sort();

@@ -18,6 +18,7 @@ import { createTestSchema, type TestSchema } from './helpers/db.js';
 import { pidAlive, waitFor } from './helpers/wait.js';
 import { spawnWorkerProcess, startTestWorkers } from './helpers/workers.js';
 import { childBaseEnv } from '../src/workers/child-env.js';
+import { SECRET_VARIABLES } from '../src/config/secret-files.js';
 
 const CONFIG = path.join(REPO_ROOT, 'test/fixtures/workers.config.mts');
 const prefix = uniqueName('workerproc');
@@ -212,6 +213,8 @@ describe('the environment of a job', () => {
       DATABASE_URL: 'postgres://u:p@h/db',
       REDIS_URL: 'redis://x',
       PGPASSWORD: 'p',
+      // Every secret variable, and where its file is.
+      ...Object.fromEntries(SECRET_VARIABLES.flatMap((name) => [[name, 'secret'], [`${name}_FILE`, `/run/secrets/${name}`]])),
     });
     expect(env).toEqual({ PATH: '/usr/bin', HOME: '/root' });
   });

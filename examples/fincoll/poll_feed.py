@@ -2,8 +2,10 @@
 """How FinColl follows newly validated checkpoints: long-poll the feed, load, report back.
 
 Standard library only. Usage:
-    CAELUM_URL=http://localhost:3000 CAELUM_READ_TOKEN=... CAELUM_API_TOKEN=... \
-        python3 examples/fincoll/poll_feed.py llm1-tech
+    CAELUM_URL=http://localhost:3000 CAELUM_TOKEN=... python3 examples/fincoll/poll_feed.py llm1-tech
+CAELUM_TOKEN is FinColl's own token, with the report-loads scope only: it reads the feed and
+reports loads, and can do nothing else (make one with `caelum-scheduler token new --name fincoll
+--scope report-loads`; CAELUM_TOKEN_FILE names a file holding it instead).
 The cursor is kept in a file (under .caelum/, the demo's data folder, or $CAELUM_DATA_DIR;
 $CURSOR_FILE names another), so a restart resumes where it left off and never misses one.
 """
@@ -17,9 +19,21 @@ import urllib.request
 from datetime import datetime, timezone
 
 BASE = os.environ.get("CAELUM_URL", "http://localhost:3000")
-READ_TOKEN = os.environ["CAELUM_READ_TOKEN"]
-# Reporting a load changes state, so it needs the operator token (see the README).
-OPERATOR_TOKEN = os.environ.get("CAELUM_API_TOKEN")
+
+
+def secret(name):
+    """The variable, or the contents of the file <name>_FILE names (Docker and Kubernetes secrets)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        with open(path) as f:
+            return f.read().rstrip("\r\n")
+    value = os.environ.get(name)
+    if not value:
+        sys.exit(f"set {name} (or {name}_FILE) to FinColl's token (scope report-loads)")
+    return value
+
+
+TOKEN = secret("CAELUM_TOKEN")
 MODEL = sys.argv[1] if len(sys.argv) > 1 else "llm1-tech"
 INSTANCE = os.environ.get("FINCOLL_INSTANCE", "fincoll-1")
 # An empty variable counts as unset, as it does for caelum-scheduler.
@@ -72,14 +86,14 @@ def main():
     cursor = open(CURSOR_FILE).read().strip() if os.path.exists(CURSOR_FILE) else "0"
     while True:
         try:
-            page = call("GET", f"/api/checkpoints/feed?model={MODEL}&after={cursor}&wait=30", READ_TOKEN)
+            page = call("GET", f"/api/checkpoints/feed?model={MODEL}&after={cursor}&wait=30", TOKEN)
         except (urllib.error.URLError, TimeoutError) as err:
             print(f"feed unavailable ({err}); retrying in 5 s", file=sys.stderr, flush=True)
             time.sleep(5)
             continue
         for entry in page["checkpoints"]:
-            if load_checkpoint(entry) and OPERATOR_TOKEN:
-                call("POST", f"/api/checkpoints/{entry['id']}/loaded", OPERATOR_TOKEN, {"instance": INSTANCE})
+            if load_checkpoint(entry):
+                call("POST", f"/api/checkpoints/{entry['id']}/loaded", TOKEN, {"instance": INSTANCE})
         cursor = page["cursor"]
         os.makedirs(os.path.dirname(CURSOR_FILE) or ".", exist_ok=True)
         with open(CURSOR_FILE, "w") as f:

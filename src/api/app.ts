@@ -6,7 +6,8 @@ import type pg from 'pg';
 import type { LoadedFleet } from '../config/load-fleet.js';
 import type { Logger } from '../logger.js';
 import type { QueueSet } from '../queues/queue-set.js';
-import { apiAuthHook, type Tokens } from './auth.js';
+import type { TokenEntry } from '../config/tokens.js';
+import { Authenticator, checkAccess, trackRouteAccess, type RouteAccess } from './auth.js';
 import { bullBoard } from './bull-board.js';
 import { answerFrameworkError, installErrorHandler } from './error-handler.js';
 import { MAX_JOB_ID_LENGTH } from '../queues/placement.js';
@@ -35,13 +36,21 @@ import { RequestLog, type RequestLogLevel } from './request-log.js';
 import { loadConsoleAssets } from './console/assets.js';
 import { consoleRoutes } from './console/plugin.js';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route with the access it declares (each must declare one: see auth.ts). */
+    routeAccess(): RouteAccess[];
+  }
+}
+
 export interface ApiDeps {
   fleet: LoadedFleet;
   queues: QueueSet;
   redis: Redis;
   pool: pg.Pool;
   logger: Logger;
-  tokens: Tokens;
+  /** The tokens the API accepts (src/config/tokens.ts). */
+  tokens: readonly TokenEntry[];
   registry: Registry;
   feed: FeedSignal;
   /** The newest feed sequence per model, for the feed's 304s without Postgres. */
@@ -65,11 +74,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     frameworkErrors: answerFrameworkError,
     logController: new RequestLog(deps.requestLogLevel ?? 'info'),
   });
+  const routeTable = trackRouteAccess(app);
+  app.decorate('routeAccess', routeTable);
   installErrorHandler(app, deps.queues.connection);
+  const auth = new Authenticator(deps.tokens);
   await app.register(async (api) => {
-    api.addHook('onRequest', apiAuthHook(deps.tokens));
-    await healthRoutes(api, deps);
+    checkAccess(api, auth);
     await authRoutes(api);
+    await healthRoutes(api, deps);
     await fleetRoutes(api, deps);
     await failureRoutes(api, deps);
     await jobRoutes(api, { ...deps, marketData: deps.registry.marketData });
@@ -82,11 +94,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     await systemHealthRoutes(api, { ...deps, prefix: deps.queues.prefix, schedules: deps.registry.schedules });
     await scheduleRoutes(api, { ...deps, schedules: deps.registry.schedules, marketData: deps.registry.marketData });
   });
-  await bullBoard(app, deps.queues, deps.tokens);
+  await bullBoard(app, deps.queues, auth);
   await consoleRoutes(app, loadConsoleAssets());
   await metricsRoutes(app, deps);
   const doc = openApiDocument(deps.fleet, VERSION);
   // Public: it describes the contract and holds no data.
-  app.get('/docs', async () => doc);
+  app.get('/docs', { config: { access: 'public' } }, async () => doc);
   return app;
 }

@@ -1,5 +1,5 @@
-// Bull Board at /admin/queues, behind the operator token. Browsers cannot send a bearer header
-// to a page, so HTTP basic auth with the operator token as the password works too (any user name).
+// Bull Board at /admin/queues, for tokens with the operate scope. Browsers cannot send a bearer
+// header to a page, so HTTP basic auth with the token as the password works too (any user name).
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
@@ -7,13 +7,13 @@ import type { FastifyInstance } from 'fastify';
 import { toError } from '../errors.js';
 import type { QueueSet } from '../queues/queue-set.js';
 import { asRedisOutage, errorReply, isServerFault } from './error-handler.js';
-import { basicPassword, bearerToken, principalOf, type Tokens } from './auth.js';
+import { authorize, basicPassword, bearerToken, type Authenticator } from './auth.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
 type BoardReply = ReturnType<Parameters<FastifyAdapter['setErrorHandler']>[0]>;
 
-export async function bullBoard(app: FastifyInstance, queues: QueueSet, tokens: Tokens): Promise<void> {
+export async function bullBoard(app: FastifyInstance, queues: QueueSet, auth: Authenticator): Promise<void> {
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   createBullBoard({
@@ -32,16 +32,19 @@ export async function bullBoard(app: FastifyInstance, queues: QueueSet, tokens: 
   });
   await app.register(async (scope) => {
     // Bull Board installs its own error handler in this scope, so refuse here rather than throw.
+    // Its routes are Bull Board's own: declare for them what the hook below enforces.
+    scope.addHook('onRoute', (route) => {
+      route.config = { ...route.config, access: 'operate' };
+    });
     scope.addHook('onRequest', async (request, reply) => {
-      const token = bearerToken(request.headers.authorization) ?? basicPassword(request.headers.authorization);
-      const principal = principalOf(token, tokens);
-      if (principal === 'operator') return;
-      const status = principal ? 403 : 401;
-      if (status === 401) void reply.header('www-authenticate', 'Basic realm="caelum-scheduler"');
-      return reply.status(status).send({
-        error: status === 401 ? 'unauthorized' : 'forbidden',
-        message: 'Bull Board needs the operator token (as a bearer token, or as the basic-auth password)',
-      });
+      request.principal = auth.principalOf(bearerToken(request.headers.authorization) ?? basicPassword(request.headers.authorization));
+      try {
+        authorize('operate', request.principal, 'Bull Board (a bearer token, or the basic-auth password)');
+      } catch (err) {
+        const { status, body } = errorReply(toError(err));
+        if (status === 401) void reply.header('www-authenticate', 'Basic realm="caelum-scheduler"');
+        return reply.status(status).send(body);
+      }
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: BULL_BOARD_PATH });
   });

@@ -41,7 +41,7 @@ function statusOf(err: Error & { statusCode?: number }): number {
 
 export interface ErrorReply {
   status: number;
-  body: { error: string; message: string; details?: unknown };
+  body: { error: string; message: string; details?: unknown; required?: readonly string[]; token?: string; granted?: readonly string[] };
 }
 
 /** What an error answers: its status and the `{error, message, details?}` body. */
@@ -53,6 +53,8 @@ export function errorReply(err: Error & { statusCode?: number }): ErrorReply {
       error: CODES[status] ?? 'error',
       message: status >= 500 && !(err instanceof UnavailableError) ? 'internal error' : err.message,
       ...(err instanceof ValidationError && err.details.length > 0 ? { details: err.details } : {}),
+      // A refused token: which scopes would do (and, for a 403, what this token has).
+      ...(err instanceof UnauthorizedError || err instanceof ForbiddenError ? err.refusal : {}),
     },
   };
 }

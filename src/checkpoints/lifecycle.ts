@@ -184,8 +184,8 @@ export function createCheckpointLifecycle(deps: CheckpointLifecycleDeps) {
     },
 
     /** An instance of FinColl loaded this checkpoint (which keeps it from being pruned). */
-    markLoaded(id: number, instance: string, details: unknown): Promise<void> {
-      return repo.recordLoad(id, instance, details);
+    markLoaded(id: number, instance: string, details: unknown, by: string): Promise<void> {
+      return repo.recordLoad(id, instance, details, by);
     },
 
     /** Retention for one model: see prune.ts. */

@@ -1,6 +1,11 @@
 // The CLI's client of the HTTP API: the CLI works from any machine that can reach the API, with
 // the URL and token from flags or the environment.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ValidationError } from '../errors.js';
+
+/** Waits between the tries of an idempotent POST: about 15 s in all, a Redis failover's length. */
+export const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000, 4000, 4000];
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -26,14 +31,14 @@ function credentialHint(status: number, opts: ApiClientOptions, base: string): s
     return `\n  the API at ${base} did not accept the token from ${from}: set CAELUM_API_TOKEN (or pass --token) to the operator token the server was started with (dev and demo print it)`;
   }
   if (status === 403) {
-    return `\n  the token from ${from} may only read: set CAELUM_API_TOKEN (or pass --token) to the operator token`;
+    return `\n  the token from ${from} lacks that scope: set CAELUM_API_TOKEN (or pass --token) to a token that has it`;
   }
   return '';
 }
 
 export function apiClient(opts: ApiClientOptions) {
   const base = opts.url.replace(/\/+$/, '');
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     if (!opts.token) {
       throw new ValidationError('no API token: pass --token or set CAELUM_API_TOKEN (or CAELUM_READ_TOKEN to read)');
     }
@@ -41,7 +46,7 @@ export function apiClient(opts: ApiClientOptions) {
     try {
       res = await fetch(`${base}${path}`, {
         method,
-        headers: { authorization: `Bearer ${opts.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: { authorization: `Bearer ${opts.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(30_000),
       });
@@ -60,6 +65,24 @@ export function apiClient(opts: ApiClientOptions) {
   return {
     get: <T>(path: string) => call<T>('GET', path),
     post: <T>(path: string, body: unknown = {}) => call<T>('POST', path, body),
+    /**
+     * A POST under one Idempotency-Key, tried again while the API is unreachable or answers 503
+     * (Redis away, or a replica not confirming): every try names the same request, so however
+     * many reach the server, one job results.
+     */
+    async postIdempotent<T>(path: string, body: unknown, onRetry?: (err: ApiError, delayMs: number) => void, delays: readonly number[] = RETRY_DELAYS_MS): Promise<T> {
+      const key = randomUUID();
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await call<T>('POST', path, body, { 'idempotency-key': key });
+        } catch (err) {
+          const retriable = err instanceof ApiError && (err.status === 503 || err.status === 0);
+          if (!retriable || attempt >= delays.length) throw err;
+          onRetry?.(err, delays[attempt]!);
+          await sleep(delays[attempt]);
+        }
+      }
+    },
   };
 }
 

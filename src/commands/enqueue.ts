@@ -106,7 +106,9 @@ export async function enqueueCommand(args: string[], env: Env): Promise<number> 
   const { kind, payload, values } = payloadFromArgs(args);
   if (!isJobKind(kind)) throw new ValidationError(`unknown job kind "${kind}"; known: ${JOB_KINDS.join(', ')}`);
   const api = clientFor(env, values, true);
-  const job = await api.post<{ id: string; state: string; waitsFor?: string[] }>(`/api/jobs/${kind}`, payload);
+  const job = await api.postIdempotent<{ id: string; state: string; waitsFor?: string[] }>(`/api/jobs/${kind}`, payload, (err, ms) =>
+    process.stderr.write(`${err.message.split('\n')[0]}; trying again in ${ms / 1000} s (the same request: it adds one job however often it arrives)\n`),
+  );
   if (!values.wait) {
     process.stdout.write((values.json ? JSON.stringify(job) : `${job.id}  ${job.state}`) + '\n');
     return 0;

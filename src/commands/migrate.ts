@@ -6,7 +6,7 @@ import { loadMigrations, migrate } from '../registry/migrate.js';
 import { createPool } from '../registry/pool.js';
 
 export async function migrateCommand(env: Env, logger: Logger): Promise<void> {
-  const pool = createPool(env.databaseUrl ?? DEFAULT_DATABASE_URL, logger, { max: 1, schema: env.dbSchema });
+  const pool = createPool(env.databaseUrl ?? DEFAULT_DATABASE_URL, logger, { max: 1, schema: env.dbSchema, tls: env.databaseTls });
   try {
     const applied = await migrate(pool, logger, env.dbSchema);
     const newest = Math.max(...loadMigrations().map((m) => m.version));

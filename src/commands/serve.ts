@@ -8,6 +8,7 @@ import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '../config/env.js';
 import { loadFleet, type LoadedFleet } from '../config/load-fleet.js';
 import { resolveNotificationSecrets } from '../config/notifications-schema.js';
 import { importConfig } from '../import-config.js';
+import { allTokens, loadTokensFile, type TokenEntry } from '../config/tokens.js';
 import { ConfigError } from '../errors.js';
 import { provideDatabase } from '../dev/embedded-postgres.js';
 import { provideRedis } from '../dev/embedded-redis.js';
@@ -81,22 +82,33 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
   // Only the process that delivers reads the webhook secrets: a worker's environment reaches its jobs.
   const notificationSecrets = withScheduler ? resolveNotificationSecrets(fleet.notifications, ctx.processEnv, fleet.source) : undefined;
   try {
-    let tokens = { operator: env.apiToken ?? '', read: env.readToken };
+    // The environment's tokens, or (dev and demo) ones made for this run and printed.
+    const shown: { operator?: string | undefined; read?: string | undefined } = { operator: env.apiToken, read: env.readToken };
     const made: string[] = [];
     if (!env.apiToken && withApi) {
-      if (!laptop) throw new ConfigError('environment', [{ path: 'CAELUM_API_TOKEN', message: 'required for the api (the operator token, 16+ characters)' }]);
-      tokens.operator = makeToken('op');
-      made.push('operator');
+      if (!laptop && !env.tokensFile) {
+        throw new ConfigError('environment', [
+          { path: 'CAELUM_API_TOKEN', message: 'required for the api (the operator token, 16+ characters), unless CAELUM_TOKENS_FILE names the tokens' },
+        ]);
+      }
+      if (laptop) {
+        shown.operator = makeToken('op');
+        made.push('operator');
+      }
     }
     if (!env.readToken && laptop) {
-      tokens = { ...tokens, read: makeToken('read') };
+      shown.read = makeToken('read');
       made.push('read');
     }
+    // Read once at start: a changed file takes effect when the api restarts.
+    const tokens: TokenEntry[] = withApi
+      ? allTokens({ apiToken: shown.operator, readToken: shown.read }, env.tokensFile ? loadTokensFile(env.tokensFile) : [], env.tokensFile ?? 'environment')
+      : [];
 
-    const redis = laptop
-      ? await provideRedis(env.redisUrl, env.dataDir, logger)
-      : { url: env.redisUrl ?? DEFAULT_REDIS_URL, embedded: false, close: async () => {} };
-    closers.add('redis server', () => redis.close());
+    // A configured Redis is used as it is; dev and demo find or start one when none is.
+    const providedRedis = laptop && !env.redis ? await provideRedis(undefined, env.dataDir, logger) : undefined;
+    if (providedRedis) closers.add('redis server', () => providedRedis.close());
+    const redis = env.redis ?? providedRedis?.url ?? DEFAULT_REDIS_URL;
     const db = laptop
       ? await provideDatabase(env.databaseUrl, env.dataDir, logger)
       : { url: env.databaseUrl ?? DEFAULT_DATABASE_URL, embedded: false, maxConnections: 10, close: async () => {} };
@@ -105,14 +117,17 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
     const running = await startServices({
       fleet,
       logger,
-      redisUrl: redis.url,
+      redis,
       databaseUrl: db.url,
+      // Only for the configured server: the embedded PGlite of dev and demo speaks plain text.
+      ...(db.embedded ? {} : { databaseTls: env.databaseTls }),
       prefix: env.prefix,
       poolMax: db.maxConnections,
       schema: env.dbSchema,
       ...(withApi ? { api: { tokens, port: env.port, host: env.bindAddress, requestLogLevel: laptop ? 'debug' : 'info' } } : {}),
       scheduler: withScheduler,
       ...(notificationSecrets ? { notificationSecrets } : {}),
+      durability: env.durability,
       ...(withApi ? {} : { metricsServer: { port: metricsPort, host: env.bindAddress } }),
       ...(hostIds.length
         ? {
@@ -132,7 +147,17 @@ export async function serve(mode: ServeMode, ctx: ServeContext): Promise<void> {
       const model = Object.keys(fleet.models)[0] ?? '<model>';
       // Loaded with the API by now; imported here so that a worker process never loads it.
       const [{ BULL_BOARD_PATH }, { CONSOLE_PATH }] = await Promise.all([import('../api/bull-board.js'), import('../api/console/plugin.js')]);
-      printBanner({ mode, url: running.url!, boardPath: BULL_BOARD_PATH, consolePath: CONSOLE_PATH, tokens, made, embedded: { redis: redis.folder, db: db.folder }, hostIds, model });
+      printBanner({
+        mode,
+        url: running.url!,
+        boardPath: BULL_BOARD_PATH,
+        consolePath: CONSOLE_PATH,
+        tokens: { operator: shown.operator ?? '', read: shown.read },
+        made,
+        embedded: { redis: providedRedis?.folder, db: db.folder },
+        hostIds,
+        model,
+      });
     }
     logger.info({ mode, url: running.url, hosts: hostIds, config: fleet.source }, 'caelum-scheduler is up');
     closeOnSignals(() => closers.close(), logger);

@@ -1,6 +1,9 @@
 // The one enqueue function: the API, the CLI and the scheduler all come through here, so a
 // payload is validated, placed and stored the same way whoever sends it.
 //
+// With durable enqueues configured, no enqueue returns before its replica acknowledgement
+// (QueueSet.confirmWritten); with an Idempotency-Key, a retry returns the first attempt's job.
+//
 // Two kinds get more than a plain add:
 // - data-sync: deduplicated per (symbol, timeframe) while a sync of that key waits, so requests
 //   do not pile up (the answer names the job already waiting);
@@ -13,6 +16,7 @@ import type { JobKind } from './kinds.js';
 import { payloadSchemas, type JobData, type PayloadOf, type PipelineRef, type Trigger } from './payloads.js';
 import { newJobId, placeJob } from './placement.js';
 import { defaultJobOptions, type QueueSet } from './queue-set.js';
+import { idempotentSuffix, recordIdempotencyKey, type IdempotentRequest } from './idempotency.js';
 
 export interface EnqueueDeps {
   fleet: LoadedFleet;
@@ -27,15 +31,20 @@ export interface EnqueueOptions {
   delayMs?: number;
   /** The job's place in a research pipeline. */
   pipeline?: PipelineRef;
+  /** The client's Idempotency-Key: the job id derives from it, and a retry finds the first job. */
+  idempotency?: IdempotentRequest;
 }
 
 export interface EnqueuedJob {
   id: string;
   kind: JobKind;
   queue: string;
-  state: 'waiting' | 'delayed' | 'waiting-children';
+  /** As added; for a replay, the job's state now (it may have run meanwhile). */
+  state: string;
   /** A data sync of the same key was already waiting: this is its id, nothing new was added. */
   deduplicated?: boolean;
+  /** A retry with an Idempotency-Key already used: this is the first attempt's job, nothing new was added. */
+  replayed?: boolean;
   /** Data syncs this training job waits for. */
   waitsFor?: string[];
 }
@@ -63,18 +72,29 @@ export async function enqueue(
   trigger: Trigger,
   options: EnqueueOptions = {},
 ): Promise<EnqueuedJob> {
+  const job = await add(deps, kind, raw, trigger, options);
+  await deps.queues.confirmWritten();
+  return job;
+}
+
+async function add(deps: EnqueueDeps, kind: JobKind, raw: unknown, trigger: Trigger, options: EnqueueOptions): Promise<EnqueuedJob> {
   const payload = parsePayload(kind, raw);
   const spec = placeJob(deps.fleet, kind, payload as { model?: string });
   const entry = deps.queues.get(spec.name);
   if (!entry) throw new Error(`queue ${spec.name} is not open`);
   deps.queues.assertReachable();
   const data: JobData = { kind, payload, trigger, ...(options.pipeline ? { pipeline: options.pipeline } : {}) } as JobData;
-  const id = newJobId(spec.name, options.idSuffix);
+  const id = newJobId(spec.name, options.idempotency ? idempotentSuffix(options.idempotency) : options.idSuffix);
   const delay = options.delayMs && options.delayMs > 0 ? options.delayMs : undefined;
+  if (options.idempotency) {
+    await recordIdempotencyKey(deps.queues.writeConnection, deps.queues.prefix, options.idempotency, id, { kind, payload, delay });
+    const first = await entry.writer.getJob(id);
+    if (first) return { id, kind, queue: spec.name, state: await first.getState(), replayed: true };
+  }
 
   if (kind === 'data-sync') {
     const p = payload as PayloadOf<'data-sync'>;
-    const job = await entry.queue.add(kind, data, { jobId: id, deduplication: { id: syncDedupId(p.symbol, p.timeframe) }, ...(delay ? { delay } : {}) });
+    const job = await entry.writer.add(kind, data, { jobId: id, deduplication: { id: syncDedupId(p.symbol, p.timeframe) }, ...(delay ? { delay } : {}) });
     const deduplicated = job.id !== id;
     return { id: job.id!, kind, queue: spec.name, state: delay ? 'delayed' : 'waiting', ...(deduplicated ? { deduplicated } : {}) };
   }
@@ -111,6 +131,6 @@ export async function enqueue(
     }
   }
 
-  await entry.queue.add(kind, data, { jobId: id, ...(delay ? { delay } : {}) });
+  await entry.writer.add(kind, data, { jobId: id, ...(delay ? { delay } : {}) });
   return { id, kind, queue: spec.name, state: delay ? 'delayed' : 'waiting' };
 }

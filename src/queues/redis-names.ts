@@ -44,6 +44,11 @@ export const durationsKey = (prefix: string, queue: string, params?: string) =>
 /** The process groups of running children, per host, for the orphan sweep after a kill -9. */
 export const childrenKey = (prefix: string, host: string) => `${prefix}:children:${host}`;
 
+/** What an Idempotency-Key of one token maps to: the job id and the request's digest (queues/idempotency.ts). */
+export const idempotencyKey = (prefix: string, digest: string) => `${prefix}:idempotency:${digest}`;
+/** Written before each WAIT of a durable enqueue (queues/queue-set.ts). */
+export const durabilityProbeKey = (prefix: string) => `${prefix}:durability-probe`;
+
 /** The fenced lock's keys for one lock name (see src/locks/fenced-lock.ts). */
 export const lockKeyPrefix = (prefix: string) => `${prefix}:lock:`;
 

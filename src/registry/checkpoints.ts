@@ -171,11 +171,11 @@ export function createCheckpointRepository(pool: pg.Pool) {
     },
 
     async loads(id: number) {
-      const { rows } = await pool.query<{ instance: string; details: unknown; loaded_at: Date }>(
-        'select instance, details, loaded_at from checkpoint_loads where checkpoint_id = $1 order by id',
+      const { rows } = await pool.query<{ instance: string; details: unknown; loaded_at: Date; reported_by: string | null }>(
+        'select instance, details, loaded_at, reported_by from checkpoint_loads where checkpoint_id = $1 order by id',
         [id],
       );
-      return rows.map((r) => ({ instance: r.instance, details: r.details, at: r.loaded_at.toISOString() }));
+      return rows.map((r) => ({ instance: r.instance, details: r.details, at: r.loaded_at.toISOString(), by: r.reported_by }));
     },
 
     async promoted(model: string): Promise<Checkpoint | undefined> {
@@ -275,13 +275,15 @@ export function createCheckpointRepository(pool: pg.Pool) {
       ]);
     },
 
-    async recordLoad(id: number, instance: string, details: unknown): Promise<void> {
+    /** `by`: the name of the token that reported it. */
+    async recordLoad(id: number, instance: string, details: unknown, by: string): Promise<void> {
       const c = await this.get(id);
       if (!c) throw new NotFoundError(`no checkpoint ${id}`);
-      await pool.query('insert into checkpoint_loads (checkpoint_id, instance, details) values ($1, $2, $3)', [
+      await pool.query('insert into checkpoint_loads (checkpoint_id, instance, details, reported_by) values ($1, $2, $3, $4)', [
         id,
         instance,
         details === undefined ? null : JSON.stringify(details),
+        by,
       ]);
     },
 

@@ -8,7 +8,9 @@
 // error that means Postgres could not be reached or did not answer leaves the pool as
 // UnavailableError('postgres'), so the API answers 503 naming Postgres; a real SQL error leaves
 // it unchanged.
+import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
+import type { PostgresTls } from '../config/postgres-tls.js';
 import { UnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isTransientDbError } from './retry.js';
@@ -35,6 +37,22 @@ export interface PoolOptions {
   connectTimeoutMs?: number;
   /** Schema the service's tables live in (tests use one each); `public` by default. */
   schema?: string;
+  /** TLS to the server (DATABASE_URL's sslmode and its files); none by default. */
+  tls?: PostgresTls | undefined;
+}
+
+/**
+ * libpq's modes in Node's terms: `require` encrypts without checking who answers, `verify-ca`
+ * checks the chain but not the name, `verify-full` both (what to use across machines).
+ */
+export function sslOptions(t: PostgresTls): ConnectionOptions {
+  return {
+    ...(t.ca ? { ca: t.ca } : {}),
+    ...(t.cert ? { cert: t.cert } : {}),
+    ...(t.key ? { key: t.key } : {}),
+    rejectUnauthorized: t.mode !== 'require',
+    ...(t.mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
+  };
 }
 
 const UNREACHABLE = 'Postgres is unreachable';
@@ -76,6 +94,7 @@ export function createPool(url: string, logger: Logger, opts: PoolOptions = {}):
     idle_in_transaction_session_timeout: POSTGRES_BOUNDS.idleInTransactionMs,
     keepAlive: true,
     keepAliveInitialDelayMillis: POSTGRES_BOUNDS.keepAliveMs,
+    ...(opts.tls ? { ssl: sslOptions(opts.tls) } : {}),
     ...(opts.schema && opts.schema !== 'public' ? { options: `-c search_path=${opts.schema}` } : {}),
   });
   // An idle client that loses its server emits here; without a listener the process would crash.

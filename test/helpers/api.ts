@@ -7,6 +7,7 @@ import type { LoadedFleet } from '../../src/config/load-fleet.js';
 import type { RequestLogLevel } from '../../src/api/request-log.js';
 import type { Logger } from '../../src/logger.js';
 import { QueueSet } from '../../src/queues/queue-set.js';
+import { allTokens, hashToken, type TokenEntry } from '../../src/config/tokens.js';
 import { closeRedis, createRedis, waitForRedis } from '../../src/redis.js';
 import { createPool } from '../../src/registry/pool.js';
 import { testFleet } from './fleet.js';
@@ -22,8 +23,28 @@ import { DATABASE_URL, DEAD_DATABASE_URL, DEAD_REDIS_URL, REDIS_URL, uniqueName 
 
 export const OPERATOR = 'operator-token-for-tests';
 export const READER = 'reader-token-for-tests';
+/** A tokens-file token with the enqueue scope (scripts, CI), named "ci". */
+export const ENQUEUER = 'enqueue-token-for-tests';
+/** FinColl's tokens-file token (report-loads), named "fincoll". */
+export const LOAD_REPORTER = 'report-loads-token-for-tests';
+/** A tokens-file token with the operate scope, named "ops-alice". */
+export const ALICE = 'operate-token-of-alice-for-tests';
 export const asOperator = { authorization: `Bearer ${OPERATOR}` };
 export const asReader = { authorization: `Bearer ${READER}` };
+export const asEnqueuer = { authorization: `Bearer ${ENQUEUER}` };
+export const asLoadReporter = { authorization: `Bearer ${LOAD_REPORTER}` };
+export const asAlice = { authorization: `Bearer ${ALICE}` };
+
+/** The environment's two tokens ("operator", "reader") and three from a tokens file ("ci", "fincoll", "ops-alice"). */
+export const TEST_TOKENS: TokenEntry[] = allTokens(
+  { apiToken: OPERATOR, readToken: READER },
+  [
+    { name: 'ci', scopes: ['enqueue'], hash: hashToken(ENQUEUER) },
+    { name: 'fincoll', scopes: ['report-loads'], hash: hashToken(LOAD_REPORTER) },
+    { name: 'ops-alice', scopes: ['operate'], hash: hashToken(ALICE) },
+  ],
+  'test tokens',
+);
 
 export interface ApiHarness {
   app: FastifyInstance;
@@ -52,6 +73,8 @@ export async function startApi(
     requestLogLevel?: RequestLogLevel;
     /** How often the feed index reads the heads again (feed-index.ts). */
     feedRefreshMs?: number;
+    /** Durable enqueues: acknowledged once this many replicas have them. */
+    durability?: { replicas: number; timeoutMs: number };
   } = {},
 ): Promise<ApiHarness> {
   const fleet = opts.fleet ?? testFleet();
@@ -65,7 +88,9 @@ export async function startApi(
   const own: TestSchema | undefined = opts.schema || databaseUrl === DEAD_DATABASE_URL ? undefined : await createTestSchema('api', databaseUrl);
   const schema = opts.schema ?? own?.schema;
   const pool = createPool(databaseUrl, testLogger, { max: opts.poolMax ?? 4, ...(schema ? { schema } : {}) });
-  const queues = new QueueSet(fleet, redis, prefix, testLogger);
+  const writes = opts.durability ? createRedis(redisUrl, 'producer', testLogger) : undefined;
+  if (writes) await waitForRedis(writes, redisUrl);
+  const queues = new QueueSet(fleet, redis, prefix, testLogger, writes && opts.durability ? { connection: writes, ...opts.durability } : undefined);
   // Against a dead Redis (the "Redis is down" tests) the feed subscribes to the live one, since
   // subscribing waits for a connection.
   const subscriber = createRedis(dead ? REDIS_URL : redisUrl, 'worker', testLogger);
@@ -75,7 +100,7 @@ export async function startApi(
   const locks = new FencedLock(redis, registry.marketData, prefix, metrics);
   const logging = { logger: opts.logger ?? testLogger, requestLogLevel: opts.requestLogLevel };
   const feedIndex = await FeedIndex.start(feed, registry.checkpoints, testLogger, opts.feedRefreshMs);
-  const app = await buildApp({ fleet, queues, redis, pool, registry, locks, feed, feedIndex, metrics, ...logging, tokens: { operator: OPERATOR, read: READER } });
+  const app = await buildApp({ fleet, queues, redis, pool, registry, locks, feed, feedIndex, metrics, ...logging, tokens: TEST_TOKENS });
   await app.ready();
   return {
     app,
@@ -94,6 +119,7 @@ export async function startApi(
       await closeRedis(subscriber);
       await queues.close();
       await closeRedis(redis);
+      if (writes) await closeRedis(writes);
       await pool.end();
       await own?.drop();
       if (redisUrl === REDIS_URL && !opts.shared) await deletePrefix(prefix);

@@ -29,8 +29,8 @@ const FORBIDDEN: Record<Part, Part[]> = {
   notifications: ['workers', 'policy', 'api', 'scheduler'],
 };
 
-/** Packages config may use: zod, and croner so that a bad cron expression stops start naming its field. */
-const CONFIG_PACKAGES = new Set(['zod', 'croner']);
+/** Packages config may use: zod, croner so that a bad cron expression stops start naming its field, yaml for the tokens file. */
+const CONFIG_PACKAGES = new Set(['zod', 'croner', 'yaml']);
 /** I/O the dispatch policy must not touch: it is pure functions over a snapshot. */
 const POLICY_IO_PACKAGES = /^(ioredis|bullmq|pg|execa|node:(fs|fs\/promises|child_process|net|http|https|timers|timers\/promises|dgram|worker_threads))$/;
 const POLICY_IO_CALLS = /\b(setTimeout|setInterval|setImmediate|Date\.now|new Date\(\s*\)|performance\.now|process\.hrtime)\b/;

@@ -20,13 +20,18 @@ export async function createTestSchema(label: string, url = DATABASE_URL): Promi
     pool,
     async drop() {
       await pool.end();
-      const admin = new pg.Client({ connectionString: url });
-      await admin.connect();
-      try {
-        await admin.query(`drop schema if exists ${admin.escapeIdentifier(schema)} cascade`);
-      } finally {
-        await admin.end();
-      }
+      await dropSchema(schema, url);
     },
   };
+}
+
+/** Drops a schema that processes under test migrated into themselves (the test names it, uniqueName()). */
+export async function dropSchema(schema: string, url = DATABASE_URL): Promise<void> {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(`drop schema if exists ${admin.escapeIdentifier(schema)} cascade`);
+  } finally {
+    await admin.end();
+  }
 }

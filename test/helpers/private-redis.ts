@@ -2,10 +2,20 @@
 // that the test may kill -9 and start again on the same port and folder: the nemesis of a Redis
 // restart, with or without its append-only file. It dies with the test process (pdeathsig).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { freePort } from '../../src/net.js';
 import { PDEATHSIG_PREFIX } from '../../src/workers/child-runner.js';
 import { waitFor } from './wait.js';
+
+export interface PrivateRedisOptions {
+  appendOnly: boolean;
+  /** More redis-server arguments (a password, ACL users, TLS files, replicaof, …). */
+  args?: string[];
+  /** Serve TLS only, on the port (the arguments name the certificate files). */
+  tls?: boolean;
+  /** How the readiness probe connects (credentials, TLS options). */
+  client?: RedisOptions;
+}
 
 export class PrivateRedis {
   private server: { child: ChildProcess; exited: Promise<void> } | undefined;
@@ -13,13 +23,18 @@ export class PrivateRedis {
   private constructor(
     readonly port: number,
     private readonly dir: string,
-    private readonly appendOnly: boolean,
+    private readonly opts: PrivateRedisOptions,
   ) {}
 
-  static async start(dir: string, { appendOnly }: { appendOnly: boolean }): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort(), dir, appendOnly);
+  static async start(dir: string, opts: PrivateRedisOptions): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort(), dir, opts);
     await redis.restart();
     return redis;
+  }
+
+  /** The server's pid while it runs. */
+  get pid(): number | undefined {
+    return this.server?.child.pid;
   }
 
   get url(): string {
@@ -29,12 +44,13 @@ export class PrivateRedis {
   /** Starts the server on its port and folder, and resolves once it answers PING. */
   async restart(): Promise<void> {
     if (this.server) throw new Error('the private redis-server is running');
-    const persistence = this.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no'];
-    const argv = ['redis-server', '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', ...persistence];
+    const persistence = this.opts.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no'];
+    const ports = this.opts.tls ? ['--port', '0', '--tls-port', String(this.port)] : ['--port', String(this.port)];
+    const argv = ['redis-server', ...ports, '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', ...persistence, ...(this.opts.args ?? [])];
     const [program, ...args] = [...PDEATHSIG_PREFIX, ...argv];
     const child = spawn(program!, args, { stdio: 'ignore' });
     this.server = { child, exited: new Promise((resolve) => child.once('exit', () => resolve())) };
-    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const probe = new Redis({ host: '127.0.0.1', port: this.port, ...this.opts.client, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on('error', () => {});
     try {
       await waitFor(

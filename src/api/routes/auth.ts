@@ -1,13 +1,11 @@
-// GET /api/auth/me: who the token is and what it may do, so a client (the console) can disable an
-// action the token may not take instead of letting it fail. Clients read `scopes`: a later token
-// scheme adds names and finer scopes without changing what a scope means.
+// GET /api/auth/me: which token the caller holds and what it may do, so a console can show only
+// the actions its token allows. `principal` repeats the name for clients of the first version.
 import type { FastifyInstance } from 'fastify';
-import { scopesOf } from '../auth.js';
+import { actorOf, ANY_TOKEN } from '../auth.js';
 
 export async function authRoutes(app: FastifyInstance): Promise<void> {
-  app.get('/api/auth/me', { config: { access: 'read' } }, async (request) => {
-    // The read access check ran first, so a principal is there.
-    const principal = request.principal!;
-    return { principal, scopes: scopesOf(principal) };
+  app.get('/api/auth/me', { config: { access: ANY_TOKEN } }, async (request) => {
+    const name = actorOf(request);
+    return { name, principal: name, scopes: request.principal!.scopes };
   });
 }

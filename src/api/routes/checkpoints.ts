@@ -14,6 +14,7 @@ import type { Registry } from '../../registry/index.js';
 import type { Logger } from '../../logger.js';
 import type { QueueSet } from '../../queues/queue-set.js';
 import { parseInput } from '../../validation.js';
+import { actorOf } from '../auth.js';
 
 export interface CheckpointRouteDeps {
   fleet: LoadedFleet;
@@ -56,7 +57,8 @@ export async function checkpointRoutes(app: FastifyInstance, deps: CheckpointRou
     return { checkpoints, total, limit: q.limit, offset: q.offset };
   });
 
-  app.get('/api/checkpoints/feed', { config: { access: 'read' } }, async (request, reply) => {
+  // FinColl's token (report-loads) may read the feed, and nothing else but report loads.
+  app.get('/api/checkpoints/feed', { config: { access: ['read', 'report-loads'] } }, async (request, reply) => {
     const q = parseInput(feedSchema, request.query, 'feed query');
     // A poll with nothing new, answered from memory: no Postgres round trip (feed-index.ts).
     const ifNoneMatch = request.headers['if-none-match'];
@@ -107,17 +109,17 @@ export async function checkpointRoutes(app: FastifyInstance, deps: CheckpointRou
     };
   });
 
-  app.post('/api/checkpoints/:id/loaded', { config: { access: 'operate' } }, async (request) => {
+  app.post('/api/checkpoints/:id/loaded', { config: { access: 'report-loads' } }, async (request) => {
     const { id } = parseInput(checkpointIdParam, request.params, 'checkpoint id');
     const body = parseInput(loadedBody, request.body, 'body');
-    await lifecycle.markLoaded(id, body.instance, body.details);
+    await lifecycle.markLoaded(id, body.instance, body.details, actorOf(request));
     return { checkpoint: id, instance: body.instance, recorded: true };
   });
 
   app.post('/api/checkpoints/:id/promote', { config: { access: 'operate' } }, async (request) => {
     const { id } = parseInput(checkpointIdParam, request.params, 'checkpoint id');
     const { reason } = parseInput(reasonBody, request.body ?? {}, 'body');
-    const checkpoint = await lifecycle.promote(id, `api (${request.principal})`, reason ?? 'promoted through the API');
+    const checkpoint = await lifecycle.promote(id, `api (${actorOf(request)})`, reason ?? 'promoted through the API');
     return { checkpoint };
   });
 
@@ -127,7 +129,7 @@ export async function checkpointRoutes(app: FastifyInstance, deps: CheckpointRou
       throw new ValidationError(`unknown model "${name}"`, [{ path: 'model', message: `unknown model "${name}"` }]);
     }
     const { reason } = parseInput(reasonBody, request.body ?? {}, 'body');
-    const { from, to } = await lifecycle.rollback(name, `api (${request.principal})`, reason ?? 'rolled back through the API');
+    const { from, to } = await lifecycle.rollback(name, `api (${actorOf(request)})`, reason ?? 'rolled back through the API');
     return { rolledBack: from, promoted: to };
   });
 }

@@ -10,6 +10,7 @@ import { drain, drainsView, undrain, type HostDrains } from '../../queues/drains
 import type { QueueSet } from '../../queues/queue-set.js';
 import { parseInput } from '../../validation.js';
 import { drainBody, undrainBody } from '../schemas.js';
+import { actorOf } from '../auth.js';
 
 export async function drainRoutes(app: FastifyInstance, deps: { fleet: LoadedFleet; queues: QueueSet }): Promise<void> {
   /** The host's GPU indexes, per the config; a host not in it is a 404. */
@@ -35,7 +36,7 @@ export async function drainRoutes(app: FastifyInstance, deps: { fleet: LoadedFle
       const body = parseInput(schema, request.body ?? {}, 'body');
       checkGpu(host, gpus, body.gpu);
       deps.queues.assertReachable();
-      return drainsView(host, await act(deps.queues.connection, host, body, request.principal ?? 'operator'));
+      return drainsView(host, await act(deps.queues.connection, host, body, actorOf(request)));
     });
 
   const { prefix } = deps.queues;

@@ -51,7 +51,7 @@ export async function metricsRoutes(app: FastifyInstance, deps: FleetGaugeDeps &
 
   registerFleetGauges(deps);
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', { config: { access: 'public' } }, async (_request, reply) => {
     const body = await deps.metrics.registry.metrics();
     return reply.header('content-type', deps.metrics.registry.contentType).send(body);
   });

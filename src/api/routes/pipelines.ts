@@ -9,6 +9,7 @@ import type { QueueSet } from '../../queues/queue-set.js';
 import { queueOfJobId } from '../../queues/placement.js';
 import type { Registry } from '../../registry/index.js';
 import { parseInput } from '../../validation.js';
+import { actorOf } from '../auth.js';
 
 async function step(queues: QueueSet, id: string) {
   const job = (await queues.get(queueOfJobId(id) ?? '')?.queue.getJob(id)) as Job | undefined;
@@ -19,9 +20,9 @@ async function step(queues: QueueSet, id: string) {
 export async function pipelineRoutes(app: FastifyInstance, deps: { fleet: LoadedFleet; queues: QueueSet; registry: Registry }): Promise<void> {
   const body = researchBody(deps.fleet);
 
-  app.post('/api/pipelines/research', { config: { access: 'operate' } }, async (request, reply) => {
+  app.post('/api/pipelines/research', { config: { access: 'enqueue' } }, async (request, reply) => {
     const spec = parseInput(body, request.body, 'research pipeline');
-    const started = await startResearch(deps, spec, `api (${request.principal})`);
+    const started = await startResearch(deps, spec, `api (${actorOf(request)})`);
     return reply.status(201).send({ id: started.id, state: 'training', trainingJobId: started.trainingJobId });
   });
 

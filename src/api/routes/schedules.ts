@@ -12,6 +12,7 @@ import { catchUp } from '../../scheduler/catch-up.js';
 import { fireSchedule, type FireDeps } from '../../scheduler/fire.js';
 import { nextFires } from '../../scheduler/fire-times.js';
 import { parseInput } from '../../validation.js';
+import { actorOf } from '../auth.js';
 
 export interface ScheduleRouteDeps {
   fleet: LoadedFleet;
@@ -62,7 +63,7 @@ export async function scheduleRoutes(app: FastifyInstance, deps: ScheduleRouteDe
     const name = request.params.name;
     find(name);
     const { reason } = parseInput(reasonBody, request.body ?? {}, 'body');
-    const state = await deps.schedules.pause(name, `api (${request.principal})`, reason ?? null);
+    const state = await deps.schedules.pause(name, `api (${actorOf(request)})`, reason ?? null);
     return { name, paused: { by: state.pausedBy, reason: state.pausedReason, at: state.pausedAt } };
   });
 
@@ -93,7 +94,7 @@ export async function scheduleRoutes(app: FastifyInstance, deps: ScheduleRouteDe
       scheduledFor: new Date(),
       source: 'trigger',
       manual: true,
-      actor: `api (${request.principal})`,
+      actor: `api (${actorOf(request)})`,
       force,
     });
     if (result.outcome === 'skipped') throw new ConflictError(`${result.reason}; send {"force": true} to run anyway`);
