@@ -30,8 +30,10 @@ const get = (url: string, headers: Record<string, string> = asReader) => h.app.i
 
 describe('GET /api/auth/me', () => {
   it('names the principal and its scopes', async () => {
-    expect((await get('/api/auth/me', asOperator)).json()).toEqual({ principal: 'operator', scopes: ['read', 'operate'] });
-    expect((await get('/api/auth/me', asReader)).json()).toEqual({ principal: 'reader', scopes: ['read'] });
+    const operator = (await get('/api/auth/me', asOperator)).json();
+    expect(operator).toMatchObject({ name: 'operator', principal: 'operator' });
+    expect([...operator.scopes].sort()).toEqual(['enqueue', 'operate', 'read', 'report-loads']);
+    expect((await get('/api/auth/me', asReader)).json()).toEqual({ name: 'reader', principal: 'reader', scopes: ['read'] });
   });
 
   it('refuses a missing or unknown token', async () => {

@@ -38,8 +38,10 @@ export async function consoleRoutes(app: FastifyInstance, assets: ConsoleAssets)
   };
 
   // Relative links in the page resolve against /ui/, not /; relative too, so a proxy's path prefix stays.
-  app.get(CONSOLE_PATH, async (_request, reply) => reply.redirect('ui/'));
-  app.get(`${CONSOLE_PATH}/`, async (request, reply) => send(request, reply, index));
-  app.get<{ Params: { file: string } }>(`${CONSOLE_PATH}/:file`, async (request, reply) => send(request, reply, assets.files.get(request.params.file)));
-  app.get<{ Params: { file: string } }>(`${CONSOLE_PATH}/vendor/:file`, async (request, reply) => send(request, reply, assets.vendor.get(request.params.file)));
+  // The console's own files are public, like a login page: it signs in to the API's routes.
+  const open = { config: { access: 'public' as const } };
+  app.get(CONSOLE_PATH, open, async (_request, reply) => reply.redirect('ui/'));
+  app.get(`${CONSOLE_PATH}/`, open, async (request, reply) => send(request, reply, index));
+  app.get<{ Params: { file: string } }>(`${CONSOLE_PATH}/:file`, open, async (request, reply) => send(request, reply, assets.files.get(request.params.file)));
+  app.get<{ Params: { file: string } }>(`${CONSOLE_PATH}/vendor/:file`, open, async (request, reply) => send(request, reply, assets.vendor.get(request.params.file)));
 }
