@@ -73,6 +73,13 @@ const EXPECTED: Record<string, 'public' | Scope[]> = {
   'POST /api/schedules/:name/pause': OPERATE,
   'POST /api/schedules/:name/resume': OPERATE,
   'POST /api/schedules/:name/trigger': OPERATE,
+  'GET /api/fleet': READ,
+  'GET /api/failures': READ,
+  // The console's own files: public, like a sign-in page; it calls the routes above with a token.
+  'GET /ui': 'public',
+  'GET /ui/': 'public',
+  'GET /ui/:file': 'public',
+  'GET /ui/vendor/:file': 'public',
 };
 /** Bull Board's own routes (its pages, assets and API): operate only. */
 const BOARD = '/admin/queues';

@@ -252,7 +252,7 @@ describe('the console in Chromium', () => {
       const res = await fetch('../api/checkpoints/${first.id}/promote', { method: 'POST', headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' }, body: '{}' });
       return { status: res.status, body: await res.json() };
     })()`);
-    expect(refused).toEqual({ status: 403, body: { error: 'forbidden', message: 'this route needs the operator token; the read token may only read' } });
+    expect(refused).toMatchObject({ status: 403, body: { error: 'forbidden', required: ['operate'], token: 'reader', granted: ['read'] } });
     expect((await read(`/api/checkpoints/${first.id}`)).checkpoint.status).toBe('superseded');
     await reader.getByRole('link', { name: 'Failures' }).click();
     await expect(reader.getByRole('button', { name: 'Retry…' }).first().isDisabled()).resolves.toBe(true);
