@@ -54,6 +54,9 @@ export function registerFleetGauges(deps: FleetGaugeDeps): void {
   const registers = [deps.metrics.registry];
   const { fleet, queues, registry } = deps;
   const redisReady = () => queues.connection.status === 'ready';
+  // A scrape collects every gauge at once: the two Redis gauges share the read in flight.
+  let safety: ReturnType<typeof checkRedisSafety> | undefined;
+  const redisSafety = () => (safety ??= checkRedisSafety(deps.redis).finally(() => (safety = undefined)));
 
   new Gauge({
     name: 'caelum_redis_persistence',
@@ -63,9 +66,11 @@ export function registerFleetGauges(deps: FleetGaugeDeps): void {
     async collect() {
       this.reset();
       if (!redisReady()) return;
-      const safety = await checkRedisSafety(deps.redis);
-      if (safety.appendonly !== null) this.set({ kind: 'aof' }, safety.appendonly ? 1 : 0);
-      if (safety.rdb !== null) this.set({ kind: 'rdb' }, safety.rdb ? 1 : 0);
+      await guarded(this, async () => {
+        const { appendonly, rdb } = await redisSafety();
+        if (appendonly !== null) this.set({ kind: 'aof' }, appendonly ? 1 : 0);
+        if (rdb !== null) this.set({ kind: 'rdb' }, rdb ? 1 : 0);
+      });
     },
   });
   new Gauge({
@@ -76,8 +81,10 @@ export function registerFleetGauges(deps: FleetGaugeDeps): void {
     async collect() {
       this.reset();
       if (!redisReady()) return;
-      const { evictionPolicy } = await checkRedisSafety(deps.redis);
-      if (evictionPolicy) this.set({ policy: evictionPolicy }, 1);
+      await guarded(this, async () => {
+        const { evictionPolicy } = await redisSafety();
+        if (evictionPolicy) this.set({ policy: evictionPolicy }, 1);
+      });
     },
   });
 

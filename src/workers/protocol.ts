@@ -32,16 +32,23 @@ export function parseEventLine(line: string): ProtocolEvent | undefined {
   return value ? asEvent(value) : undefined;
 }
 
-/** A warm child's line tagged with a job id: one of the events above, or the job's end. */
+/**
+ * A warm child's line: an event or the job's end, tagged with a job id; an event without a tag
+ * (the running job's, since a warm process runs one job at a time); or log text (undefined).
+ */
 export type WarmLine =
-  | { kind: 'event'; job: string; event: ProtocolEvent }
+  | { kind: 'event'; job: string | undefined; event: ProtocolEvent }
   | { kind: 'done'; job: string; ok: true }
   | { kind: 'done'; job: string; ok: false; error: string };
 
-/** The tagged event or `done` on a warm child's line; undefined when the line carries no job id. */
+/** What a warm child's line says, read with one JSON parse; undefined for log text. */
 export function parseWarmLine(line: string): WarmLine | undefined {
   const value = jsonObject(line);
-  if (!value || typeof value.job !== 'string') return undefined;
+  if (!value) return undefined;
+  if (typeof value.job !== 'string') {
+    const event = asEvent(value);
+    return event ? { kind: 'event', job: undefined, event } : undefined;
+  }
   const { job, ...rest } = value;
   if (rest.event === 'done') {
     if (rest.ok === true) return { kind: 'done', job, ok: true };

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { endGroupAndRun, eachLine, spawnGroup, STDERR_TAIL, type GroupChild, type RunOutcome } from './child-runner.js';
 import { newRunId } from './job-processes.js';
-import { parseEventLine, parseWarmLine, type ProtocolEvent } from './protocol.js';
+import { parseWarmLine, type ProtocolEvent } from './protocol.js';
 
 export interface WarmStart {
   argv: string[];
@@ -158,14 +158,8 @@ export class WarmProcess {
     const cur = this.current;
     if (!cur) return this.start.onIdleLine(line, 'stdout');
     const tagged = parseWarmLine(line);
-    if (tagged === undefined) {
-      // An untagged event is the running job's too (one job at a time); anything else is log text.
-      const event = parseEventLine(line);
-      if (event) cur.job.onEvent(event);
-      else cur.job.onLog(line, 'stdout');
-      return;
-    }
-    if (tagged.job !== cur.job.id) {
+    if (tagged === undefined) return cur.job.onLog(line, 'stdout');
+    if (tagged.job !== undefined && tagged.job !== cur.job.id) {
       cur.job.onLog(`[dropped an event of another job (${tagged.job}): ${line.slice(0, 200)}]`, 'stdout');
       return;
     }
