@@ -68,7 +68,10 @@ class Sentinel {
         'bind 127.0.0.1',
         `dir ${dir}`,
         `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 2`,
-        `sentinel down-after-milliseconds ${name} 1000`,
+        // Not 1 s: on a loaded 2-core CI machine a ping can wait longer than that, the sentinels
+        // then flap the nodes' down state, and they do not turn a returning old primary into a
+        // replica while they do (a CI run waited 90 s for it). 3 s costs 2 s of promotion time.
+        `sentinel down-after-milliseconds ${name} 3000`,
         `sentinel failover-timeout ${name} 5000`,
         `sentinel parallel-syncs ${name} 1`,
         ...(security.acl ? [`sentinel auth-user ${name} ${security.acl.sentinel.user}`, `sentinel auth-pass ${name} ${security.acl.sentinel.password}`] : []),
